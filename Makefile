@@ -1,0 +1,40 @@
+# tritonrec: `make demo` runs the main job, `make test` the test suite. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo demo-quick test test-fast lint typecheck clean
+
+# torch is installed first and pinned (==2.13.0, CPU build on CPU machines): an unpinned torch pulls a
+# multi-GB CUDA build. constraints.txt pins every other package to the versions this repo was tested with.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0 -c constraints.txt
+	$(BIN)/pip install --quiet -e ".[all,dev]" -c constraints.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tritonrec demo
+
+demo-quick: $(STAMP)
+	$(BIN)/tritonrec demo --quick
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench export client
+	$(BIN)/ruff format --check src tests bench export client
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) artifacts reports .pytest_cache .mypy_cache .ruff_cache

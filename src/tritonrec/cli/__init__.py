@@ -1,0 +1,5 @@
+"""The ``tritonrec`` command line."""
+
+from tritonrec.cli.main import main
+
+__all__ = ["main"]

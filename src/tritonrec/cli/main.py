@@ -1,0 +1,133 @@
+"""The ``tritonrec`` command: one parser, subcommands dispatched to small modules.
+
+Heavy imports (torch, onnx) happen inside the subcommands, so ``tritonrec --help`` stays fast and commands
+that do not need the training stack never load it. Every error the library raises on purpose
+(:class:`~tritonrec.errors.TritonRecError`) is printed as ``TypeName: message`` with exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tritonrec.errors import TritonRecError
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_data_source(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument(
+        "--dataset", required=required, choices=["beauty", "rees46", "synthetic"], help="which dataset to use"
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with the dataset files (default: the copy bundled with tritonrec; for synthetic, a dataset "
+        "generated in memory from the default config)",
+    )
+    p.add_argument("--history-len", type=int, default=50, help="history length L for sequence data (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, negatives and training (default 0)")
+    p.add_argument("--skip-malformed", action="store_true", help="skip malformed input lines instead of failing")
+
+
+def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("train", help="train a ranking model and write a checkpoint")
+    _add_data_source(p)
+    p.add_argument("--preset", default="base", help="model preset: small, base or large (default base)")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    p.add_argument("--max-minutes", type=float, default=None, help="training time budget in minutes")
+    p.add_argument("--batch-size", type=int, default=None, help="users per step")
+    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--valid-users", type=int, default=None, help="validate on this many users (0 = all)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("evaluate", help="score a checkpoint on a dataset split")
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
+    _add_data_source(p)
+    p.add_argument("--split", choices=["test", "valid"], default="test", help="which rows to score")
+    p.add_argument("--limit", type=int, default=0, help="score only the first N users (0 = all)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _data_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("data", help="dataset tools")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    synth = data_sub.add_parser("synth", help="generate a synthetic e-commerce dataset")
+    synth.add_argument("--out", type=Path, required=True, help="directory to write")
+    synth.add_argument("--n-items", type=int, default=20_000)
+    synth.add_argument("--n-users", type=int, default=20_000)
+    synth.add_argument("--n-categories", type=int, default=50)
+    synth.add_argument("--n-brands", type=int, default=500)
+    synth.add_argument("--history-len", type=int, default=50)
+    synth.add_argument("--slate-size", type=int, default=20)
+    synth.add_argument("--label-noise", type=float, default=1.0, help="smaller = more predictable clicks")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="the main job: train (or reuse) a model on Amazon Beauty and evaluate it")
+    p.add_argument("--quick", action="store_true", help="small preset and a 2-minute budget")
+    p.add_argument("--out", type=Path, default=Path("reports/demo"), help="report directory")
+    p.add_argument(
+        "--checkpoint", type=Path, default=None, help="checkpoint to reuse or write (default: artifacts/demo-<preset>)"
+    )
+    p.add_argument("--retrain", action="store_true", help="train even if the checkpoint exists")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``tritonrec`` command."""
+    parser = argparse.ArgumentParser(prog="tritonrec", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _evaluate_parser(sub)
+    _data_parser(sub)
+    _demo_parser(sub)
+    return parser
+
+
+def _handler(args: argparse.Namespace) -> Handler:
+    if args.command == "data":
+        from tritonrec.cli import data_cmd
+
+        return data_cmd.run_synth
+    from tritonrec.cli import train_cmd
+
+    handlers: dict[str, Handler] = {
+        "train": train_cmd.run_train,
+        "evaluate": train_cmd.run_evaluate,
+        "demo": train_cmd.run_demo,
+    }
+    return handlers[args.command]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``tritonrec`` command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return _handler(args)(args)
+    except TritonRecError as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: FeatureSpec, catalogues, loaders, splits and negative sampling."""

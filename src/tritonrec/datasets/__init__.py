@@ -1,0 +1,1 @@
+"""Real e-commerce data bundled with tritonrec (see PROVENANCE.md)."""

@@ -1,0 +1,32 @@
+"""The one error hierarchy of tritonrec.
+
+Every error the library raises on purpose derives from :class:`TritonRecError`, so a caller (and the CLI)
+can catch exactly what tritonrec means to report::
+
+    TritonRecError
+    ├── ConfigError        a configuration value is invalid (presets, model/train/feature configs)
+    ├── DataError          a data file is missing, garbled or inconsistent with what was asked
+    └── CheckpointError    a checkpoint is missing, of another format version, or does not fit the data
+
+Later layers add their own branches (export, client) under the same root.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CheckpointError", "ConfigError", "DataError", "TritonRecError"]
+
+
+class TritonRecError(Exception):
+    """Base class of every error tritonrec raises on purpose."""
+
+
+class ConfigError(TritonRecError, ValueError):
+    """A configuration value is invalid."""
+
+
+class DataError(TritonRecError):
+    """A data file is missing, malformed, or inconsistent with the request."""
+
+
+class CheckpointError(TritonRecError):
+    """A checkpoint cannot be used: missing files, another format version, or a data mismatch."""

@@ -1,0 +1,135 @@
+"""Ranking-quality metrics for ANY scorer: eager PyTorch, an ONNX Runtime session, a Triton endpoint.
+
+A scorer is a function from a :class:`~tritonrec.data.splits.FeatureBatch` to ``[B, C]`` scores (logits: higher
+means more relevant; ``sigmoid(score)`` is read as a click probability for the log loss). One code path scores
+every artifact, which is what makes accuracy comparisons between variants honest.
+
+Conventions (legend: U = users/rows, C = candidates per row):
+
+- Ties are broken pessimistically: a negative that scores the same as a positive ranks above it, so a
+  constant scorer gets no credit.
+- ``auc`` is the mean per-row AUC over rows that hold both a positive and a negative (the usual figure for the
+  leave-one-out protocol); ``auc_global`` pools all rows (the usual CTR figure).
+- ``hr@K``: a positive is in the top K. ``ndcg@K``: binary-gain NDCG. ``mrr``: reciprocal rank of the first
+  positive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from tritonrec.data.splits import EvalSet, FeatureBatch
+
+__all__ = ["CUTOFFS", "Scorer", "evaluate", "logloss", "ranking_metrics", "roc_auc", "score_eval_set"]
+
+FloatArray = npt.NDArray[np.float64]
+Scorer = Callable[["FeatureBatch"], npt.NDArray[np.floating[Any]]]
+
+CUTOFFS = (1, 5, 10)
+NDCG_CUTOFFS = (5, 10)
+_PAIRWISE_CHUNK = 2048
+
+
+def roc_auc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
+    """Pooled ROC AUC with tie correction (Mann-Whitney U); ``nan`` if one class is absent."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels).ravel() > 0.5
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    sorted_s = s[order]
+    ranks = np.empty(len(s), dtype=np.float64)
+    # Average ranks (1-based) over runs of equal scores.
+    boundaries = np.flatnonzero(np.diff(sorted_s)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(s)]])
+    avg = (starts + ends + 1) / 2.0
+    ranks[order] = np.repeat(avg, ends - starts)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _per_row_auc(scores: FloatArray, labels: npt.NDArray[np.bool_]) -> FloatArray:
+    """``[U]`` per-row AUC (``nan`` where a row lacks a class), exact pairwise comparison in chunks."""
+    out = np.empty(len(scores), dtype=np.float64)
+    for lo in range(0, len(scores), _PAIRWISE_CHUNK):
+        s = scores[lo : lo + _PAIRWISE_CHUNK]
+        y = labels[lo : lo + _PAIRWISE_CHUNK]
+        pair = (s[:, :, None] > s[:, None, :]) + 0.5 * (s[:, :, None] == s[:, None, :])  # [u, pos, neg]
+        pair_mask = y[:, :, None] & ~y[:, None, :]
+        n_pairs = pair_mask.sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[lo : lo + len(s)] = np.where(n_pairs > 0, (pair * pair_mask).sum(axis=(1, 2)) / n_pairs, np.nan)
+    return out
+
+
+def logloss(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
+    """Mean binary cross-entropy of ``sigmoid(scores)`` against ``labels`` (numerically stable)."""
+    x = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    return float(np.mean(np.maximum(x, 0.0) - x * y + np.log1p(np.exp(-np.abs(x)))))
+
+
+def ranking_metrics(scores: npt.ArrayLike, labels: npt.ArrayLike) -> dict[str, float]:
+    """Compute every metric from ``[U, C]`` scores and binary labels.
+
+    Returns:
+        ``auc``, ``auc_global``, ``logloss``, ``hr@{1,5,10}``, ``ndcg@{5,10}``, ``mrr`` and ``n_users``
+        (rows with at least one positive; ranking metrics average over those rows).
+
+    Raises:
+        ValueError: shapes differ, are not 2-D, or scores hold NaN.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels) > 0.5
+    if s.ndim != 2 or s.shape != y.shape:
+        raise ValueError(f"scores {s.shape} and labels {y.shape} must be equal 2-D shapes")
+    if np.isnan(s).any():
+        raise ValueError(f"scores hold {int(np.isnan(s).sum())} NaN values")
+    has_pos = y.any(axis=1)
+    s_pos, y_pos = s[has_pos], y[has_pos]
+    # Pessimistic order: by score descending, negatives before positives on equal scores.
+    order = np.lexsort((y_pos, -s_pos), axis=-1)
+    ranked = np.take_along_axis(y_pos, order, axis=1)
+    discounts = 1.0 / np.log2(np.arange(2, ranked.shape[1] + 2))
+    n_pos = ranked.sum(axis=1)
+    result: dict[str, float] = {}
+    per_row_auc = _per_row_auc(s, y)
+    result["auc"] = float(np.nanmean(per_row_auc)) if np.isfinite(per_row_auc).any() else float("nan")
+    result["auc_global"] = roc_auc(s, y)
+    result["logloss"] = logloss(s, y)
+    for k in CUTOFFS:
+        result[f"hr@{k}"] = float(ranked[:, :k].any(axis=1).mean()) if len(ranked) else float("nan")
+    for k in NDCG_CUTOFFS:
+        dcg = (ranked[:, :k] * discounts[:k]).sum(axis=1)
+        ideal = np.cumsum(discounts)[np.minimum(n_pos, k) - 1]
+        result[f"ndcg@{k}"] = float(np.mean(dcg / ideal)) if len(ranked) else float("nan")
+    first_hit = ranked.argmax(axis=1)
+    result["mrr"] = float(np.mean(1.0 / (first_hit + 1))) if len(ranked) else float("nan")
+    result["n_users"] = int(has_pos.sum())
+    return result
+
+
+def score_eval_set(scorer: Scorer, eval_set: EvalSet, *, batch_size: int = 1024) -> npt.NDArray[np.float64]:
+    """Run ``scorer`` over ``eval_set`` in batches; return ``[U, C]`` scores.
+
+    Raises:
+        ValueError: the scorer returned the wrong shape.
+    """
+    parts = []
+    for batch in eval_set.batches(batch_size):
+        out = np.asarray(scorer(batch), dtype=np.float64)
+        if out.shape != batch.candidates.shape:
+            raise ValueError(f"scorer returned shape {out.shape}, expected {batch.candidates.shape}")
+        parts.append(out)
+    return np.concatenate(parts) if parts else np.zeros((0, eval_set.candidates.shape[1]))
+
+
+def evaluate(scorer: Scorer, eval_set: EvalSet, *, batch_size: int = 1024) -> dict[str, float]:
+    """Score ``eval_set`` with ``scorer`` and return :func:`ranking_metrics`."""
+    return ranking_metrics(score_eval_set(scorer, eval_set, batch_size=batch_size), eval_set.labels)

@@ -1,0 +1,1 @@
+"""The PyTorch ranking model."""

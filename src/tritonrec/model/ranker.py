@@ -1,0 +1,96 @@
+"""`RankingModel`: scores N candidates against one user's behaviour history (DIN/DCN-v2 family).
+
+Legend: B = users in the batch, L = history length, N = candidates per user, D = embedding dim.
+
+Data flow per user::
+
+    history ids [B, L] ──ItemEncoder──> [B, L, D] ──HistoryEncoder──> h [B, L, D]   (once per user)
+    candidate ids [B, N] ──ItemEncoder──> c [B, N, D]
+    TargetAttention(c over h) ──> interest [B, N, D]
+    x0 = [c, interest, c*interest, u, c*u]  (u = h at the most recent position)   [B, N, 5D]
+    logit = MLP(CrossNetwork(x0)) + <c, interest> + <c, u>                          [B, N]
+
+The history is encoded once and shared by all of the user's candidates, which is what makes "history once per
+request" cheaper than one history per candidate row. Inputs are plain item ids: the model maps any id to a valid
+row itself (unknown and negative ids -> OOV, 0 -> padding), so no input can index out of range.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from tritonrec.data.catalogue import Catalogue
+from tritonrec.data.feature_spec import FeatureSpec
+from tritonrec.model.config import ModelConfig
+from tritonrec.model.layers import MLP, CrossNetwork, HistoryEncoder, ItemEncoder, TargetAttention, ids_to_rows
+
+__all__ = ["RankingModel"]
+
+_N_INTERACTION_PARTS = 5
+
+
+class RankingModel(nn.Module):
+    """Rank candidates for users from their behaviour histories.
+
+    Args:
+        spec: vocabularies and history length.
+        config: architecture.
+        catalogue: item side features, kept as buffers (defaults to all-unknown).
+    """
+
+    def __init__(self, spec: FeatureSpec, config: ModelConfig, catalogue: Catalogue | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.config = config
+        dim = config.embedding_dim
+        self.items = ItemEncoder(spec, catalogue or Catalogue.empty(spec), dim, config.dropout)
+        self.history = HistoryEncoder(
+            dim, config.n_heads, config.history_layers, spec.history_len, config.ffn_mult, config.dropout
+        )
+        self.target_attention = TargetAttention(dim, config.n_heads)
+        width = _N_INTERACTION_PARTS * dim
+        self.cross = CrossNetwork(width, config.cross_layers, config.cross_rank)
+        self.mlp = MLP(width, config.mlp_hidden)
+
+    def encode_history(self, histories: Tensor) -> tuple[Tensor, Tensor]:
+        """Encode histories once per user.
+
+        Args:
+            histories: ``[B, L]`` item ids (any integers), right-aligned; only the last ``spec.history_len``
+                columns are read.
+
+        Returns:
+            ``(h [B, L', D], mask [B, L'])`` with ``L' = min(L, history_len)``.
+        """
+        rows = ids_to_rows(histories[:, -self.spec.history_len :], self.spec.n_items)
+        mask = rows > 0
+        return self.history(self.items(rows), mask), mask
+
+    def score(self, history: Tensor, mask: Tensor, candidates: Tensor) -> Tensor:
+        """Score candidates against encoded histories.
+
+        Args:
+            history: ``[B, L, D]`` from :meth:`encode_history`.
+            mask: ``[B, L]``.
+            candidates: ``[B, N]`` item ids (any integers).
+
+        Returns:
+            ``[B, N]`` logits.
+        """
+        c = self.items(ids_to_rows(candidates, self.spec.n_items))  # [B, N, D]
+        interest = self.target_attention(c, history, mask)  # [B, N, D]
+        user = history[:, -1:, :].expand_as(c)  # the most recent position's state; zero for an empty history
+        x0 = torch.cat([c, interest, c * interest, user, c * user], dim=-1)
+        # Deep part (cross network + MLP) plus the two dot products as a direct, "wide" term.
+        logits: Tensor = self.mlp(self.cross(x0)) + (c * (interest + user)).sum(-1)
+        return logits
+
+    def forward(self, histories: Tensor, candidates: Tensor) -> Tensor:
+        """Score ``[B, N]`` candidates for ``[B, L]`` histories; returns ``[B, N]`` logits."""
+        history, mask = self.encode_history(histories)
+        return self.score(history, mask, candidates)
+
+    def n_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

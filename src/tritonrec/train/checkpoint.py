@@ -1,0 +1,125 @@
+"""Checkpoints: weights + FeatureSpec + ModelConfig + metrics, with a format version.
+
+A checkpoint is a directory::
+
+    checkpoint.json   {"format": "tritonrec-checkpoint", "format_version": 1, "feature_spec": {...},
+                       "model_config": {...}, "metrics": {...}, "train": {...}, "dataset": {...}}
+    weights.pt        the model's state_dict (the catalogue tables are buffers inside it)
+
+Loading checks the format and version first and says plainly what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tritonrec.data.feature_spec import FeatureSpec
+from tritonrec.errors import CheckpointError, ConfigError
+from tritonrec.model.config import ModelConfig
+from tritonrec.model.ranker import RankingModel
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint"]
+
+FORMAT = "tritonrec-checkpoint"
+FORMAT_VERSION = 1
+META_FILE = "checkpoint.json"
+WEIGHTS_FILE = "weights.pt"
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """A loaded checkpoint: the model (eval mode) and everything recorded beside it."""
+
+    model: RankingModel
+    metrics: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> FeatureSpec:
+        """The model's FeatureSpec."""
+        return self.model.spec
+
+    @property
+    def config(self) -> ModelConfig:
+        """The model's ModelConfig."""
+        return self.model.config
+
+
+def save_checkpoint(
+    out_dir: Path,
+    model: RankingModel,
+    *,
+    metrics: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` and its metadata to ``out_dir`` (created if needed); return ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "feature_spec": model.spec.to_dict(),
+        "model_config": model.config.to_dict(),
+        "n_parameters": model.n_parameters(),
+        "metrics": metrics or {},
+        "train": train or {},
+        "dataset": dataset or {},
+    }
+    torch.save(model.state_dict(), out_dir / WEIGHTS_FILE)
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return out_dir
+
+
+def _read_meta(directory: Path) -> dict[str, Any]:
+    meta_path = directory / META_FILE
+    if not meta_path.is_file():
+        raise CheckpointError(f"not a checkpoint: {meta_path} is missing")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{meta_path} is not valid JSON: {e}") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{meta_path} is not a {FORMAT} file")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{directory} has checkpoint format version {version!r}; this tritonrec reads version {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def load_checkpoint(directory: Path) -> Checkpoint:
+    """Load a checkpoint directory written by :func:`save_checkpoint`.
+
+    Raises:
+        CheckpointError: missing files, another format or format version, or weights that do not fit.
+    """
+    meta = _read_meta(directory)
+    try:
+        spec = FeatureSpec.from_dict(meta["feature_spec"])
+        config = ModelConfig.from_dict(meta["model_config"])
+    except (KeyError, TypeError, ConfigError) as e:
+        raise CheckpointError(f"{directory}: invalid feature_spec/model_config: {e}") from e
+    weights_path = directory / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path} is missing")
+    model = RankingModel(spec, config)
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        raise CheckpointError(f"{weights_path} does not fit the recorded model: {e}") from e
+    model.eval()
+    return Checkpoint(
+        model=model,
+        metrics=dict(meta.get("metrics", {})),
+        train=dict(meta.get("train", {})),
+        dataset=dict(meta.get("dataset", {})),
+    )

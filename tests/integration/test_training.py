@@ -1,0 +1,51 @@
+"""Short real training runs: the model must learn something a popularity ranking cannot."""
+
+import json
+
+import pytest
+
+from tritonrec.baselines import popularity_scorer
+from tritonrec.cli import main
+from tritonrec.data.registry import prepare_dataset
+from tritonrec.data.synthetic import SyntheticConfig, generate_synthetic, save_synthetic
+from tritonrec.metrics import evaluate
+from tritonrec.model.config import preset
+from tritonrec.model.ranker import RankingModel
+from tritonrec.model.scoring import torch_scorer
+from tritonrec.train.loop import TrainConfig, train_model
+
+pytestmark = pytest.mark.integration
+
+
+def test_short_training_on_a_beauty_slice_beats_popularity(beauty_slice_dir):
+    data = prepare_dataset("beauty", beauty_slice_dir)
+    model = RankingModel(data.spec, preset("small"), data.catalogue)
+    result = train_model(model, data.train, data.valid, TrainConfig(max_epochs=4, max_minutes=2.0), progress=False)
+    model_ndcg = evaluate(torch_scorer(model), data.test)["ndcg@10"]
+    popularity_ndcg = evaluate(popularity_scorer(data.item_counts), data.test)["ndcg@10"]
+    assert result.best_epoch >= 1
+    assert model_ndcg > popularity_ndcg + 0.03, (model_ndcg, popularity_ndcg)
+
+
+def test_synthetic_training_approaches_but_never_beats_the_ground_truth(tmp_path):
+    save_synthetic(generate_synthetic(SyntheticConfig(n_items=2_000, n_users=6_000, seed=3)), tmp_path)
+    data = prepare_dataset("synthetic", tmp_path, seed=3)
+    assert data.oracle_test is not None
+    model = RankingModel(data.spec, preset("small"), data.catalogue)
+    config = TrainConfig(loss="bce", max_epochs=6, max_minutes=1.5)  # type: ignore[arg-type]
+    train_model(model, data.train, data.valid, config, progress=False)
+    auc = evaluate(torch_scorer(model), data.test)["auc_global"]
+    popularity_auc = evaluate(popularity_scorer(data.item_counts), data.test)["auc_global"]
+    assert popularity_auc < auc < data.oracle_test["auc_global"] + 0.01, (popularity_auc, auc, data.oracle_test)
+
+
+def test_train_then_evaluate_from_the_cli_report_the_same_test_metrics(beauty_slice_dir, tmp_path, capsys):
+    out = tmp_path / "ckpt"
+    args = ["--dataset", "beauty", "--data-dir", str(beauty_slice_dir)]
+    assert main(["train", *args, "--preset", "small", "--out", str(out), "--epochs", "1", "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "--checkpoint", str(out), *args, "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert {"auc", "logloss", "hr@10", "ndcg@10", "mrr", "n_users"} <= set(evaluated)
+    assert evaluated["n_users"] == trained["test"]["n_users"] == 4000
+    assert evaluated["ndcg@10"] == pytest.approx(trained["test"]["ndcg@10"], abs=1e-4)
