@@ -34,6 +34,13 @@ def _add_data_source(p: argparse.ArgumentParser, *, required: bool = True) -> No
     p.add_argument("--history-len", type=int, default=50, help="history length L for sequence data (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, negatives and training (default 0)")
     p.add_argument("--skip-malformed", action="store_true", help="skip malformed input lines instead of failing")
+    p.add_argument(
+        "--valid-user-fraction",
+        type=float,
+        default=1.0,
+        help="sequence data: share of users whose second-last item is held out for validation; the others also "
+        "train on it (1.0 = classic leave-one-out, the default; test items are never trained on)",
+    )
 
 
 def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,6 +93,19 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--retrain", action="store_true", help="train even if the checkpoint exists")
 
 
+def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("bench", help="benchmarks and reports")
+    bench_sub = p.add_subparsers(dest="bench_command", required=True)
+    quality = bench_sub.add_parser("quality", help="train presets on datasets and write the quality report")
+    quality.add_argument("--datasets", default="beauty,rees46,synthetic", help="comma-separated dataset names")
+    quality.add_argument("--presets", default="small,base", help="comma-separated presets to train")
+    quality.add_argument("--max-minutes", type=float, default=14.0, help="training budget per run")
+    quality.add_argument("--out", type=Path, required=True, help="results folder (quality.json, quality.md)")
+    quality.add_argument("--checkpoints", type=Path, default=Path("artifacts/quality"), help="checkpoint folder")
+    quality.add_argument("--seed", type=int, default=0)
+    quality.add_argument("--valid-user-fraction", type=float, default=1.0, help="see `tritonrec train --help`")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``tritonrec`` command."""
     parser = argparse.ArgumentParser(prog="tritonrec", description=__doc__.splitlines()[0] if __doc__ else None)
@@ -95,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(sub)
     _data_parser(sub)
     _demo_parser(sub)
+    _bench_parser(sub)
     return parser
 
 
@@ -103,6 +124,10 @@ def _handler(args: argparse.Namespace) -> Handler:
         from tritonrec.cli import data_cmd
 
         return data_cmd.run_synth
+    if args.command == "bench":
+        from tritonrec.cli import bench_cmd
+
+        return bench_cmd.run_quality
     from tritonrec.cli import train_cmd
 
     handlers: dict[str, Handler] = {

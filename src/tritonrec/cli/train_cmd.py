@@ -30,6 +30,7 @@ def _prepare(args: argparse.Namespace) -> PreparedData:
         history_len=args.history_len,
         seed=args.seed,
         skip_malformed=args.skip_malformed,
+        valid_user_fraction=args.valid_user_fraction,
     )
 
 
@@ -118,7 +119,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.retrain or not (checkpoint_dir / "checkpoint.json").is_file():
         minutes = 2.0 if args.quick else 14.0
         print(f"[2/2] training preset {preset_name!r} for at most {minutes:g} min -> {checkpoint_dir}", flush=True)
-        config = TrainConfig(max_minutes=minutes, valid_users=3000 if args.quick else 0)
+        config = TrainConfig(max_minutes=minutes, valid_users=3000 if args.quick else 5000)
         report = train_and_save(data, preset_name, config, checkpoint_dir)
     else:
         print(f"[2/2] reusing {checkpoint_dir} (pass --retrain to train again)", flush=True)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tritonrec.dictconfig import known_fields
 from tritonrec.errors import ConfigError
 
 __all__ = ["PAD_ID", "FeatureSpec", "map_ids_to_rows", "oov_row", "table_rows"]
@@ -96,8 +97,4 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         """Build from :meth:`to_dict` output; unknown keys are a :class:`ConfigError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown FeatureSpec keys: {unknown}")
-        return cls(**{k: int(v) for k, v in data.items()})
+        return cls(**{k: int(v) for k, v in known_fields(cls, data).items()})

@@ -85,6 +85,7 @@ def prepare_dataset(
     seed: int = 0,
     n_train_negatives: int = 16,
     skip_malformed: bool = False,
+    valid_user_fraction: float = 1.0,
 ) -> PreparedData:
     """Load ``name`` (from ``data_dir`` or the bundled copy) and split it for training and evaluation.
 
@@ -96,6 +97,8 @@ def prepare_dataset(
         seed: seed of the evaluation negatives / the user split.
         n_train_negatives: sampled negatives per next-item training example.
         skip_malformed: skip malformed input lines instead of failing.
+        valid_user_fraction: sequence data only: share of users whose second-last item is held out for
+            validation (1.0 = classic leave-one-out; see :func:`leave_one_out`).
 
     Raises:
         ConfigError: unknown dataset name.
@@ -123,7 +126,7 @@ def prepare_dataset(
         seqs = load_beauty(directory, history_len=history_len, skip_malformed=skip_malformed)
     else:
         seqs = load_rees46(directory, history_len=history_len, skip_malformed=skip_malformed)
-    loo = leave_one_out(seqs, n_train_negatives=n_train_negatives, seed=seed)
+    loo = leave_one_out(seqs, n_train_negatives=n_train_negatives, seed=seed, valid_user_fraction=valid_user_fraction)
     counts = np.bincount(loo.train.targets, minlength=seqs.spec.n_items + 2).astype(np.int64)
     return PreparedData(
         name=dataset,
@@ -141,5 +144,6 @@ def prepare_dataset(
             "n_interactions": len(seqs.items),
             "n_train_examples": len(loo.train),
             "eval_seed": seed,
+            "valid_user_fraction": valid_user_fraction,
         },
     )

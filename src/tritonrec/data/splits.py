@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tritonrec.data.sequences import SequenceDataset, build_histories
-from tritonrec.errors import DataError
+from tritonrec.errors import ConfigError, DataError
 
 __all__ = [
     "EvalSet",
@@ -215,6 +215,7 @@ def leave_one_out(
     n_train_negatives: int = 16,
     seed: int = 0,
     include_empty_history: bool = True,
+    valid_user_fraction: float = 1.0,
 ) -> LeaveOneOutSplit:
     """Split ``dataset`` leave-one-out: last item = test, second-last = validation, the rest = training.
 
@@ -228,13 +229,27 @@ def leave_one_out(
         seed: seed of the evaluation negatives.
         include_empty_history: also train on each user's first item with an empty history (teaches the
             model to score users it knows nothing about).
+        valid_user_fraction: share of the evaluated users (seeded draw) whose second-last item is held out
+            for validation. 1.0 is the classic protocol. Below 1.0 the other users also train on their
+            second-last item: more (and the most recent) training data, validation stays clean because it
+            only scores held-out items, and the test item of every user is still never trained on.
     """
+    if not 0.0 < valid_user_fraction <= 1.0:
+        raise ConfigError(f"valid_user_fraction must lie in (0, 1], got {valid_user_fraction}")
     lengths = dataset.lengths
     evaluated = np.flatnonzero(lengths >= 3)
     if len(evaluated) == 0:
         raise DataError(f"{dataset.name}: no user has the 3+ interactions leave-one-out needs")
-    # Training targets: positions [first, train_end) per user, train_end excludes the two held-out items.
-    train_end = dataset.offsets[1:] - np.where(lengths >= 3, 2, 0)
+    valid_rng, test_rng, user_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    validated = evaluated
+    if valid_user_fraction < 1.0:
+        n_valid = max(1, round(valid_user_fraction * len(evaluated)))
+        validated = np.sort(user_rng.choice(evaluated, size=n_valid, replace=False))
+    held_out = np.zeros(dataset.n_users, dtype=np.int64)
+    held_out[evaluated] = 1
+    held_out[validated] = 2
+    # Training targets: positions [first, train_end) per user; train_end excludes the held-out items.
+    train_end = dataset.offsets[1:] - held_out
     first = dataset.offsets[:-1] + (0 if include_empty_history else 1)
     counts = np.maximum(train_end - first, 0)
     user_of_example = np.repeat(np.arange(dataset.n_users), counts)
@@ -242,8 +257,7 @@ def leave_one_out(
     histories = build_histories(dataset.items, dataset.offsets[user_of_example], positions, dataset.spec.history_len)
     train = NextItemTrainSet(histories, dataset.items[positions], dataset.spec.n_items, n_train_negatives)
 
-    valid_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    last = dataset.offsets[1:][evaluated] - 1
-    valid = _eval_set(dataset, evaluated, last - 1, n_eval_negatives, valid_rng)
-    test = _eval_set(dataset, evaluated, last, n_eval_negatives, test_rng)
+    last = dataset.offsets[1:] - 1
+    valid = _eval_set(dataset, validated, last[validated] - 1, n_eval_negatives, valid_rng)
+    test = _eval_set(dataset, evaluated, last[evaluated], n_eval_negatives, test_rng)
     return LeaveOneOutSplit(train=train, valid=valid, test=test)

@@ -47,6 +47,7 @@ import numpy.typing as npt
 from tritonrec.data.catalogue import Catalogue
 from tritonrec.data.feature_spec import FeatureSpec, table_rows
 from tritonrec.data.splits import EvalSet, SlateTrainSet
+from tritonrec.dictconfig import known_fields
 from tritonrec.errors import ConfigError, DataError
 from tritonrec.metrics import ranking_metrics
 
@@ -153,10 +154,7 @@ class SyntheticConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SyntheticConfig:
         """Build from :meth:`to_dict` output (missing keys take defaults); unknown keys are a ConfigError."""
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown SyntheticConfig keys: {unknown}")
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
     def feature_spec(self) -> FeatureSpec:
         """Return the :class:`FeatureSpec` of datasets generated from this config."""

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from tritonrec.dictconfig import known_fields
 from tritonrec.errors import ConfigError
 
 __all__ = ["PRESETS", "ModelConfig", "preset"]
@@ -30,9 +31,9 @@ class ModelConfig:
     n_heads: int = 2
     history_layers: int = 1
     cross_layers: int = 2
-    cross_rank: int = 0
-    mlp_hidden: tuple[int, ...] = (256, 128)
-    dropout: float = 0.2
+    cross_rank: int = 64
+    mlp_hidden: tuple[int, ...] = (128, 64)
+    dropout: float = 0.1
     ffn_mult: int = 2
 
     def __post_init__(self) -> None:
@@ -56,11 +57,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Build from :meth:`to_dict` output; unknown keys are a :class:`ConfigError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown ModelConfig keys: {unknown}")
-        values = dict(data)
+        values = known_fields(cls, data)
         if "mlp_hidden" in values:
             values["mlp_hidden"] = tuple(int(w) for w in values["mlp_hidden"])
         return cls(**values)
@@ -68,12 +65,19 @@ class ModelConfig:
 
 PRESETS: dict[str, ModelConfig] = {
     # Fast enough for tests and CPU demos.
-    "small": ModelConfig(embedding_dim=32, n_heads=1, history_layers=0, cross_layers=1, mlp_hidden=(64,)),
-    # The default: one history block, two cross layers.
+    "small": ModelConfig(
+        embedding_dim=32, n_heads=1, history_layers=0, cross_layers=1, cross_rank=32, mlp_hidden=(64,)
+    ),
+    # The default: one history block, two low-rank cross layers (tuned on Amazon Beauty validation NDCG@10).
     "base": ModelConfig(),
     # The "big model": wide embeddings and MLP (>= 50M parameters on a 400k-item synthetic catalogue).
     "large": ModelConfig(
-        embedding_dim=128, n_heads=4, history_layers=2, cross_layers=3, mlp_hidden=(1024, 512, 256), dropout=0.1
+        embedding_dim=128,
+        n_heads=4,
+        history_layers=2,
+        cross_layers=3,
+        cross_rank=128,
+        mlp_hidden=(1024, 512, 256),
     ),
 }
 

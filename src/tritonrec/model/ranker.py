@@ -78,13 +78,23 @@ class RankingModel(nn.Module):
         Returns:
             ``[B, N]`` logits.
         """
-        c = self.items(ids_to_rows(candidates, self.spec.n_items))  # [B, N, D]
+        c = self.item_vectors(candidates)  # [B, N, D]
         interest = self.target_attention(c, history, mask)  # [B, N, D]
-        user = history[:, -1:, :].expand_as(c)  # the most recent position's state; zero for an empty history
+        user = self.user_state(history).unsqueeze(1).expand_as(c)
         x0 = torch.cat([c, interest, c * interest, user, c * user], dim=-1)
         # Deep part (cross network + MLP) plus the two dot products as a direct, "wide" term.
         logits: Tensor = self.mlp(self.cross(x0)) + (c * (interest + user)).sum(-1)
         return logits
+
+    def item_vectors(self, ids: Tensor) -> Tensor:
+        """Encode item ids (any integers) of any shape ``[...]`` into ``[..., D]`` item vectors."""
+        vectors: Tensor = self.items(ids_to_rows(ids, self.spec.n_items))
+        return vectors
+
+    @staticmethod
+    def user_state(history: Tensor) -> Tensor:
+        """``[B, D]``: the encoded history at the most recent position (zero for an empty history)."""
+        return history[:, -1, :]
 
     def forward(self, histories: Tensor, candidates: Tensor) -> Tensor:
         """Score ``[B, N]`` candidates for ``[B, L]`` histories; returns ``[B, N]`` logits."""

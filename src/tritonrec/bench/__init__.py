@@ -1,0 +1,1 @@
+"""Benchmarks: ranking-quality reports (and, in later issues, serving sweeps and load tests)."""

@@ -1,0 +1,41 @@
+"""``tritonrec bench quality``: the ranking-quality report."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from tritonrec.bench.quality import run_quality_report
+from tritonrec.data.registry import DatasetName
+from tritonrec.errors import ConfigError
+from tritonrec.model.config import preset
+
+__all__ = ["run_quality"]
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def run_quality(args: argparse.Namespace) -> int:
+    """Train the requested presets on the requested datasets and write quality.json + quality.md."""
+    datasets, presets = _names(args.datasets), _names(args.presets)
+    for name in presets:
+        preset(name)
+    known = {d.value for d in DatasetName}
+    if not datasets or set(datasets) - known:
+        raise ConfigError(f"--datasets must name some of {sorted(known)}, got {args.datasets!r}")
+    command = "tritonrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run_quality_report(
+        datasets,
+        presets,
+        args.out,
+        max_minutes=args.max_minutes,
+        checkpoints_dir=args.checkpoints,
+        command=command,
+        seed=args.seed,
+        valid_user_fraction=args.valid_user_fraction,
+    )
+    print((args.out / "quality.md").read_text())
+    return 0
