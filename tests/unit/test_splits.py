@@ -90,3 +90,27 @@ def test_trimming_keeps_the_longest_history_and_at_least_one_column():
     h = np.array([[0, 0, 0, 4], [0, 0, 2, 3]])
     assert trim_history_padding(h).tolist() == [[0, 4], [2, 3]]
     assert trim_history_padding(np.zeros((2, 5), np.int64)).shape == (2, 1)
+
+
+def test_a_valid_user_fraction_trains_the_other_users_on_their_second_last_item():
+    rng = np.random.default_rng(5)
+    seqs = [rng.choice(np.arange(1, 300), size=int(rng.integers(3, 10)), replace=False) for _ in range(40)]
+    ds = _dataset(seqs, n_items=299, history_len=12)
+    classic = leave_one_out(ds, n_eval_negatives=10, seed=0)
+    split = leave_one_out(ds, n_eval_negatives=10, seed=0, valid_user_fraction=0.25)
+    assert len(split.valid) == 10
+    assert len(split.train) == len(classic.train) + 30
+    assert np.array_equal(split.test.candidates, classic.test.candidates)  # the test protocol is unchanged
+    train = zip(split.train.histories.tolist(), split.train.targets.tolist(), strict=True)
+    train_pairs = {(tuple(h), t) for h, t in train}
+    for h, t in zip(split.test.histories.tolist(), split.test.candidates[:, 0].tolist(), strict=True):
+        assert (tuple(h), t) not in train_pairs  # test items are never trained on
+    for h, t in zip(split.valid.histories.tolist(), split.valid.candidates[:, 0].tolist(), strict=True):
+        assert (tuple(h), t) not in train_pairs  # validation stays clean
+
+
+def test_invalid_valid_user_fraction_is_a_config_error():
+    from tritonrec.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        leave_one_out(_dataset([[1, 2, 3]]), valid_user_fraction=0.0)

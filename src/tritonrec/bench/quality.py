@@ -18,14 +18,16 @@ import numpy as np
 import torch
 
 from tritonrec.data.registry import prepare_dataset
+from tritonrec.data.synthetic import SyntheticConfig
 from tritonrec.model.config import PRESETS
 from tritonrec.model.ranker import RankingModel
 from tritonrec.train.loop import TrainConfig
 from tritonrec.train.run import train_and_save
 
-__all__ = ["host_info", "run_quality_report", "write_markdown"]
+__all__ = ["host_info", "run_quality_report", "scale_parameter_counts", "write_markdown"]
 
-COLUMNS = ("auc", "hr@1", "hr@10", "ndcg@5", "ndcg@10", "mrr")
+COLUMNS = ("auc", "auc_global", "hr@1", "hr@10", "ndcg@5", "ndcg@10", "mrr")
+SCALE_ITEMS = 1_000_000
 
 
 def host_info() -> dict[str, Any]:
@@ -46,6 +48,12 @@ def host_info() -> dict[str, Any]:
         "onnxruntime": ort_version,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
+
+
+def scale_parameter_counts(n_items: int = SCALE_ITEMS) -> dict[str, int]:
+    """Parameters of every preset on a synthetic catalogue of ``n_items`` items (default config otherwise)."""
+    spec = SyntheticConfig(n_items=n_items).feature_spec()
+    return {name: RankingModel(spec, config).n_parameters() for name, config in sorted(PRESETS.items())}
 
 
 def run_quality_report(
@@ -116,4 +124,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     lines += ["| dataset | " + " | ".join(sorted(PRESETS)) + " |", "|---|" + "---|" * len(PRESETS)]
     for dataset, per_preset in counts.items():
         lines.append(f"| {dataset} | " + " | ".join(f"{per_preset[p]:,}" for p in sorted(PRESETS)) + " |")
+    at_scale = scale_parameter_counts()
+    lines.append(
+        f"| synthetic, {SCALE_ITEMS:,} items | " + " | ".join(f"{at_scale[p]:,}" for p in sorted(PRESETS)) + " |"
+    )
     path.write_text("\n".join(lines) + "\n")
