@@ -7,7 +7,8 @@ import pytest
 from tritonrec.baselines import popularity_scorer
 from tritonrec.cli import main
 from tritonrec.data.registry import prepare_dataset
-from tritonrec.data.synthetic import SyntheticConfig, generate_synthetic, save_synthetic
+from tritonrec.data.synthetic import SyntheticConfig, generate_synthetic
+from tritonrec.data.synthetic_io import save_synthetic
 from tritonrec.metrics import evaluate
 from tritonrec.model.config import preset
 from tritonrec.model.ranker import RankingModel

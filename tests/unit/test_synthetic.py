@@ -12,15 +12,12 @@ import numpy.typing as npt
 import pytest
 
 from tritonrec.data.feature_spec import FeatureSpec
-from tritonrec.data.synthetic import (
+from tritonrec.data.synthetic import SyntheticConfig, SyntheticDataset, SyntheticSplit, generate_synthetic
+from tritonrec.data.synthetic_io import (
     CATALOGUE_FILE,
     FORMAT,
     IMPRESSIONS_FILE,
     META_FILE,
-    SyntheticConfig,
-    SyntheticDataset,
-    SyntheticSplit,
-    generate_synthetic,
     load_synthetic,
     save_synthetic,
 )

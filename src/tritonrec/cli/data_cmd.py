@@ -6,7 +6,8 @@ import argparse
 import json
 import time
 
-from tritonrec.data.synthetic import SyntheticConfig, generate_synthetic, save_synthetic
+from tritonrec.data.synthetic import SyntheticConfig, generate_synthetic
+from tritonrec.data.synthetic_io import save_synthetic
 
 __all__ = ["run_synth"]
 

@@ -22,7 +22,8 @@ from tritonrec.data.catalogue import Catalogue
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.data.rees46 import load_rees46
 from tritonrec.data.splits import EvalSet, NextItemTrainSet, SlateTrainSet, leave_one_out
-from tritonrec.data.synthetic import SyntheticConfig, generate_synthetic, load_synthetic
+from tritonrec.data.synthetic import SyntheticConfig, generate_synthetic
+from tritonrec.data.synthetic_io import load_synthetic
 from tritonrec.errors import ConfigError
 
 __all__ = ["DatasetName", "PreparedData", "bundled_data_dir", "prepare_dataset"]

@@ -33,12 +33,9 @@ Smaller ``label_noise`` spreads the logits, which makes clicks more deterministi
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,20 +49,17 @@ from tritonrec.errors import ConfigError, DataError
 from tritonrec.metrics import ranking_metrics
 
 __all__ = [
-    "FORMAT",
     "TARGET_CTR",
     "SyntheticConfig",
     "SyntheticDataset",
     "SyntheticSplit",
+    "IMPRESSION_DTYPES",
     "generate_synthetic",
-    "load_synthetic",
-    "save_synthetic",
+    "logit",
 ]
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "tritonrec-synthetic/1"
-CATALOGUE_FILE, IMPRESSIONS_FILE, META_FILE = "catalogue.npz", "impressions.npz", "meta.json"
 TARGET_CTR = 0.12
 """Mean click probability the logit bias is calibrated to."""
 
@@ -74,19 +68,15 @@ Int64Array = npt.NDArray[np.int64]
 Float32Array = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
 
-_IMPRESSION_DTYPES: dict[str, type[np.generic]] = {
+IMPRESSION_DTYPES: dict[str, type[np.generic]] = {
     "histories": np.int32,
     "candidates": np.int32,
     "labels": np.float32,
     "click_probs": np.float32,
 }
-_CATALOGUE_DTYPES: dict[str, type[np.generic]] = dict.fromkeys(
-    ("attributes", "brand", "category", "price_bucket"), np.int64
-)
 
 _USER_BLOCK = 32_768  # users generated per block (bounds peak memory; fixed so results never depend on it)
 _PILOT_USERS = 8_192  # users of the bias-calibration pilot sample
-_ORACLE_SUMMARY_ROWS = 200_000  # rows scored for the meta.json oracle summary
 _N_PREF = (0.5, 0.3, 0.2)  # probability of 1, 2, 3 preferred categories
 _HISTORY_MIX = (0.8, 0.2, 0.0)  # history sources: preferred category / popular / uniform
 _SLATE_MIX = (0.5, 0.35, 0.15)  # slate sources, same order
@@ -189,7 +179,7 @@ class SyntheticSplit:
 
     def oracle_metrics(self) -> dict[str, float]:
         """Return :func:`~tritonrec.metrics.ranking_metrics` of the Bayes-optimal scorer on the test rows."""
-        return ranking_metrics(_logit(self.test_click_probs), self.test.labels)
+        return ranking_metrics(logit(self.test_click_probs), self.test.labels)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,7 +211,7 @@ class SyntheticDataset:
         if self.spec != cfg.feature_spec():
             raise DataError(f"spec {self.spec} does not match the config's {cfg.feature_spec()}")
         self.catalogue.validate(self.spec)
-        for name, dtype in _IMPRESSION_DTYPES.items():
+        for name, dtype in IMPRESSION_DTYPES.items():
             arr, shape = getattr(self, name), (cfg.n_users, cfg.history_len if name == "histories" else cfg.slate_size)
             if arr.shape != shape or arr.dtype != dtype:
                 raise DataError(f"{name} is {arr.dtype}{arr.shape}, expected {np.dtype(dtype)}{shape}")
@@ -411,7 +401,8 @@ def _sigmoid(x: Float64Array) -> Float64Array:
     return np.asarray(np.exp(-np.logaddexp(0.0, -x)), dtype=np.float64)
 
 
-def _logit(p: npt.NDArray[np.floating[Any]]) -> Float64Array:
+def logit(p: npt.NDArray[np.floating[Any]]) -> Float64Array:
+    """Log-odds of probabilities ``p`` (clipped away from 0 and 1), as float64."""
     q = np.clip(p.astype(np.float64), 1e-12, 1.0 - 1e-12)
     return np.asarray(np.log(q) - np.log1p(-q), dtype=np.float64)
 
@@ -455,83 +446,4 @@ def generate_synthetic(config: SyntheticConfig) -> SyntheticDataset:
         candidates=candidates,
         labels=labels,
         click_probs=click_probs,
-    )
-
-
-def _oracle_summary(dataset: SyntheticDataset) -> dict[str, float]:
-    n = min(len(dataset.labels), _ORACLE_SUMMARY_ROWS)
-    metrics = ranking_metrics(_logit(dataset.click_probs[:n]), dataset.labels[:n])
-    summary = {key: metrics[key] for key in ("auc", "auc_global", "logloss")}
-    summary["base_ctr"], summary["metric_rows"] = float(dataset.labels.mean()), n
-    return summary
-
-
-def save_synthetic(dataset: SyntheticDataset, out_dir: Path) -> None:
-    """Write ``catalogue.npz``, ``impressions.npz`` and, last, ``meta.json`` (config, spec, oracle summary)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(out_dir / CATALOGUE_FILE, **dataset.catalogue.to_arrays())
-    np.savez(out_dir / IMPRESSIONS_FILE, **{name: getattr(dataset, name) for name in _IMPRESSION_DTYPES})
-    meta = {
-        "format": FORMAT,
-        "name": dataset.name,
-        "config": dataset.config.to_dict(),
-        "spec": dataset.spec.to_dict(),
-        "oracle": _oracle_summary(dataset),
-    }
-    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-
-
-def _read_meta(path: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise DataError(f"data file not found: {path}") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(f"{path}: not readable JSON ({e})") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise DataError(f"{path}: format is {found!r}, expected {FORMAT!r}")
-    return meta
-
-
-def _read_npz(path: Path, dtypes: dict[str, type[np.generic]]) -> dict[str, Any]:
-    """Read the named arrays and cast them to ``dtypes``; a cast that would change an integer is an error."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = sorted(set(dtypes) - set(npz.files))
-            if missing:
-                raise DataError(f"{path}: missing arrays {missing}")
-            raw = {name: npz[name] for name in dtypes}
-    except FileNotFoundError as e:
-        raise DataError(f"data file not found: {path}") from e
-    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e})") from e
-    out: dict[str, Any] = {}
-    for name, dtype in dtypes.items():
-        arr = raw[name]
-        kinds = "iu" if np.issubdtype(dtype, np.integer) else "iuf"
-        if arr.dtype.kind not in kinds:
-            raise DataError(f"{path}: {name} has dtype {arr.dtype}")
-        out[name] = arr.astype(dtype)
-        if arr.dtype.kind in "iu" and not np.array_equal(out[name], arr):
-            raise DataError(f"{path}: {name} holds values outside the {np.dtype(dtype)} range")
-    return out
-
-
-def load_synthetic(data_dir: Path) -> SyntheticDataset:
-    """Load a dataset written by :func:`save_synthetic`.
-
-    Raises:
-        DataError: a file is missing or garbled, the format key is wrong, or shapes/ids do not fit the config.
-    """
-    meta = _read_meta(data_dir / META_FILE)
-    try:
-        config = SyntheticConfig.from_dict(meta["config"])
-        spec = FeatureSpec.from_dict(meta["spec"])
-    except (ConfigError, KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{data_dir / META_FILE}: invalid config or spec ({e})") from e
-    tables = _read_npz(data_dir / CATALOGUE_FILE, _CATALOGUE_DTYPES)
-    impressions = _read_npz(data_dir / IMPRESSIONS_FILE, _IMPRESSION_DTYPES)
-    return SyntheticDataset(
-        name=str(meta.get("name", "synthetic")), config=config, spec=spec, catalogue=Catalogue(**tables), **impressions
     )
