@@ -13,7 +13,7 @@ from tritonrec.metrics import evaluate
 from tritonrec.model.config import preset
 from tritonrec.model.ranker import RankingModel
 from tritonrec.model.scoring import torch_scorer
-from tritonrec.train.loop import TrainConfig, train_model
+from tritonrec.train.loop import Loss, TrainConfig, train_model
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_synthetic_training_approaches_but_never_beats_the_ground_truth(tmp_path
     data = prepare_dataset("synthetic", tmp_path, seed=3)
     assert data.oracle_test is not None
     model = RankingModel(data.spec, preset("small"), data.catalogue)
-    config = TrainConfig(loss="bce", max_epochs=6, max_minutes=1.5)  # type: ignore[arg-type]
+    config = TrainConfig(loss=Loss.BCE, max_epochs=6, max_minutes=1.5)
     train_model(model, data.train, data.valid, config, progress=False)
     auc = evaluate(torch_scorer(model), data.test)["auc_global"]
     popularity_auc = evaluate(popularity_scorer(data.item_counts), data.test)["auc_global"]

@@ -10,7 +10,6 @@ import json
 import platform
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from tritonrec.data.registry import prepare_dataset
 from tritonrec.data.synthetic import SyntheticConfig
 from tritonrec.model.config import PRESETS
 from tritonrec.model.ranker import RankingModel
-from tritonrec.train.loop import TrainConfig
+from tritonrec.train.loop import Loss, TrainConfig
 from tritonrec.train.run import train_and_save
 
 __all__ = ["host_info", "run_quality_report", "scale_parameter_counts", "write_markdown"]
@@ -76,7 +75,7 @@ def run_quality_report(
             name: RankingModel(data.spec, config).n_parameters() for name, config in sorted(PRESETS.items())
         }
         for preset_name in presets:
-            config = replace(TrainConfig(loss=data.loss, seed=seed), max_minutes=max_minutes)  # type: ignore[arg-type]
+            config = TrainConfig(loss=Loss(data.loss), seed=seed, max_minutes=max_minutes)
             run = train_and_save(data, preset_name, config, checkpoints_dir / f"{dataset}-{preset_name}")
             run.update(dataset=dataset, dataset_info=data.info, parameter_counts=parameter_counts)
             report["runs"].append(run)

@@ -15,7 +15,7 @@ from tritonrec.metrics import evaluate
 from tritonrec.model.config import preset
 from tritonrec.model.scoring import torch_scorer
 from tritonrec.train.checkpoint import load_checkpoint
-from tritonrec.train.loop import TrainConfig
+from tritonrec.train.loop import Loss, TrainConfig
 from tritonrec.train.run import train_and_save
 
 __all__ = ["run_demo", "run_evaluate", "run_train"]
@@ -56,7 +56,7 @@ def _train_config(args: argparse.Namespace, loss: str) -> TrainConfig:
         "lr": args.lr,
         "valid_users": args.valid_users,
     }
-    base = TrainConfig(loss=loss, seed=args.seed, threads=args.threads)  # type: ignore[arg-type]
+    base = TrainConfig(loss=Loss(loss), seed=args.seed, threads=args.threads)
     return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
