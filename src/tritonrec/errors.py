@@ -6,14 +6,15 @@ can catch exactly what tritonrec means to report::
     TritonRecError
     ├── ConfigError        a configuration value is invalid (presets, model/train/feature configs)
     ├── DataError          a data file is missing, garbled or inconsistent with what was asked
-    └── CheckpointError    a checkpoint is missing, of another format version, or does not fit the data
+    ├── CheckpointError    a checkpoint is missing, of another format version, or does not fit the data
+    └── ExportError        an export failed, or its artifact does not match its source within tolerance
 
 Later layers add their own branches (export, client) under the same root.
 """
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ConfigError", "DataError", "TritonRecError"]
+__all__ = ["CheckpointError", "ConfigError", "DataError", "ExportError", "TritonRecError"]
 
 
 class TritonRecError(Exception):
@@ -30,3 +31,7 @@ class DataError(TritonRecError):
 
 class CheckpointError(TritonRecError):
     """A checkpoint cannot be used: missing files, another format version, or a data mismatch."""
+
+
+class ExportError(TritonRecError):
+    """An export failed or its artifact does not match its source within tolerance."""

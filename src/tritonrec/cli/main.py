@@ -59,8 +59,10 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("evaluate", help="score a checkpoint on a dataset split")
-    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
+    p = sub.add_parser("evaluate", help="score a checkpoint or an exported ONNX file on a dataset split")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="checkpoint directory (eager PyTorch)")
+    source.add_argument("--onnx", type=Path, help="ONNX file written by `tritonrec export onnx` (ONNX Runtime, CPU)")
     _add_data_source(p)
     p.add_argument("--split", choices=["test", "valid"], default="test", help="which rows to score")
     p.add_argument("--limit", type=int, default=0, help="score only the first N users (0 = all)")
@@ -93,6 +95,20 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--retrain", action="store_true", help="train even if the checkpoint exists")
 
 
+def _export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("export", help="export a checkpoint")
+    export_sub = p.add_subparsers(dest="export_command", required=True)
+    onnx = export_sub.add_parser("onnx", help="FP32 (+ FP16) ONNX with dynamic batch, parity-checked")
+    onnx.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
+    _add_data_source(onnx)
+    onnx.add_argument("--out", type=Path, required=True, help="output folder (model.onnx, export.json, ...)")
+    onnx.add_argument("--no-fp16", action="store_true", help="skip the FP16 variant")
+    onnx.add_argument(
+        "--external-data", action="store_true", help="always store weights in model.onnx.data (default: past 2 GB)"
+    )
+    onnx.add_argument("--json", action="store_true", help="print the export report as JSON")
+
+
 def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="benchmarks and reports")
     bench_sub = p.add_subparsers(dest="bench_command", required=True)
@@ -115,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(sub)
     _data_parser(sub)
     _demo_parser(sub)
+    _export_parser(sub)
     _bench_parser(sub)
     return parser
 
@@ -124,6 +141,10 @@ def _handler(args: argparse.Namespace) -> Handler:
         from tritonrec.cli import data_cmd
 
         return data_cmd.run_synth
+    if args.command == "export":
+        from tritonrec.cli import export_cmd
+
+        return export_cmd.run_export_onnx
     if args.command == "bench":
         from tritonrec.cli import bench_cmd
 

@@ -11,19 +11,20 @@ from typing import Any
 
 from tritonrec.data.registry import PreparedData, prepare_dataset
 from tritonrec.errors import CheckpointError
-from tritonrec.metrics import evaluate
+from tritonrec.metrics import Scorer, evaluate
 from tritonrec.model.config import preset
 from tritonrec.model.scoring import torch_scorer
 from tritonrec.train.checkpoint import load_checkpoint
 from tritonrec.train.loop import Loss, TrainConfig
 from tritonrec.train.run import train_and_save
 
-__all__ = ["run_demo", "run_evaluate", "run_train"]
+__all__ = ["check_fits", "prepare_from_args", "run_demo", "run_evaluate", "run_train"]
 
 HEADLINE = ("ndcg@10", "hr@10", "auc", "mrr", "logloss", "n_users")
 
 
-def _prepare(args: argparse.Namespace) -> PreparedData:
+def prepare_from_args(args: argparse.Namespace) -> PreparedData:
+    """Load and split the dataset named by the common data arguments."""
     return prepare_dataset(
         args.dataset,
         args.data_dir,
@@ -70,7 +71,7 @@ def _summary_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def run_train(args: argparse.Namespace) -> int:
     """Train a preset and write a checkpoint; print the test metrics."""
     preset(args.preset)  # fail on an unknown preset before loading any data
-    data = _prepare(args)
+    data = prepare_from_args(args)
     config = _train_config(args, data.loss)
     report = train_and_save(data, args.preset, config, args.out, progress=not (args.quiet or args.json))
     if args.json:
@@ -85,7 +86,8 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_fits(checkpoint_spec: Any, data: PreparedData, directory: Path) -> None:
+def check_fits(checkpoint_spec: Any, data: PreparedData, directory: Path) -> None:
+    """Raise :class:`CheckpointError` when the checkpoint was trained on another item vocabulary."""
     if checkpoint_spec.n_items != data.spec.n_items:
         raise CheckpointError(
             f"{directory} was trained on {checkpoint_spec.n_items} items, the {data.name.value} data has "
@@ -93,19 +95,30 @@ def _check_fits(checkpoint_spec: Any, data: PreparedData, directory: Path) -> No
         )
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    """Score a checkpoint on a split and print the metrics."""
+def _artifact_scorer(args: argparse.Namespace, data: PreparedData) -> Scorer:
+    if args.onnx is not None:
+        from tritonrec.export.checkpoint_export import read_export_spec
+        from tritonrec.export.ort_scorer import onnx_scorer
+
+        check_fits(read_export_spec(args.onnx), data, args.onnx)
+        return onnx_scorer(args.onnx)
     checkpoint = load_checkpoint(args.checkpoint)
-    data = _prepare(args)
-    _check_fits(checkpoint.spec, data, args.checkpoint)
+    check_fits(checkpoint.spec, data, args.checkpoint)
+    return torch_scorer(checkpoint.model)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Score a checkpoint (eager) or an exported ONNX file on a split and print the metrics."""
+    data = prepare_from_args(args)
+    scorer = _artifact_scorer(args, data)
     rows = data.test if args.split == "test" else data.valid
     if args.limit:
         rows = rows.head(args.limit)
-    metrics = evaluate(torch_scorer(checkpoint.model), rows)
+    metrics = evaluate(scorer, rows)
     if args.json:
         print(json.dumps(_round(metrics), sort_keys=True))
     else:
-        _print_table({f"model ({args.split})": metrics})
+        _print_table({f"{'onnx' if args.onnx else 'model'} ({args.split})": metrics})
     return 0
 
 
@@ -124,7 +137,7 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         print(f"[2/2] reusing {checkpoint_dir} (pass --retrain to train again)", flush=True)
         checkpoint = load_checkpoint(checkpoint_dir)
-        _check_fits(checkpoint.spec, data, checkpoint_dir)
+        check_fits(checkpoint.spec, data, checkpoint_dir)
         report = dict(checkpoint.metrics)
         report["test"] = evaluate(torch_scorer(checkpoint.model), data.test)
     summary = {

@@ -1,0 +1,110 @@
+"""Export a checkpoint: FP32 ONNX (+ optional FP16), each with a parity record, written to ``export.json``.
+
+Tolerances: FP32 ONNX against eager PyTorch must agree to ``atol 1e-4, rtol 1e-4`` (same arithmetic, different
+kernels); FP16 against FP32 ONNX to ``atol 0.05, rtol 0.01`` (half precision keeps about 3 significant digits).
+A record past its tolerance raises :class:`~tritonrec.errors.ExportError` after ``export.json`` is written, so
+the failing figures are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tritonrec.data.feature_spec import FeatureSpec
+from tritonrec.data.splits import EvalSet
+from tritonrec.errors import ExportError
+from tritonrec.export.onnx_export import OPSET, convert_to_fp16, export_onnx
+from tritonrec.export.ort_scorer import onnx_scorer
+from tritonrec.export.parity import ParityRecord, compare_scorers, parity_batches
+from tritonrec.model.scoring import torch_scorer
+from tritonrec.train.checkpoint import Checkpoint
+
+__all__ = ["FP16_TOLERANCE", "FP32_TOLERANCE", "export_checkpoint", "read_export_spec"]
+
+FP32_TOLERANCE = (1e-4, 1e-4)
+FP16_TOLERANCE = (5e-2, 1e-2)
+REPORT_FILE = "export.json"
+
+
+def export_checkpoint(
+    checkpoint: Checkpoint,
+    rows: EvalSet,
+    out_dir: Path,
+    *,
+    fp16: bool = True,
+    external_data: bool | None = None,
+    parity_rows: int = 256,
+) -> dict[str, Any]:
+    """Write ``model.onnx`` (and ``model_fp16.onnx``) plus ``export.json`` into ``out_dir``.
+
+    Args:
+        checkpoint: the loaded checkpoint.
+        rows: real evaluation rows of the checkpoint's dataset, for the parity checks.
+        out_dir: output folder.
+        fp16: also write and check the FP16 variant.
+        external_data: force (True) or forbid (False) ONNX external data; None = only past 2 GB.
+        parity_rows: evaluation rows per parity case.
+
+    Returns:
+        The report written to ``export.json``.
+
+    Raises:
+        ExportError: the export failed or a parity record is past its tolerance.
+    """
+    batches = parity_batches(rows, checkpoint.spec.n_items, n_rows=parity_rows)
+    fp32 = export_onnx(checkpoint.model, out_dir / "model.onnx", external_data=external_data)
+    fp32_scorer = onnx_scorer(fp32.path)
+    records: list[ParityRecord] = [
+        compare_scorers(
+            torch_scorer(checkpoint.model),
+            fp32_scorer,
+            batches,
+            reference_name="eager fp32",
+            candidate_name="onnx fp32",
+            atol=FP32_TOLERANCE[0],
+            rtol=FP32_TOLERANCE[1],
+        )
+    ]
+    artifacts = [fp32]
+    if fp16:
+        half = convert_to_fp16(fp32, out_dir / "model_fp16.onnx")
+        artifacts.append(half)
+        records.append(
+            compare_scorers(
+                fp32_scorer,
+                onnx_scorer(half.path),
+                batches,
+                reference_name="onnx fp32",
+                candidate_name="onnx fp16",
+                atol=FP16_TOLERANCE[0],
+                rtol=FP16_TOLERANCE[1],
+            )
+        )
+    report = {
+        "opset": OPSET,
+        "feature_spec": checkpoint.spec.to_dict(),
+        "artifacts": [
+            {"precision": a.precision, "files": [p.name for p in a.files()], "external_data": a.external_data}
+            for a in artifacts
+        ],
+        "parity": [r.to_dict() for r in records],
+    }
+    (out_dir / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    for record in records:
+        record.raise_if_failed()
+    return report
+
+
+def read_export_spec(onnx_path: Path) -> FeatureSpec:
+    """Return the FeatureSpec recorded in the ``export.json`` beside an exported ONNX file.
+
+    Raises:
+        ExportError: the report is missing or unreadable.
+    """
+    report_path = onnx_path.parent / REPORT_FILE
+    try:
+        return FeatureSpec.from_dict(json.loads(report_path.read_text())["feature_spec"])
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ExportError(f"{report_path} (written by `tritonrec export onnx`) is missing or unreadable: {e}") from e
