@@ -124,7 +124,10 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``tritonrec`` command."""
-    parser = argparse.ArgumentParser(prog="tritonrec", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="tritonrec",
+        description="Train, evaluate and export e-commerce ranking models for NVIDIA Triton deployments.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
