@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.data.registry import prepare_dataset
 from tritonrec.data.synthetic import SyntheticConfig
 from tritonrec.model.config import PRESETS
@@ -23,7 +24,7 @@ from tritonrec.model.ranker import RankingModel
 from tritonrec.train.loop import Loss, TrainConfig
 from tritonrec.train.run import train_and_save
 
-__all__ = ["host_info", "run_quality_report", "scale_parameter_counts", "write_markdown"]
+__all__ = ["host_info", "preset_parameter_counts", "run_quality_report", "scale_parameter_counts", "write_markdown"]
 
 COLUMNS = ("auc", "auc_global", "hr@1", "hr@10", "ndcg@5", "ndcg@10", "mrr")
 SCALE_ITEMS = 1_000_000
@@ -49,10 +50,14 @@ def host_info() -> dict[str, Any]:
     }
 
 
-def scale_parameter_counts(n_items: int = SCALE_ITEMS) -> dict[str, int]:
-    """Parameters of every preset on a synthetic catalogue of ``n_items`` items (default config otherwise)."""
-    spec = SyntheticConfig(n_items=n_items).feature_spec()
+def preset_parameter_counts(spec: FeatureSpec) -> dict[str, int]:
+    """Trainable parameters of every preset on the vocabularies of ``spec``."""
     return {name: RankingModel(spec, config).n_parameters() for name, config in sorted(PRESETS.items())}
+
+
+def scale_parameter_counts(n_items: int = SCALE_ITEMS) -> dict[str, Any]:
+    """Parameters of every preset on a synthetic catalogue of ``n_items`` items (default config otherwise)."""
+    return {"n_items": n_items, "counts": preset_parameter_counts(SyntheticConfig(n_items=n_items).feature_spec())}
 
 
 def run_quality_report(
@@ -68,12 +73,16 @@ def run_quality_report(
 ) -> dict[str, Any]:
     """Train every preset on every dataset, write ``quality.json`` and ``quality.md`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"command": command, "host": host_info(), "date": time.strftime("%Y-%m-%d"), "runs": []}
+    report: dict[str, Any] = {
+        "command": command,
+        "host": host_info(),
+        "date": time.strftime("%Y-%m-%d"),
+        "parameter_counts_at_scale": scale_parameter_counts(),
+        "runs": [],
+    }
     for dataset in datasets:
         data = prepare_dataset(dataset, seed=seed, valid_user_fraction=valid_user_fraction)
-        parameter_counts = {
-            name: RankingModel(data.spec, config).n_parameters() for name, config in sorted(PRESETS.items())
-        }
+        parameter_counts = preset_parameter_counts(data.spec)
         for preset_name in presets:
             config = TrainConfig(loss=Loss(data.loss), seed=seed, max_minutes=max_minutes)
             run = train_and_save(data, preset_name, config, checkpoints_dir / f"{dataset}-{preset_name}")
@@ -123,8 +132,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     lines += ["| dataset | " + " | ".join(sorted(PRESETS)) + " |", "|---|" + "---|" * len(PRESETS)]
     for dataset, per_preset in counts.items():
         lines.append(f"| {dataset} | " + " | ".join(f"{per_preset[p]:,}" for p in sorted(PRESETS)) + " |")
-    at_scale = scale_parameter_counts()
-    lines.append(
-        f"| synthetic, {SCALE_ITEMS:,} items | " + " | ".join(f"{at_scale[p]:,}" for p in sorted(PRESETS)) + " |"
-    )
+    at_scale = report.get("parameter_counts_at_scale")
+    if at_scale:
+        cells = " | ".join(f"{at_scale['counts'][p]:,}" for p in sorted(PRESETS))
+        lines.append(f"| synthetic, {at_scale['n_items']:,} items | {cells} |")
     path.write_text("\n".join(lines) + "\n")
