@@ -7,14 +7,26 @@ can catch exactly what tritonrec means to report::
     ├── ConfigError        a configuration value is invalid (presets, model/train/feature configs)
     ├── DataError          a data file is missing, garbled or inconsistent with what was asked
     ├── CheckpointError    a checkpoint is missing, of another format version, or does not fit the data
-    └── ExportError        an export failed, or its artifact does not match its source within tolerance
+    ├── ExportError        an export failed, or its artifact does not match its source within tolerance
+    ├── RepositoryError    a Triton model repository cannot be built from what was given
+    ├── ServerError        the Triton server binary is missing, a port is taken, or the server/a model failed
+    └── ClientError        a ranking request over gRPC failed (``status`` holds the gRPC status code name)
 
 Later layers add their own branches (export, client) under the same root.
 """
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ConfigError", "DataError", "ExportError", "TritonRecError"]
+__all__ = [
+    "CheckpointError",
+    "ClientError",
+    "ConfigError",
+    "DataError",
+    "ExportError",
+    "RepositoryError",
+    "ServerError",
+    "TritonRecError",
+]
 
 
 class TritonRecError(Exception):
@@ -35,3 +47,19 @@ class CheckpointError(TritonRecError):
 
 class ExportError(TritonRecError):
     """An export failed or its artifact does not match its source within tolerance."""
+
+
+class RepositoryError(TritonRecError):
+    """A Triton model repository cannot be built: missing artifacts or an invalid variant."""
+
+
+class ServerError(TritonRecError):
+    """The Triton server could not be started, did not become ready, or a model failed to load."""
+
+
+class ClientError(TritonRecError):
+    """A ranking request failed; ``status`` is the gRPC status code name (e.g. ``INVALID_ARGUMENT``)."""
+
+    def __init__(self, message: str, *, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status

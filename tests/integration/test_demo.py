@@ -1,4 +1,4 @@
-"""The README's main job, in its quick form: train on the bundled Beauty data, evaluate, write the summary."""
+"""The README's main job, in its quick form: train on Beauty, export, serve on the real Triton, score over gRPC."""
 
 import json
 
@@ -9,16 +9,24 @@ from tritonrec.cli import main
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_quick_demo_trains_evaluates_and_reuses_its_checkpoint(tmp_path, capsys):
+def test_quick_demo_serves_the_model_on_triton_with_the_same_quality_and_reuses_its_checkpoint(tmp_path, capsys):
     args = ["demo", "--quick", "--out", str(tmp_path / "reports"), "--checkpoint", str(tmp_path / "ckpt")]
     assert main(args) == 0
     summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
     assert summary["preset"] == "small"
     assert summary["test"]["n_users"] == 22_363
     assert summary["ndcg@10_eager"] > summary["popularity_test"]["ndcg@10"] + 0.1
-    assert "training preset 'small'" in capsys.readouterr().out
+    assert summary["ndcg@10_triton"] == summary["ndcg@10_eager"]
+    assert summary["auc_triton"] == summary["auc_eager"]
+    assert summary["max_abs_diff"] < 1e-4 and summary["max_abs_diff_vs_onnx"] < 1e-5
+    assert summary["grpc_requests"] == 22_363 == summary["triton_inferences"]
+    assert summary["triton_executions"] < summary["grpc_requests"]  # dynamic batching joined requests
+    assert (tmp_path / "reports" / "model_repository" / "ranker_cpu" / "config.pbtxt").is_file()
+    out = capsys.readouterr().out
+    assert "training preset 'small'" in out and "[5/5] serving on the real tritonserver" in out
     # a second run reuses the checkpoint and reproduces the same test figures
     assert main(args) == 0
     again = json.loads((tmp_path / "reports" / "summary.json").read_text())
     assert "reusing" in capsys.readouterr().out
     assert again["ndcg@10_eager"] == summary["ndcg@10_eager"]
+    assert again["ndcg@10_triton"] == summary["ndcg@10_triton"]

@@ -86,13 +86,18 @@ def _data_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="the main job: train (or reuse) a model on Amazon Beauty and evaluate it")
+    p = sub.add_parser(
+        "demo",
+        help="the main job: train (or reuse) a ranker on Amazon Beauty, export it, serve it on the real Triton "
+        "server and score the test users over gRPC",
+    )
     p.add_argument("--quick", action="store_true", help="small preset and a 2-minute budget")
     p.add_argument("--out", type=Path, default=Path("reports/demo"), help="report directory")
     p.add_argument(
         "--checkpoint", type=Path, default=None, help="checkpoint to reuse or write (default: artifacts/demo-<preset>)"
     )
     p.add_argument("--retrain", action="store_true", help="train even if the checkpoint exists")
+    p.add_argument("--concurrency", type=int, default=16, help="gRPC requests in flight while scoring (default 16)")
 
 
 def _export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,6 +114,41 @@ def _export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     onnx.add_argument("--json", action="store_true", help="print the export report as JSON")
 
 
+def _repo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("repo", help="the Triton model repository")
+    repo_sub = p.add_subparsers(dest="repo_command", required=True)
+    build = repo_sub.add_parser(
+        "build", help="write config.pbtxt files (+ artifacts) for the serving variants (see model_repository/README.md)"
+    )
+    source = build.add_mutually_exclusive_group(required=True)
+    source.add_argument("--export", type=Path, help="folder written by `tritonrec export onnx`")
+    source.add_argument("--checkpoint", type=Path, help="checkpoint to export first (needs --dataset)")
+    _add_data_source(build, required=False)
+    build.add_argument("--out", type=Path, required=True, help="repository folder to write")
+    build.add_argument(
+        "--variants",
+        default="ranker_cpu",
+        help="comma-separated: ranker_cpu, ranker_onnx, ranker_trt_fp16, ranker_trt_int8 (default ranker_cpu)",
+    )
+    build.add_argument("--configs-only", action="store_true", help="write config.pbtxt files only, no artifacts")
+    build.add_argument("--max-batch-size", type=int, default=None, help="users per execution (default 64)")
+    build.add_argument("--max-queue-delay-us", type=int, default=None, help="dynamic batcher delay (default 2000)")
+    build.add_argument("--cpu-threads", type=int, default=None, help="ranker_cpu ONNX Runtime threads (0 = all)")
+    build.add_argument(
+        "--ort-tensorrt", action="store_true", help="ranker_onnx: enable the TensorRT execution accelerator (FP16)"
+    )
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="serve a model repository on the bundled tritonserver (CPU) until Ctrl-C")
+    p.add_argument("--repo", type=Path, required=True, help="model repository folder")
+    p.add_argument("--models", default=None, help="comma-separated models to load (default: all in the repository)")
+    p.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
+    p.add_argument("--http-port", type=int, default=8000, help="HTTP port (default 8000)")
+    p.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
+    p.add_argument("--log-file", type=Path, default=None, help="write the server log here (default: the terminal)")
+
+
 def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="benchmarks and reports")
     bench_sub = p.add_subparsers(dest="bench_command", required=True)
@@ -120,6 +160,14 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     quality.add_argument("--checkpoints", type=Path, default=Path("artifacts/quality"), help="checkpoint folder")
     quality.add_argument("--seed", type=int, default=0)
     quality.add_argument("--valid-user-fraction", type=float, default=1.0, help="see `tritonrec train --help`")
+    contract = bench_sub.add_parser(
+        "contract", help="history once per request vs once per candidate row: bytes and throughput, side by side"
+    )
+    contract.add_argument("--export", type=Path, required=True, help="folder written by `tritonrec export onnx`")
+    contract.add_argument("--out", type=Path, required=True, help="results folder (contract.json, contract.md)")
+    contract.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
+    contract.add_argument("--requests", type=int, default=600, help="users sent through Triton per contract")
+    contract.add_argument("--concurrency", type=int, default=8, help="gRPC requests in flight (default 8)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     _demo_parser(sub)
     _export_parser(sub)
     _bench_parser(sub)
+    _repo_parser(sub)
+    _serve_parser(sub)
     return parser
 
 
@@ -151,14 +201,18 @@ def _handler(args: argparse.Namespace) -> Handler:
     if args.command == "bench":
         from tritonrec.cli import bench_cmd
 
-        return bench_cmd.run_quality
+        return bench_cmd.run_contract if args.bench_command == "contract" else bench_cmd.run_quality
     from tritonrec.cli import train_cmd
 
-    handlers: dict[str, Handler] = {
-        "train": train_cmd.run_train,
-        "evaluate": train_cmd.run_evaluate,
-        "demo": train_cmd.run_demo,
-    }
+    if args.command in ("repo", "serve"):
+        from tritonrec.cli import serve_cmd
+
+        return serve_cmd.run_repo_build if args.command == "repo" else serve_cmd.run_serve
+    if args.command == "demo":
+        from tritonrec.cli import demo_cmd
+
+        return demo_cmd.run_demo
+    handlers: dict[str, Handler] = {"train": train_cmd.run_train, "evaluate": train_cmd.run_evaluate}
     return handlers[args.command]
 
 

@@ -1,11 +1,10 @@
-"""``tritonrec train``, ``tritonrec evaluate`` and ``tritonrec demo``."""
+"""``tritonrec train`` and ``tritonrec evaluate``, and the table helpers the other commands share."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,15 @@ from tritonrec.train.checkpoint import load_checkpoint
 from tritonrec.train.loop import Loss, TrainConfig
 from tritonrec.train.run import train_and_save
 
-__all__ = ["check_fits", "prepare_from_args", "run_demo", "run_evaluate", "run_train"]
+__all__ = [
+    "check_fits",
+    "prepare_from_args",
+    "print_table",
+    "round_metrics",
+    "run_evaluate",
+    "run_train",
+    "summary_rows",
+]
 
 HEADLINE = ("ndcg@10", "hr@10", "auc", "mrr", "logloss", "n_users")
 
@@ -35,18 +42,20 @@ def prepare_from_args(args: argparse.Namespace) -> PreparedData:
     )
 
 
-def _round(metrics: dict[str, Any]) -> dict[str, Any]:
+def round_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Round float metrics to 4 decimals for printing and summaries."""
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
-def _print_table(rows: dict[str, dict[str, Any]]) -> None:
-    print(f"{'':18}" + "".join(f"{k:>10}" for k in HEADLINE))
+def print_table(rows: dict[str, dict[str, Any]]) -> None:
+    """Print one row of headline metrics per entry of ``rows``."""
+    print(f"{'':26}" + "".join(f"{k:>10}" for k in HEADLINE))
     for name, metrics in rows.items():
         cells = "".join(
             f"{metrics[k]:>10.4f}" if isinstance(metrics.get(k), float) else f"{metrics.get(k, ''):>10}"
             for k in HEADLINE
         )
-        print(f"{name:18}{cells}")
+        print(f"{name:26}{cells}")
 
 
 def _train_config(args: argparse.Namespace, loss: str) -> TrainConfig:
@@ -61,8 +70,10 @@ def _train_config(args: argparse.Namespace, loss: str) -> TrainConfig:
     return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _summary_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    rows = {"model (test)": report["test"], "popularity (test)": report["popularity_test"]}
+def summary_rows(report: dict[str, Any], *, model_row: bool = True) -> dict[str, dict[str, Any]]:
+    """Table rows of a training report: the model's, the popularity baseline's, the ground truth's if known."""
+    rows = {"model (test)": report["test"]} if model_row else {}
+    rows["popularity (test)"] = report["popularity_test"]
     if "oracle_test" in report:
         rows["ground truth (test)"] = report["oracle_test"]
     return rows
@@ -81,7 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
         f"trained {args.preset} ({report['n_parameters']:,} parameters) on {args.dataset} in "
         f"{report['train_seconds']:.0f} s, best epoch {report['best_epoch']} ({report['stopped_by']})"
     )
-    _print_table(_summary_rows(report))
+    print_table(summary_rows(report))
     print(f"checkpoint: {args.out}")
     return 0
 
@@ -116,44 +127,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         rows = rows.head(args.limit)
     metrics = evaluate(scorer, rows)
     if args.json:
-        print(json.dumps(_round(metrics), sort_keys=True))
+        print(json.dumps(round_metrics(metrics), sort_keys=True))
     else:
-        _print_table({f"{'onnx' if args.onnx else 'model'} ({args.split})": metrics})
-    return 0
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """Train (or reuse) a model on the bundled Amazon Beauty data, evaluate it, write a summary."""
-    preset_name = "small" if args.quick else "base"
-    checkpoint_dir = args.checkpoint or Path("artifacts") / f"demo-{preset_name}"
-    started = time.perf_counter()
-    print("[1/2] loading Amazon Beauty (bundled) and sampling the evaluation negatives ...", flush=True)
-    data = prepare_dataset("beauty")
-    if args.retrain or not (checkpoint_dir / "checkpoint.json").is_file():
-        minutes = 2.0 if args.quick else 14.0
-        print(f"[2/2] training preset {preset_name!r} for at most {minutes:g} min -> {checkpoint_dir}", flush=True)
-        config = TrainConfig(max_minutes=minutes, valid_users=3000 if args.quick else 5000)
-        report = train_and_save(data, preset_name, config, checkpoint_dir)
-    else:
-        print(f"[2/2] reusing {checkpoint_dir} (pass --retrain to train again)", flush=True)
-        checkpoint = load_checkpoint(checkpoint_dir)
-        check_fits(checkpoint.spec, data, checkpoint_dir)
-        report = dict(checkpoint.metrics)
-        report["test"] = evaluate(torch_scorer(checkpoint.model), data.test)
-    summary = {
-        "dataset": data.info,
-        "preset": preset_name,
-        "checkpoint": str(checkpoint_dir),
-        "n_parameters": report["n_parameters"],
-        "train_seconds": report["train_seconds"],
-        "test": _round(report["test"]),
-        "popularity_test": _round(report["popularity_test"]),
-        "ndcg@10_eager": round(report["test"]["ndcg@10"], 4),
-        "auc_eager": round(report["test"]["auc"], 4),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    _print_table(_summary_rows(report))
-    print(f"summary: {args.out / 'summary.json'}")
+        print_table({f"{'onnx' if args.onnx else 'model'} ({args.split})": metrics})
     return 0

@@ -1,0 +1,28 @@
+"""The Triton model repository: typed serving variants -> ``config.pbtxt`` files + artifacts."""
+
+from tritonrec.repository.build import CONFIG_FILE, VERSION, build_repository, resolve_variants
+from tritonrec.repository.variants import (
+    DEFAULT_VARIANTS,
+    VARIANTS,
+    Batching,
+    Variant,
+    VariantKind,
+    config_text,
+    model_config,
+    parse_config_text,
+)
+
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_VARIANTS",
+    "VARIANTS",
+    "VERSION",
+    "Batching",
+    "Variant",
+    "VariantKind",
+    "build_repository",
+    "config_text",
+    "model_config",
+    "parse_config_text",
+    "resolve_variants",
+]

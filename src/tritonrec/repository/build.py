@@ -1,0 +1,96 @@
+"""Write a Triton model repository: one folder per variant with ``config.pbtxt`` and its version folder.
+
+Layout written for each variant ``<name>``::
+
+    <out>/<name>/config.pbtxt        generated from tritonrec.repository.variants (committed in model_repository/)
+    <out>/<name>/1/model.onnx[.data] the exported ONNX (ranker_cpu, ranker_onnx)
+    <out>/<name>/1/model.py          ranker_cpu only: the Python-backend model (ranker_cpu_model.py, verbatim)
+    <out>/<name>/1/model.plan        TensorRT variants: built on the target GPU node, never copied from here
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from tritonrec.data.feature_spec import FeatureSpec
+from tritonrec.errors import RepositoryError
+from tritonrec.repository import ranker_cpu_model
+from tritonrec.repository.variants import VARIANTS, Variant, VariantKind, config_text, model_config
+
+__all__ = ["CONFIG_FILE", "VERSION", "build_repository", "resolve_variants"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.pbtxt"
+VERSION = "1"
+
+
+def resolve_variants(names: Sequence[str]) -> list[Variant]:
+    """Return the variants called ``names``.
+
+    Raises:
+        RepositoryError: a name is not a known variant.
+    """
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise RepositoryError(f"unknown variant(s) {unknown}; known: {sorted(VARIANTS)}")
+    return [VARIANTS[n] for n in names]
+
+
+def _onnx_files(export_dir: Path, variant: Variant) -> list[Path]:
+    source = export_dir / variant.artifact
+    if not source.is_file():
+        raise RepositoryError(f"{variant.name} needs {source.name} in {export_dir}; run `tritonrec export onnx` first")
+    data = source.with_name(source.name + ".data")
+    return [source, data] if data.is_file() else [source]
+
+
+def _write_artifacts(variant: Variant, export_dir: Path, version_dir: Path) -> list[Path]:
+    if variant.kind is VariantKind.TENSORRT:
+        logger.info("%s: the engine is built on the target GPU (export/build_engines.py), not copied", variant.name)
+        return []
+    version_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in _onnx_files(export_dir, variant):
+        # Same file names as exported: the graph's reference to its external data stays valid.
+        target = version_dir / source.name
+        shutil.copy2(source, target)
+        written.append(target)
+    if variant.kind is VariantKind.PYTHON_ORT:
+        target = version_dir / "model.py"
+        shutil.copy2(Path(ranker_cpu_model.__file__), target)
+        written.append(target)
+    return written
+
+
+def build_repository(
+    out: Path, spec: FeatureSpec, variants: Sequence[Variant], *, export_dir: Path | None = None
+) -> dict[str, list[Path]]:
+    """Write ``config.pbtxt`` for each variant, and its artifacts when ``export_dir`` is given.
+
+    Args:
+        out: the repository folder (created; existing variant folders are replaced).
+        spec: the exported model's FeatureSpec (history length for the configs and warmup).
+        variants: what to write.
+        export_dir: the folder ``tritonrec export onnx`` wrote; None writes configs only.
+
+    Returns:
+        The files written, per variant name.
+    """
+    written: dict[str, list[Path]] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for variant in variants:
+        folder = out / variant.name
+        if export_dir is not None and (folder / VERSION).exists():
+            shutil.rmtree(folder / VERSION)
+        folder.mkdir(parents=True, exist_ok=True)
+        config_path = folder / CONFIG_FILE
+        config_path.write_text(config_text(model_config(variant, spec)))
+        files = [config_path]
+        if export_dir is not None:
+            files += _write_artifacts(variant, export_dir, folder / VERSION)
+        written[variant.name] = files
+    return written

@@ -1,0 +1,158 @@
+"""Triton Python-backend model of ``ranker_cpu``: ONNX Runtime over the whole dynamic batch.
+
+``tritonrec repo build`` copies this file verbatim to ``ranker_cpu/<version>/model.py``. It imports only numpy,
+onnxruntime and Triton's ``triton_python_backend_utils``, so it also runs in a stock Triton image with
+onnxruntime installed; the pure functions below are imported and unit-tested from ``tritonrec.repository``.
+
+One ``execute()`` call gets every request of a dynamic batch. Each request is checked on its own; a bad one is
+answered with its own INVALID_ARG error (raising in ``execute()`` would fail every request of the batch). The
+good ones are packed into one ``[B, L]`` / ``[B, N]`` pair (histories left-padded with 0 to the graph's ``L``,
+candidates right-padded with 0; the model masks padding, so scores do not change), scored in one session run
+and split back.
+
+Ids: ``0`` is padding; negative ids are a client bug and rejected; ids above the catalogue are unknown items
+(new products) and score with the model's OOV embedding, a mapping that is inside the ONNX graph.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+try:  # present only inside the Triton Python backend
+    import triton_python_backend_utils as pb_utils
+except ImportError:  # imported for its pure functions (tests, tritonrec.repository)
+    pb_utils = None
+
+__all__ = ["TritonPythonModel", "check_request", "pack_requests", "split_scores"]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+
+def _negative_positions(name: str, ids: IntArray) -> str | None:
+    bad = np.argwhere(ids < 0)
+    if bad.size == 0:
+        return None
+    row, col = (int(v) for v in bad[0])
+    return f"{name} has {len(bad)} negative id(s), first {int(ids[row, col])} at [{row}, {col}]; ids must be >= 0"
+
+
+def check_request(history: IntArray, candidates: IntArray, *, max_history: int, max_candidates: int) -> str | None:
+    """Return what is wrong with one request, or None when it can be scored.
+
+    Triton itself has already checked names, dtypes (int64) and ranks (``[B, L]``, ``[B, N]``).
+    """
+    if history.shape[0] != candidates.shape[0]:
+        return f"history has {history.shape[0]} user row(s) but candidates has {candidates.shape[0]}"
+    if history.shape[1] > max_history:
+        return f"history has {history.shape[1]} items; this model reads at most {max_history} (send the most recent)"
+    if candidates.shape[1] == 0:
+        return "candidates is empty: send at least one candidate id"
+    if candidates.shape[1] > max_candidates:
+        return f"candidates has {candidates.shape[1]} ids; at most {max_candidates} per request"
+    return _negative_positions("history", history) or _negative_positions("candidates", candidates)
+
+
+def pack_requests(pairs: list[tuple[IntArray, IntArray]], history_len: int) -> tuple[IntArray, IntArray]:
+    """Stack requests into one ``[B, history_len]`` history and ``[B, N]`` candidate array.
+
+    Histories are right-aligned (left-padded with 0) to the graph's fixed ``L``; candidates are left-aligned
+    (right-padded with 0) to the longest list of the batch.
+    """
+    rows = sum(h.shape[0] for h, _ in pairs)
+    width = history_len
+    n_max = max(c.shape[1] for _, c in pairs)
+    histories = np.zeros((rows, width), dtype=np.int64)
+    candidates = np.zeros((rows, n_max), dtype=np.int64)
+    at = 0
+    for history, cands in pairs:
+        b = history.shape[0]
+        if history.shape[1]:
+            histories[at : at + b, width - history.shape[1] :] = history
+        candidates[at : at + b, : cands.shape[1]] = cands
+        at += b
+    return histories, candidates
+
+
+def split_scores(scores: FloatArray, pairs: list[tuple[IntArray, IntArray]]) -> list[FloatArray]:
+    """Cut the batch's ``[B, N_max]`` scores back into one ``[b, n]`` array per request."""
+    out: list[FloatArray] = []
+    at = 0
+    for _, cands in pairs:
+        b, n = cands.shape
+        out.append(np.ascontiguousarray(scores[at : at + b, :n], dtype=np.float32))
+        at += b
+    return out
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class TritonPythonModel:
+    """The model object the Python backend instantiates once per model instance."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        """Open the ONNX Runtime session named by the config's ``onnx_file`` parameter."""
+        import onnxruntime as ort  # heavy; only needed inside the server
+
+        config = json.loads(args["model_config"])
+        params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        self.max_history = int(params["max_history"])
+        self.max_candidates = int(params["max_candidates"])
+        threads = int(params.get("intra_op_threads", "0")) or _available_cores()
+        path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle ORT threads must not spin: they would take the cores Triton's gRPC and batching threads need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        self.output_name = "scores"
+
+    def _error(self, message: str, code: Any = None) -> Any:
+        error = pb_utils.TritonError(message, code if code is not None else pb_utils.TritonError.INVALID_ARG)
+        return pb_utils.InferenceResponse(output_tensors=[], error=error)
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        """Score every valid request of the batch in one session run; answer bad ones with INVALID_ARG."""
+        responses: list[Any] = [None] * len(requests)
+        good: list[int] = []
+        pairs: list[tuple[IntArray, IntArray]] = []
+        for i, request in enumerate(requests):
+            history = pb_utils.get_input_tensor_by_name(request, "history").as_numpy()
+            candidates = pb_utils.get_input_tensor_by_name(request, "candidates").as_numpy()
+            problem = check_request(
+                history, candidates, max_history=self.max_history, max_candidates=self.max_candidates
+            )
+            if problem is not None:
+                responses[i] = self._error(problem)
+            else:
+                good.append(i)
+                pairs.append((history, candidates))
+        if not pairs:
+            return responses
+        histories, candidates = pack_requests(pairs, self.max_history)
+        try:
+            (scores,) = self.session.run([self.output_name], {"history": histories, "candidates": candidates})
+        except Exception as e:  # noqa: BLE001 - answer each request instead of failing the batch blindly
+            for i in good:
+                responses[i] = self._error(f"ONNX Runtime failed on this batch: {e}", pb_utils.TritonError.INTERNAL)
+            return responses
+        for i, part in zip(good, split_scores(np.asarray(scores), pairs), strict=True):
+            responses[i] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("scores", part)])
+        return responses
+
+    def finalize(self) -> None:
+        """Release the session."""
+        self.session = None

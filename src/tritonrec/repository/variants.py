@@ -1,0 +1,216 @@
+"""The serving variants of the ranker as typed objects, turned into Triton ``ModelConfig`` protobufs.
+
+Every variant serves the same request contract (see ``model_repository/README.md``): one request = one user,
+``history`` int64 ``[1, L]`` (the user's most recent items, oldest first) and ``candidates`` int64 ``[1, N]``;
+the answer is ``scores`` float32 ``[1, N]``. The batch dimension is Triton's (``max_batch_size`` > 0), so the
+dynamic batcher stacks users; a request may also carry several users (``[B, L]`` with ``[B, N]``).
+
+| variant | backend | where |
+|---|---|---|
+| ``ranker_cpu`` | Python backend running ONNX Runtime over the whole dynamic batch | CPU (local, CI, CPU nodes) |
+| ``ranker_onnx`` | ``onnxruntime_onnx`` (optional TensorRT execution accelerator) | GPU (NGC image) |
+| ``ranker_trt_fp16`` | ``tensorrt_plan``, FP16 engine built on the target GPU | GPU |
+| ``ranker_trt_int8`` | ``tensorrt_plan``, INT8 engine from the calibrated QDQ ONNX | GPU |
+
+Field references: https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tritonrec.data.feature_spec import FeatureSpec
+from tritonrec.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_VARIANTS",
+    "VARIANTS",
+    "Batching",
+    "Variant",
+    "VariantKind",
+    "config_text",
+    "model_config",
+    "parse_config_text",
+]
+
+HISTORY, CANDIDATES, SCORES = "history", "candidates", "scores"
+WARMUP_CANDIDATES = 200
+
+
+class VariantKind(enum.Enum):
+    """How a variant runs the model."""
+
+    PYTHON_ORT = "python_ort"  # Python backend + ONNX Runtime (CPU)
+    ONNXRUNTIME = "onnxruntime"  # native onnxruntime_onnx backend (GPU)
+    TENSORRT = "tensorrt"  # native tensorrt_plan backend (GPU)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batching:
+    """Dynamic batching and queue bounds (``ModelDynamicBatching`` + ``ModelQueuePolicy``).
+
+    Attributes:
+        max_batch_size: most users one execution takes (``ModelConfig.max_batch_size``).
+        preferred_batch_sizes: batch sizes the scheduler aims for (``preferred_batch_size``).
+        max_queue_delay_us: how long a request may wait for others to join its batch.
+        max_queue_size: requests queued beyond this are rejected at once (UNAVAILABLE), not delayed without bound.
+        queue_timeout_us: a request still queued after this is rejected (UNAVAILABLE); clients may shorten it.
+    """
+
+    max_batch_size: int = 64
+    preferred_batch_sizes: tuple[int, ...] = (16, 32, 64)
+    max_queue_delay_us: int = 2_000
+    max_queue_size: int = 512
+    queue_timeout_us: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ConfigError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
+        bad = [b for b in self.preferred_batch_sizes if not 1 <= b <= self.max_batch_size]
+        if bad:
+            raise ConfigError(f"preferred batch sizes {bad} are outside 1..max_batch_size ({self.max_batch_size})")
+        for name in ("max_queue_delay_us", "max_queue_size", "queue_timeout_us"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Variant:
+    """One served model: its name, how it runs, which artifact it loads and how it batches.
+
+    Attributes:
+        name: the Triton model name (folder in the repository).
+        kind: backend family.
+        artifact: file in the version folder (``default_model_filename``).
+        precision: ``fp32``, ``fp16`` or ``int8`` (documentation and reports).
+        gpu: run on GPUs (``KIND_GPU``) instead of CPU (``KIND_CPU``).
+        instances: model instances per device (``instance_group.count``).
+        cpu_threads: ONNX Runtime intra-op threads of the Python variant (0 = every core the server may use).
+        max_candidates: most candidates per user; the Python variant rejects more with INVALID_ARG.
+        trt_accelerator: ``ranker_onnx`` only: let ONNX Runtime hand subgraphs to TensorRT (FP16).
+        batching: dynamic batching and queue policy.
+    """
+
+    name: str
+    kind: VariantKind
+    artifact: str
+    precision: str
+    gpu: bool
+    instances: int = 1
+    cpu_threads: int = 0
+    max_candidates: int = 2048
+    trt_accelerator: bool = False
+    batching: Batching = dataclasses.field(default_factory=Batching)
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "fp16", "int8"):
+            raise ConfigError(f"{self.name}: precision must be fp32, fp16 or int8, got {self.precision!r}")
+        if self.instances < 1 or self.cpu_threads < 0 or self.max_candidates < 1:
+            raise ConfigError(f"{self.name}: instances and max_candidates must be >= 1, cpu_threads >= 0")
+        if self.trt_accelerator and self.kind is not VariantKind.ONNXRUNTIME:
+            raise ConfigError(f"{self.name}: the TensorRT execution accelerator is an onnxruntime backend option")
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(name="ranker_cpu", kind=VariantKind.PYTHON_ORT, artifact="model.onnx", precision="fp32", gpu=False),
+        Variant(name="ranker_onnx", kind=VariantKind.ONNXRUNTIME, artifact="model.onnx", precision="fp32", gpu=True),
+        Variant(name="ranker_trt_fp16", kind=VariantKind.TENSORRT, artifact="model.plan", precision="fp16", gpu=True),
+        Variant(name="ranker_trt_int8", kind=VariantKind.TENSORRT, artifact="model.plan", precision="int8", gpu=True),
+    )
+}
+DEFAULT_VARIANTS = ("ranker_cpu",)
+
+
+def _io(name: str, dtype: int, *, ragged: bool, output: bool = False) -> mc.ModelInput | mc.ModelOutput:
+    if output:
+        return mc.ModelOutput(name=name, data_type=dtype, dims=[-1])
+    return mc.ModelInput(name=name, data_type=dtype, dims=[-1], allow_ragged_batch=ragged)
+
+
+def _warmup(spec: FeatureSpec) -> mc.ModelWarmup:
+    """One user with a full history and 200 candidates, all ids 0 (padding: valid for every variant)."""
+    return mc.ModelWarmup(
+        name=f"one_user_{WARMUP_CANDIDATES}_candidates",
+        batch_size=1,
+        count=2,
+        inputs={
+            HISTORY: mc.ModelWarmup.Input(data_type=mc.TYPE_INT64, dims=[spec.history_len], zero_data=True),
+            CANDIDATES: mc.ModelWarmup.Input(data_type=mc.TYPE_INT64, dims=[WARMUP_CANDIDATES], zero_data=True),
+        },
+    )
+
+
+def _backend_fields(config: mc.ModelConfig, variant: Variant, spec: FeatureSpec) -> None:
+    if variant.kind is VariantKind.PYTHON_ORT:
+        config.backend = "python"  # runs model.py; the ONNX file is a parameter
+        params = {
+            "onnx_file": variant.artifact,
+            "intra_op_threads": str(variant.cpu_threads),
+            "max_history": str(spec.history_len),
+            "max_candidates": str(variant.max_candidates),
+        }
+        for key, value in params.items():
+            config.parameters[key].string_value = value
+    elif variant.kind is VariantKind.ONNXRUNTIME:
+        config.platform = "onnxruntime_onnx"
+        config.backend = "onnxruntime"
+        config.default_model_filename = variant.artifact
+        if variant.trt_accelerator:
+            accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
+            accelerator.parameters["precision_mode"] = "FP16"
+            accelerator.parameters["max_workspace_size_bytes"] = str(2 * 1024**3)
+            accelerator.parameters["trt_engine_cache_enable"] = "1"
+    else:
+        config.platform = "tensorrt_plan"
+        config.backend = "tensorrt"
+        config.default_model_filename = variant.artifact
+
+
+def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
+    """Return the Triton ``ModelConfig`` of ``variant`` for a model with ``spec``."""
+    ragged = variant.kind is VariantKind.PYTHON_ORT  # only the Python model can batch requests of different L, N
+    batching = variant.batching
+    config = mc.ModelConfig(
+        name=variant.name,
+        max_batch_size=batching.max_batch_size,
+        input=[_io(HISTORY, mc.TYPE_INT64, ragged=ragged), _io(CANDIDATES, mc.TYPE_INT64, ragged=ragged)],
+        output=[_io(SCORES, mc.TYPE_FP32, ragged=False, output=True)],
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[
+            mc.ModelInstanceGroup(
+                kind=mc.ModelInstanceGroup.KIND_GPU if variant.gpu else mc.ModelInstanceGroup.KIND_CPU,
+                count=variant.instances,
+            )
+        ],
+        dynamic_batching=mc.ModelDynamicBatching(
+            preferred_batch_size=list(batching.preferred_batch_sizes),
+            max_queue_delay_microseconds=batching.max_queue_delay_us,
+            default_queue_policy=mc.ModelQueuePolicy(
+                timeout_action=mc.ModelQueuePolicy.REJECT,
+                default_timeout_microseconds=batching.queue_timeout_us,
+                allow_timeout_override=True,
+                max_queue_size=batching.max_queue_size,
+            ),
+        ),
+        model_warmup=[_warmup(spec)],
+    )
+    _backend_fields(config, variant, spec)
+    return config
+
+
+def config_text(config: mc.ModelConfig) -> str:
+    """``config.pbtxt`` text of ``config`` (protobuf text format)."""
+    header = "# Generated by `tritonrec repo build` from tritonrec.repository.variants; edit the variant, not this.\n"
+    return header + str(text_format.MessageToString(config))
+
+
+def parse_config_text(text: str) -> mc.ModelConfig:
+    """Parse ``config.pbtxt`` text against Triton's ``ModelConfig`` schema (raises ``text_format.ParseError``)."""
+    return text_format.Parse(text, mc.ModelConfig())
