@@ -45,7 +45,9 @@ def export_dir(data, tmp_path_factory):
     train_model(model, data.train, data.valid, TrainConfig(max_epochs=1, max_minutes=0.5), progress=False)
     checkpoint = load_checkpoint(save_checkpoint(tmp_path_factory.mktemp("ckpt"), model))
     out = tmp_path_factory.mktemp("export")
-    export_checkpoint(checkpoint, data.test, out, fp16=False, parity_rows=64)
+    # Weights as ONNX external data (what a model past 2 GB gets): the repository must carry model.onnx.data too.
+    export_checkpoint(checkpoint, data.test, out, fp16=False, parity_rows=64, external_data=True)
+    assert (out / "model.onnx.data").is_file()
     return out
 
 
@@ -53,6 +55,7 @@ def export_dir(data, tmp_path_factory):
 def server(data, export_dir, tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     build_repository(repo, data.spec, [VARIANTS["ranker_cpu"], PROBE], export_dir=export_dir)
+    assert (repo / "ranker_cpu" / "1" / "model.onnx.data").is_file()
     with LocalTriton(repo, log_file=repo / "server.log", models=["ranker_cpu", PROBE.name]) as running:
         yield running
 
