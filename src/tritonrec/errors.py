@@ -11,6 +11,12 @@ can catch exactly what tritonrec means to report::
     ├── RepositoryError    a Triton model repository cannot be built from what was given
     ├── ServerError        the Triton server binary is missing, a port is taken, or the server/a model failed
     └── ClientError        a ranking request over gRPC failed (``status`` holds the gRPC status code name)
+        ├── InvalidRequestError     the request is malformed (checked before sending, or INVALID_ARGUMENT)
+        ├── ServerUnavailableError  no server answers (down, restarting, connection refused); retryable
+        ├── ServerOverloadedError   the model's queue is full or its queue timeout expired; retryable
+        ├── InferenceTimeoutError   the caller's deadline passed (DEADLINE_EXCEEDED)
+        ├── ModelNotReadyError      the model is unknown, unloaded, or its backend is unhealthy
+        └── PermissionDeniedError   a restricted API without its key, or an auth failure; never retried
 
 Later layers add their own branches (export, client) under the same root.
 """
@@ -22,9 +28,15 @@ __all__ = [
     "ClientError",
     "ConfigError",
     "DataError",
+    "InferenceTimeoutError",
+    "InvalidRequestError",
+    "ModelNotReadyError",
+    "PermissionDeniedError",
     "ExportError",
     "RepositoryError",
     "ServerError",
+    "ServerOverloadedError",
+    "ServerUnavailableError",
     "TritonRecError",
 ]
 
@@ -58,8 +70,41 @@ class ServerError(TritonRecError):
 
 
 class ClientError(TritonRecError):
-    """A ranking request failed; ``status`` is the gRPC status code name (e.g. ``INVALID_ARGUMENT``)."""
+    """A ranking request failed; ``status`` is the gRPC status code name (e.g. ``INVALID_ARGUMENT``).
+
+    ``retryable`` says whether sending the same request again later may succeed.
+    """
+
+    retryable = False
 
     def __init__(self, message: str, *, status: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class InvalidRequestError(ClientError, ValueError):
+    """The request is malformed: caught before sending, or answered INVALID_ARGUMENT. Never retried."""
+
+
+class ServerUnavailableError(ClientError):
+    """No server answered (down, restarting, unreachable). Retryable."""
+
+    retryable = True
+
+
+class ServerOverloadedError(ClientError):
+    """The model's queue is full or the request waited past the queue timeout. Retryable after a backoff."""
+
+    retryable = True
+
+
+class InferenceTimeoutError(ClientError):
+    """The caller's deadline passed before an answer came."""
+
+
+class ModelNotReadyError(ClientError):
+    """The model is unknown or not loaded, or its backend process is unhealthy."""
+
+
+class PermissionDeniedError(ClientError):
+    """A restricted API was called without its key, or authentication failed. Never retried."""

@@ -93,6 +93,7 @@ def free_port() -> int:
 
 def _check_port_free(port: int, name: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free for the server
         try:
             s.bind(("0.0.0.0", port))
         except OSError as e:

@@ -12,16 +12,10 @@ from tritonclient.utils import InferenceServerException
 from tritonrec.bench.contract import ContractSettings, run_contract_bench
 from tritonrec.client import RankingClient, infer_inputs
 from tritonrec.client.scorer import triton_scorer
-from tritonrec.data.registry import prepare_dataset
-from tritonrec.export.checkpoint_export import export_checkpoint
 from tritonrec.export.ort_scorer import onnx_scorer
 from tritonrec.metrics import ranking_metrics, score_eval_set
-from tritonrec.model.config import preset
-from tritonrec.model.ranker import RankingModel
 from tritonrec.repository import VARIANTS, Batching, build_repository
 from tritonrec.server import LocalTriton
-from tritonrec.train.checkpoint import load_checkpoint, save_checkpoint
-from tritonrec.train.loop import TrainConfig, train_model
 
 pytestmark = pytest.mark.integration
 
@@ -32,23 +26,6 @@ PROBE = dataclasses.replace(
     batching=Batching(max_batch_size=64, preferred_batch_sizes=(16,), max_queue_delay_us=500_000),
 )
 N_USERS = 400
-
-
-@pytest.fixture(scope="module")
-def data(beauty_slice_dir):
-    return prepare_dataset("beauty", beauty_slice_dir)
-
-
-@pytest.fixture(scope="module")
-def export_dir(data, tmp_path_factory):
-    model = RankingModel(data.spec, preset("small"), data.catalogue)
-    train_model(model, data.train, data.valid, TrainConfig(max_epochs=1, max_minutes=0.5), progress=False)
-    checkpoint = load_checkpoint(save_checkpoint(tmp_path_factory.mktemp("ckpt"), model))
-    out = tmp_path_factory.mktemp("export")
-    # Weights as ONNX external data (what a model past 2 GB gets): the repository must carry model.onnx.data too.
-    export_checkpoint(checkpoint, data.test, out, fp16=False, parity_rows=64, external_data=True)
-    assert (out / "model.onnx.data").is_file()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +61,7 @@ def test_scores_over_grpc_equal_in_process_onnx_and_ndcg_matches(data, export_di
 def test_dynamic_batching_runs_fewer_executions_than_requests(data, client):
     before = client.statistics()
     test = data.test.head(256)
-    client.score_many(list(test.histories), list(test.candidates), concurrency=16)
+    client.rank_many(list(test.histories), list(test.candidates), concurrency=16)
     after = client.statistics()
     inferences = after["inference_count"] - before["inference_count"]
     executions = after["execution_count"] - before["execution_count"]
@@ -98,7 +75,7 @@ def _good_request(data):
 
 def _assert_still_serving(server, data, client):
     history, candidates = _good_request(data)
-    expected = client.score(history[0], candidates[0])
+    expected = client.rank(history[0], candidates[0]).scores
     np.testing.assert_allclose(_infer(server, history, candidates)[0], expected, atol=1e-6)
 
 

@@ -30,7 +30,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.grpc import service_pb2
 
 from tritonrec.bench.quality import host_info
-from tritonrec.client.ranking import infer_inputs
+from tritonrec.client.core import infer_inputs
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.export.checkpoint_export import read_export_spec
 from tritonrec.repository import VARIANTS, Batching, build_repository

@@ -19,10 +19,10 @@ from tritonrec.cli.train_cmd import check_fits, print_table, round_metrics, summ
 from tritonrec.client.ranking import RankingClient
 from tritonrec.client.scorer import triton_scorer
 from tritonrec.data.registry import prepare_dataset
-from tritonrec.data.splits import EvalSet
+from tritonrec.data.splits import EvalSet, FeatureBatch
 from tritonrec.export.checkpoint_export import export_checkpoint
 from tritonrec.export.ort_scorer import onnx_scorer
-from tritonrec.metrics import ranking_metrics, score_eval_set
+from tritonrec.metrics import Scorer, ranking_metrics, score_eval_set
 from tritonrec.model.scoring import torch_scorer
 from tritonrec.repository import build_repository, resolve_variants
 from tritonrec.server import LocalTriton
@@ -40,6 +40,20 @@ def _step(n: int, text: str) -> None:
     print(f"[{n}/{STEPS}] {text}", flush=True)
 
 
+def _with_progress(scorer: Scorer, total: int) -> Scorer:
+    """Print how many users ``scorer`` has scored so far (one line, rewritten in place)."""
+    done = 0
+
+    def score(batch: FeatureBatch) -> npt.NDArray[np.floating[Any]]:
+        nonlocal done
+        scores = scorer(batch)
+        done += len(batch.histories)
+        print(f"\r      {done:,}/{total:,} users scored over gRPC", end="\n" if done >= total else "", flush=True)
+        return scores
+
+    return score
+
+
 def _serve_and_score(
     repository: Path, out: Path, test: EvalSet, concurrency: int
 ) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
@@ -49,7 +63,8 @@ def _serve_and_score(
         with RankingClient(server.grpc_url, model=MODEL) as client:
             before = client.statistics()  # warmup inferences are counted too
             started = time.perf_counter()
-            scores = score_eval_set(triton_scorer(client, concurrency=concurrency), test, batch_size=2048)
+            scorer = _with_progress(triton_scorer(client, concurrency=concurrency), len(test))
+            scores = score_eval_set(scorer, test, batch_size=1024)
             seconds = time.perf_counter() - started
             stats = client.statistics()
         served = {

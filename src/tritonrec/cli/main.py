@@ -149,6 +149,17 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--log-file", type=Path, default=None, help="write the server log here (default: the terminal)")
 
 
+def _query_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("query", help="rank one user's candidates on a running Triton ranker over gRPC")
+    p.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC host:port (default 127.0.0.1:8001)")
+    p.add_argument("--model", default="ranker_cpu", help="model name (default ranker_cpu)")
+    p.add_argument("--history", default="", help="comma-separated item ids, oldest first (may be empty)")
+    p.add_argument("--candidates", required=True, help="comma-separated item ids to rank")
+    p.add_argument("--top-k", type=int, default=None, help="only the best K (default: every candidate, by score)")
+    p.add_argument("--timeout-s", type=float, default=5.0, help="deadline of the call, retries included")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="benchmarks and reports")
     bench_sub = p.add_subparsers(dest="bench_command", required=True)
@@ -186,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bench_parser(sub)
     _repo_parser(sub)
     _serve_parser(sub)
+    _query_parser(sub)
     return parser
 
 
@@ -208,6 +220,10 @@ def _handler(args: argparse.Namespace) -> Handler:
         from tritonrec.cli import serve_cmd
 
         return serve_cmd.run_repo_build if args.command == "repo" else serve_cmd.run_serve
+    if args.command == "query":
+        from tritonrec.cli import query_cmd
+
+        return query_cmd.run_query
     if args.command == "demo":
         from tritonrec.cli import demo_cmd
 

@@ -1,5 +1,24 @@
-"""The service-facing gRPC client of the tritonrec rankers (needs only numpy and tritonclient)."""
+"""The service-facing gRPC client of the tritonrec rankers (needs only numpy and tritonclient[grpc]).
 
-from tritonrec.client.ranking import RankingClient, infer_inputs, request_arrays
+``RankingClient`` (sync, thread-safe) and ``AsyncRankingClient`` (asyncio) rank one user's candidates per
+request, with deadlines, retries of retryable failures, and errors from ``tritonrec.errors``.
+"""
 
-__all__ = ["RankingClient", "infer_inputs", "request_arrays"]
+from tritonrec.client.aio import AsyncRankingClient
+from tritonrec.client.core import infer_inputs
+from tritonrec.client.options import ClientOptions, RetryPolicy
+from tritonrec.client.ranking import RankingClient
+from tritonrec.client.request import ModelLimits, Ranking
+from tritonrec.client.status import STATUS_ERRORS, error_for
+
+__all__ = [
+    "STATUS_ERRORS",
+    "AsyncRankingClient",
+    "ClientOptions",
+    "ModelLimits",
+    "Ranking",
+    "RankingClient",
+    "RetryPolicy",
+    "error_for",
+    "infer_inputs",
+]

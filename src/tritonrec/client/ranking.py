@@ -1,14 +1,17 @@
-"""RankingClient: rank one user's candidates on a Triton ranker over gRPC (the request contract in code).
+"""RankingClient: rank a user's candidates on a Triton ranker over gRPC (synchronous; see ``aio`` for asyncio).
 
-One request = one user: ``history`` int64 ``[1, L]`` (most recent items, oldest first, padding dropped) and
-``candidates`` int64 ``[1, N]``; the answer is ``scores`` float32 ``[1, N]``. See ``model_repository/README.md``.
+The request contract (model_repository/README.md): one request = one user, ``history`` int64 ``[1, L]`` and
+``candidates`` int64 ``[1, N]``, answered with ``scores`` float32 ``[1, N]``. Every call has a deadline that
+covers its retries; only retryable failures (server unavailable, queue full) are retried, with jittered
+exponential backoff; bad input is refused before anything is sent.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
@@ -17,135 +20,178 @@ import numpy.typing as npt
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from tritonrec.client.core import ClientCore, count_statistics, infer_inputs
+from tritonrec.client.options import ClientOptions
+from tritonrec.client.request import ModelLimits, Ranking, candidate_chunks, prepare_user
+from tritonrec.client.request import top_k as select_top_k
+from tritonrec.client.status import error_for
 from tritonrec.errors import ClientError
 
-__all__ = ["RankingClient", "infer_inputs", "request_arrays"]
+__all__ = ["RankingClient"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 
 
-def request_arrays(history: npt.ArrayLike, candidates: npt.ArrayLike) -> tuple[IntArray, IntArray]:
-    """Return one user's ``[1, L]`` history (padding zeros dropped) and ``[1, N]`` candidates as int64.
-
-    Raises:
-        ClientError: the ids are not one-dimensional integers.
-    """
-    h = np.asarray(history)
-    c = np.asarray(candidates)
-    for name, arr in (("history", h), ("candidates", c)):
-        if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
-            raise ClientError(f"{name} must be a 1-D sequence of integer ids, got shape {arr.shape} {arr.dtype}")
-    h = h.astype(np.int64, copy=False)
-    return h[h != 0][None, :], c.astype(np.int64, copy=False)[None, :]
-
-
-def infer_inputs(arrays: dict[str, IntArray], datatype: str = "INT64") -> list[grpcclient.InferInput]:
-    """Wrap named arrays as tritonclient gRPC inputs (raw binary contents)."""
-    inputs = []
-    for name, arr in arrays.items():
-        tensor = grpcclient.InferInput(name, list(arr.shape), datatype)
-        tensor.set_data_from_numpy(np.ascontiguousarray(arr))
-        inputs.append(tensor)
-    return inputs
-
-
-def _error(e: InferenceServerException, model: str) -> ClientError:
-    status = str(e.status() or "").removeprefix("StatusCode.") or None
-    return ClientError(f"{model}: {e.message()}", status=status)
-
-
-class RankingClient:
-    """A gRPC client of one ranker model (``ranker_cpu`` by default).
+class RankingClient(ClientCore):
+    """A synchronous, thread-safe gRPC client of one ranker model. Connects lazily, on the first call.
 
     Args:
         url: ``host:port`` of Triton's gRPC endpoint.
-        model: model name in the repository.
-        timeout_s: per-request deadline in seconds.
+        model: model name in the repository (``ranker_cpu`` by default).
+        version: model version ('' = the server's policy, i.e. the latest).
+        options: deadlines, retries, channel settings, TLS and headers.
     """
 
-    def __init__(self, url: str, *, model: str = "ranker_cpu", timeout_s: float = 30.0) -> None:
-        self.url = url
-        self.model = model
-        self.timeout_s = timeout_s
-        self._client = grpcclient.InferenceServerClient(url)
-        self._requests = 0
+    def __init__(
+        self, url: str, *, model: str = "ranker_cpu", version: str = "", options: ClientOptions | None = None
+    ) -> None:
+        super().__init__(url, model=model, version=version, options=options)
+        self._client: grpcclient.InferenceServerClient | None = None
         self._lock = threading.Lock()
 
-    @property
-    def requests_sent(self) -> int:
-        """Inference requests sent so far (answered or not)."""
-        return self._requests
+    # -- connection and helpers -------------------------------------------------------------------------------
 
-    def _inputs(self, history: IntArray, candidates: IntArray) -> list[grpcclient.InferInput]:
+    @property
+    def _grpc(self) -> grpcclient.InferenceServerClient:
+        with self._lock:
+            if self._client is None:
+                self._client = grpcclient.InferenceServerClient(self.url, **self.options.client_kwargs())
+            return self._client
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(
+                *args, headers=dict(self.options.headers) or None, client_timeout=self.options.timeout_s, **kwargs
+            )
+        except InferenceServerException as e:
+            raise error_for(e.status(), e.message() or str(e), context=what) from e
+
+    def is_server_ready(self) -> bool:
+        """True when the server answers and is ready; False when it does not answer."""
+        try:
+            return bool(self._call("server ready", self._grpc.is_server_ready))
+        except ClientError:
+            return False
+
+    def is_model_ready(self, model: str | None = None) -> bool:
+        """True when ``model`` (default: this client's) is loaded and ready."""
+        try:
+            return bool(self._call("model ready", self._grpc.is_model_ready, model or self.model, self.version))
+        except ClientError:
+            return False
+
+    def model_metadata(self, model: str | None = None) -> dict[str, Any]:
+        """Triton's metadata of ``model``: versions, platform, inputs and outputs."""
+        name = model or self.model
+        return dict(self._call(name, self._grpc.get_model_metadata, name, self.version, as_json=True))
+
+    def limits(self, model: str | None = None) -> ModelLimits:
+        """The served model's limits (history length, candidates per request), read once from its config."""
+        name = model or self.model
+        if name not in self._limits:
+            config = self._call(name, self._grpc.get_model_config, name, self.version, as_json=True)
+            self._limits[name] = ModelLimits.from_config(config.get("config", config))
+        return self._limits[name]
+
+    def statistics(self, model: str | None = None) -> dict[str, int]:
+        """Triton's counters for the model: ``inference_count`` (users scored), ``execution_count`` (batches)."""
+        name = model or self.model
+        return count_statistics(self._call(name, self._grpc.get_inference_statistics, name, self.version, as_json=True))
+
+    # -- ranking ---------------------------------------------------------------------------------------------
+
+    def _infer_once(self, model: str, history: IntArray, chunk: IntArray, deadline: float) -> FloatArray:
+        inputs = infer_inputs({"history": history, "candidates": chunk})
+        remaining = deadline - time.monotonic()
         with self._lock:
             self._requests += 1
-        return infer_inputs({"history": history, "candidates": candidates})
-
-    def score(self, history: npt.ArrayLike, candidates: npt.ArrayLike) -> FloatArray:
-        """Return the ``[N]`` scores of ``candidates`` for the user with ``history``.
-
-        Raises:
-            ClientError: the request was invalid or the server failed; ``status`` says how.
-        """
-        h, c = request_arrays(history, candidates)
         try:
-            result = self._client.infer(self.model, self._inputs(h, c), client_timeout=self.timeout_s)
+            result = self._grpc.infer(
+                model,
+                inputs,
+                model_version=self.version,
+                client_timeout=remaining,
+                headers=self._headers(),
+            )
         except InferenceServerException as e:
-            raise _error(e, self.model) from e
+            raise error_for(e.status(), e.message() or str(e), context=model) from e
         scores: FloatArray = np.asarray(result.as_numpy("scores"), dtype=np.float32)[0]
         return scores
 
-    def score_async(self, history: npt.ArrayLike, candidates: npt.ArrayLike) -> Future[FloatArray]:
-        """Send the request without waiting; the future resolves to the ``[N]`` scores or a ClientError."""
-        h, c = request_arrays(history, candidates)
-        future: Future[FloatArray] = Future()
+    def _infer(self, model: str, history: IntArray, chunk: IntArray, deadline: float) -> FloatArray:
+        for attempt in range(self.options.retry.max_attempts):
+            if time.monotonic() >= deadline:
+                break
+            try:
+                return self._infer_once(model, history, chunk, deadline)
+            except ClientError as e:
+                with self._lock:
+                    wait = self._retry_wait(e, attempt, deadline)
+            time.sleep(wait)
+        raise self._deadline_passed(model)
 
-        def done(result: Any, error: InferenceServerException | None) -> None:
-            if error is not None:
-                future.set_exception(_error(error, self.model))
-            else:
-                future.set_result(np.asarray(result.as_numpy("scores"), dtype=np.float32)[0])
+    def rank(
+        self,
+        history: npt.ArrayLike,
+        candidates: npt.ArrayLike,
+        *,
+        top_k: int | None = None,
+        model: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Ranking:
+        """Score ``candidates`` for the user with ``history``; all of them in input order, or the ``top_k`` best.
 
-        self._client.async_infer(self.model, self._inputs(h, c), done, client_timeout=self.timeout_s)
-        return future
-
-    def score_many(
-        self, histories: Sequence[npt.ArrayLike], candidates: Sequence[npt.ArrayLike], *, concurrency: int = 16
-    ) -> list[FloatArray]:
-        """Score many users, one request each, with at most ``concurrency`` in flight (lets Triton batch them).
-
-        Raises:
-            ClientError: the first request that failed.
-        """
-        window = threading.BoundedSemaphore(concurrency)
-        futures: list[Future[FloatArray]] = []
-        for history, cands in zip(histories, candidates, strict=True):
-            window.acquire()
-            future = self.score_async(history, cands)
-            future.add_done_callback(lambda _: window.release())
-            futures.append(future)
-        return [f.result() for f in futures]
-
-    def statistics(self) -> dict[str, int]:
-        """Triton's counters for the model: ``inference_count`` (users scored), ``execution_count`` (batches run).
+        Args:
+            history: the user's item ids, oldest first (0 = padding, dropped; only the last ``L`` are sent).
+            candidates: item ids to rank; longer lists than the model takes are split and merged.
+            top_k: return only the best ``k`` (highest score first).
+            model: another model than the client's default.
+            timeout_s: deadline of this call, retries included (default: ``options.timeout_s``).
 
         Raises:
-            ClientError: the server did not answer.
+            InvalidRequestError: bad ids (checked before sending) or INVALID_ARGUMENT from the server.
+            ServerUnavailableError, ServerOverloadedError: still failing when retries or the deadline ran out.
+            InferenceTimeoutError: the deadline passed.
+            ModelNotReadyError, PermissionDeniedError, ClientError: see ``tritonrec.errors``.
         """
-        try:
-            stats = self._client.get_inference_statistics(self.model, as_json=True)
-        except InferenceServerException as e:
-            raise _error(e, self.model) from e
-        counts = {"inference_count": 0, "execution_count": 0}
-        for model in stats.get("model_stats", []):
-            for key in counts:
-                counts[key] += int(model.get(key, 0))
-        return counts
+        name = model or self.model
+        deadline = self._deadline(timeout_s)
+        limits = self.limits(name)
+        h, c = prepare_user(history, candidates, limits)
+        chunks = candidate_chunks(c, limits.max_candidates)
+        scores = np.concatenate([self._infer(name, h, chunk, deadline) for chunk in chunks])
+        return select_top_k(c, scores, top_k)
+
+    def rank_many(
+        self,
+        histories: Sequence[npt.ArrayLike],
+        candidates: Sequence[npt.ArrayLike],
+        *,
+        top_k: int | None = None,
+        model: str | None = None,
+        timeout_s: float | None = None,
+        concurrency: int = 16,
+    ) -> list[Ranking]:
+        """Rank many users, one request each, ``concurrency`` in flight (so Triton's batcher can join them).
+
+        Raises:
+            ClientError: the first user whose ranking failed (in input order).
+        """
+        self._check_pairs(histories, candidates)
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            futures = [
+                pool.submit(self.rank, h, c, top_k=top_k, model=model, timeout_s=timeout_s)
+                for h, c in zip(histories, candidates, strict=True)
+            ]
+            return [f.result() for f in futures]
 
     def close(self) -> None:
-        """Close the gRPC channel."""
-        self._client.close()
+        """Close the gRPC channel (a later call reconnects)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def __enter__(self) -> RankingClient:
         return self

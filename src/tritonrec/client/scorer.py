@@ -16,7 +16,7 @@ def triton_scorer(client: RankingClient, *, concurrency: int = 16) -> Scorer:
     """Return a scorer that sends each row of a batch as its own request (one user each) through ``client``."""
 
     def score(batch: FeatureBatch) -> npt.NDArray[np.float32]:
-        rows = client.score_many(list(batch.histories), list(batch.candidates), concurrency=concurrency)
-        return np.stack(rows).astype(np.float32, copy=False)
+        rankings = client.rank_many(list(batch.histories), list(batch.candidates), concurrency=concurrency)
+        return np.stack([r.scores for r in rankings]).astype(np.float32, copy=False)
 
     return score

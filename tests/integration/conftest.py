@@ -1,0 +1,27 @@
+"""Integration fixtures: one briefly trained Beauty model, exported once, shared by the serving and client tests."""
+
+import pytest
+
+from tritonrec.data.registry import prepare_dataset
+from tritonrec.export.checkpoint_export import export_checkpoint
+from tritonrec.model.config import preset
+from tritonrec.model.ranker import RankingModel
+from tritonrec.train.checkpoint import load_checkpoint, save_checkpoint
+from tritonrec.train.loop import TrainConfig, train_model
+
+
+@pytest.fixture(scope="session")
+def data(beauty_slice_dir):
+    return prepare_dataset("beauty", beauty_slice_dir)
+
+
+@pytest.fixture(scope="session")
+def export_dir(data, tmp_path_factory):
+    model = RankingModel(data.spec, preset("small"), data.catalogue)
+    train_model(model, data.train, data.valid, TrainConfig(max_epochs=1, max_minutes=0.5), progress=False)
+    checkpoint = load_checkpoint(save_checkpoint(tmp_path_factory.mktemp("ckpt"), model))
+    out = tmp_path_factory.mktemp("export")
+    # Weights as ONNX external data (what a model past 2 GB gets): the repository must carry model.onnx.data too.
+    export_checkpoint(checkpoint, data.test, out, fp16=False, parity_rows=64, external_data=True)
+    assert (out / "model.onnx.data").is_file()
+    return out

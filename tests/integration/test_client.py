@@ -1,0 +1,231 @@
+"""RankingClient / AsyncRankingClient against the real tritonserver: parity, top-K, deadlines, restarts,
+overload with retries, bad input that never leaves the client, and a restricted API."""
+
+import asyncio
+import dataclasses
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from tritonrec.cli import main
+from tritonrec.client import AsyncRankingClient, ClientOptions, RankingClient, RetryPolicy, infer_inputs
+from tritonrec.client.status import error_for
+from tritonrec.data.splits import FeatureBatch
+from tritonrec.errors import (
+    InferenceTimeoutError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    ServerOverloadedError,
+    ServerUnavailableError,
+)
+from tritonrec.export.ort_scorer import onnx_scorer
+from tritonrec.repository import VARIANTS, Batching, build_repository
+from tritonrec.server import LocalTriton
+
+pytestmark = pytest.mark.integration
+
+# One request per execution and a queue of one: a burst of concurrent requests overflows it for sure.
+TINY_QUEUE = dataclasses.replace(
+    VARIANTS["ranker_cpu"],
+    name="ranker_cpu_tiny_queue",
+    batching=Batching(max_batch_size=1, preferred_batch_sizes=(), max_queue_delay_us=0, max_queue_size=1),
+)
+
+
+@pytest.fixture(scope="module")
+def repo(data, export_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("client-repo")
+    build_repository(out, data.spec, [VARIANTS["ranker_cpu"], TINY_QUEUE], export_dir=export_dir)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(repo):
+    with LocalTriton(repo, log_file=repo / "server.log", models=["ranker_cpu", TINY_QUEUE.name]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def local(export_dir):
+    score = onnx_scorer(export_dir / "model.onnx")
+
+    def one(history, candidates):
+        padded = np.zeros((1, 50), np.int64)
+        kept = history[history != 0][-50:]
+        padded[0, 50 - kept.size :] = kept
+        return score(FeatureBatch(padded, np.asarray(candidates, np.int64)[None, :]))[0]
+
+    return one
+
+
+def _user(data, i):
+    return data.test.histories[i], data.test.candidates[i]
+
+
+def test_rank_equals_in_process_scores_and_top_k_is_ordered(server, data, local):
+    with RankingClient(server.grpc_url) as client:
+        for i in range(5):
+            history, candidates = _user(data, i)
+            ranking = client.rank(history, candidates)
+            np.testing.assert_allclose(ranking.scores, local(history, candidates), atol=1e-5)
+            assert ranking.items.tolist() == candidates.tolist()
+            best = client.rank(history, candidates, top_k=10)
+            order = np.argsort(-ranking.scores, kind="stable")[:10]
+            assert best.items.tolist() == candidates[order].tolist()
+            assert np.all(np.diff(best.scores) <= 0)
+
+
+def test_candidate_lists_longer_than_the_model_takes_are_split_and_merged(server, data, local):
+    history = data.test.histories[0]
+    candidates = np.arange(1, 5001, dtype=np.int64)  # the model takes at most 2048 per request
+    with RankingClient(server.grpc_url) as client:
+        ranking = client.rank(history, candidates)
+        assert client.requests_sent == 3
+    np.testing.assert_allclose(ranking.scores, local(history, candidates), atol=1e-5)
+
+
+def test_async_client_matches_the_sync_client(server, data):
+    users = [_user(data, i) for i in range(40)]
+
+    async def main():
+        async with AsyncRankingClient(server.grpc_url) as client:
+            assert await client.is_server_ready() and await client.is_model_ready()
+            one = await client.rank(*users[0], top_k=5)
+            many = await client.rank_many([u[0] for u in users], [u[1] for u in users], concurrency=8)
+            return one, many
+
+    one, many = asyncio.run(main())
+    with RankingClient(server.grpc_url) as client:
+        expected = client.rank_many([u[0] for u in users], [u[1] for u in users])
+        assert client.rank(*users[0], top_k=5).items.tolist() == one.items.tolist()
+    for got, want in zip(many, expected, strict=True):
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
+
+
+def test_bad_input_never_reaches_the_server(server, data):
+    history, candidates = _user(data, 0)
+    with RankingClient(server.grpc_url) as client:
+        client.rank(history, candidates)
+        before = client.statistics()
+        sent = client.requests_sent
+        for bad in ([1.5, 2.0], [[1, 2]], [3, -1]):
+            with pytest.raises(InvalidRequestError):
+                client.rank(bad, candidates)
+        with pytest.raises(InvalidRequestError, match="candidates is empty"):
+            client.rank(history, [])
+        assert client.requests_sent == sent
+        assert client.statistics() == before
+
+
+def test_too_short_deadline_is_an_inference_timeout(server, data):
+    with RankingClient(server.grpc_url) as client:
+        client.rank(*_user(data, 0))  # connect and read the limits first
+        with pytest.raises(InferenceTimeoutError):
+            client.rank(*_user(data, 1), timeout_s=1e-4)
+        assert client.rank(*_user(data, 1)).scores.shape == (100,)
+
+
+def test_full_queue_is_a_retryable_overload_and_the_clients_retry_succeeds(server, data):
+    raw_errors = []
+
+    def flood():
+        raw = grpcclient.InferenceServerClient(server.grpc_url)
+        history, candidates = _user(data, 0)
+        for _ in range(20):
+            inputs = infer_inputs({"history": history[None, :], "candidates": candidates[None, :]})
+            try:
+                raw.infer(TINY_QUEUE.name, inputs)
+            except InferenceServerException as e:
+                raw_errors.append(error_for(e.status(), e.message(), context=TINY_QUEUE.name))
+
+    threads = [threading.Thread(target=flood) for _ in range(6)]
+    options = ClientOptions(timeout_s=30, retry=RetryPolicy(max_attempts=30, initial_backoff_s=0.01))
+    with RankingClient(server.grpc_url, model=TINY_QUEUE.name, options=options) as client:
+        client.limits()
+        for t in threads:
+            t.start()
+        users = [_user(data, i) for i in range(60)]
+        rankings = client.rank_many([u[0] for u in users], [u[1] for u in users], concurrency=8)
+        for t in threads:
+            t.join()
+        assert len(rankings) == 60 and all(r.scores.shape == (100,) for r in rankings)
+        assert client.retries > 0
+    assert raw_errors and all(isinstance(e, ServerOverloadedError) and e.retryable for e in raw_errors)
+    assert "Exceeds maximum queue size" in str(raw_errors[0])
+
+
+def test_server_restart_gives_unavailable_within_the_deadline_then_the_same_client_recovers(repo, data):
+    server = LocalTriton(repo, log_file=repo / "restart.log", models=["ranker_cpu"])
+    # The retry window (10 attempts, waits up to 0.5 s) outlasts gRPC's reconnect backoff (capped at 1 s).
+    options = ClientOptions(retry=RetryPolicy(max_attempts=10, initial_backoff_s=0.05, max_backoff_s=0.5))
+    with server, RankingClient(server.grpc_url, options=options) as client:
+        expected = client.rank(*_user(data, 0)).scores
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(ServerUnavailableError):
+            client.rank(*_user(data, 0), timeout_s=2.0)
+        assert time.monotonic() - started < 2.5
+        server.start()  # same ports
+        np.testing.assert_allclose(client.rank(*_user(data, 0)).scores, expected, atol=1e-6)
+
+
+def test_restricted_model_config_api_is_permission_denied_and_never_retried(repo, data):
+    restricted = ["--grpc-restricted-protocol=model-config:admin-key=s3cret"]
+    server = LocalTriton(repo, log_file=repo / "restricted.log", models=["ranker_cpu"], extra_args=restricted)
+    with server:
+        with RankingClient(server.grpc_url) as client:
+            with pytest.raises(PermissionDeniedError, match="restricted"):
+                client.rank(*_user(data, 0))
+            assert client.retries == 0
+        keyed = ClientOptions(headers={"triton-grpc-protocol-admin-key": "s3cret"})
+        with RankingClient(server.grpc_url, options=keyed) as client:
+            assert client.rank(*_user(data, 0)).scores.shape == (100,)
+
+
+def test_query_command_prints_the_ranking(server, data, capsys):
+    history, candidates = _user(data, 0)
+    args = ["query", "--url", server.grpc_url, "--history", ",".join(map(str, history[history != 0]))]
+    args += ["--candidates", ",".join(map(str, candidates[:20])), "--top-k", "3", "--json"]
+    assert main(args) == 0
+    answer = json.loads(capsys.readouterr().out)
+    with RankingClient(server.grpc_url) as client:
+        assert answer["items"] == client.rank(history, candidates[:20], top_k=3).items.tolist()
+    assert main(["query", "--url", server.grpc_url, "--candidates", "1,-2"]) == 1
+    assert capsys.readouterr().err.startswith("InvalidRequestError: candidates has 1 negative id(s)")
+
+
+def test_client_package_imports_no_training_stack():
+    code = (
+        "import sys, tritonrec.client; "
+        "print(sorted({'torch', 'onnx', 'onnxruntime', 'tritonrec.model'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_client_alone_installs_in_a_fresh_virtualenv_and_ranks(server, data, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(root / "constraints.txt")]
+    subprocess.run([*pip, f"{root}[client]"], check=True, capture_output=True)
+    installed = subprocess.run([str(venv / "bin" / "pip"), "list"], capture_output=True, text=True).stdout
+    assert "torch" not in installed and "onnx" not in installed and "tritonclient" in installed
+    history, candidates = _user(data, 0)
+    script = (
+        "import json, sys; from tritonrec.client import RankingClient\n"
+        f"with RankingClient({server.grpc_url!r}) as c: r = c.rank({history.tolist()}, {candidates.tolist()})\n"
+        "print(json.dumps(r.scores.tolist()))"
+    )
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, check=True)
+    with RankingClient(server.grpc_url) as client:
+        np.testing.assert_allclose(json.loads(out.stdout), client.rank(history, candidates).scores, atol=1e-6)
