@@ -229,3 +229,29 @@ def test_client_alone_installs_in_a_fresh_virtualenv_and_ranks(server, data, tmp
     out = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, check=True)
     with RankingClient(server.grpc_url) as client:
         np.testing.assert_allclose(json.loads(out.stdout), client.rank(history, candidates).scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("example", ["rank_sync.py", "rank_async.py"])
+def test_client_examples_run_against_the_server(server, example):
+    path = Path(__file__).resolve().parents[2] / "client" / "examples" / example
+    done = subprocess.run([sys.executable, str(path), "--url", server.grpc_url], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("10. item" in done.stdout) if example == "rank_sync.py" else ("100 users ranked" in done.stdout)
+
+
+def test_tls_client_verifies_the_server_certificate(repo, data, tmp_path):
+    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-keyout", str(key), "-out", str(cert), "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ["--grpc-use-ssl=true", f"--grpc-server-cert={cert}", f"--grpc-server-key={key}"]
+    server = LocalTriton(repo, log_file=tmp_path / "tls.log", models=["ranker_cpu"], extra_args=tls)
+    with server:
+        secure = ClientOptions(ssl=True, root_certificates=str(cert))
+        with RankingClient(server.grpc_url, options=secure) as client:
+            assert client.rank(*_user(data, 0)).scores.shape == (100,)
+        plaintext = ClientOptions(timeout_s=1.0, retry=RetryPolicy(max_attempts=2))
+        with RankingClient(server.grpc_url, options=plaintext) as client, pytest.raises(ServerUnavailableError):
+            client.rank(*_user(data, 0))
