@@ -15,6 +15,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from tritonrec.bench.client_bench import ClientBenchSettings, run_client_bench
 from tritonrec.cli import main
 from tritonrec.client import AsyncRankingClient, ClientOptions, RankingClient, RetryPolicy, infer_inputs
 from tritonrec.client.status import error_for
@@ -239,13 +240,18 @@ def test_client_examples_run_against_the_server(server, example):
     assert ("10. item" in done.stdout) if example == "rank_sync.py" else ("100 users ranked" in done.stdout)
 
 
-def test_tls_client_verifies_the_server_certificate(repo, data, tmp_path):
-    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
+def _self_signed(tmp_path, name):
+    key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
          "-keyout", str(key), "-out", str(cert), "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
         check=True, capture_output=True,
     )  # fmt: skip
+    return key, cert
+
+
+def test_tls_client_verifies_the_server_certificate(repo, data, tmp_path):
+    key, cert = _self_signed(tmp_path, "server")
     tls = ["--grpc-use-ssl=true", f"--grpc-server-cert={cert}", f"--grpc-server-key={key}"]
     server = LocalTriton(repo, log_file=tmp_path / "tls.log", models=["ranker_cpu"], extra_args=tls)
     with server:
@@ -254,4 +260,48 @@ def test_tls_client_verifies_the_server_certificate(repo, data, tmp_path):
             assert client.rank(*_user(data, 0)).scores.shape == (100,)
         plaintext = ClientOptions(timeout_s=1.0, retry=RetryPolicy(max_attempts=2))
         with RankingClient(server.grpc_url, options=plaintext) as client, pytest.raises(ServerUnavailableError):
+            client.rank(*_user(data, 0))
+
+
+PERF_ANALYZER = Path(__file__).resolve().parents[2] / ".tools" / "perf_analyzer" / "perf_analyzer"
+
+
+@pytest.mark.parametrize("with_perf_analyzer", [False, True])
+def test_client_bench_measures_every_tool_at_each_concurrency(export_dir, tmp_path, with_perf_analyzer):
+    if with_perf_analyzer and not PERF_ANALYZER.exists():
+        pytest.skip("perf_analyzer not installed: run bench/tools/install_perf_analyzer.sh")
+    # The plumbing is under test, not the figures: accept any spread between perf_analyzer's windows.
+    settings = ClientBenchSettings(
+        concurrencies=(1, 4), requests=40, users=8, measurement_ms=1000, stability_percentage=100_000
+    )
+    pa = PERF_ANALYZER if with_perf_analyzer else None
+    report = run_client_bench(export_dir, tmp_path, settings, perf_analyzer=pa, command="test")
+    tools = ("sync_client", "async_client") + (("perf_analyzer",) if with_perf_analyzer else ())
+    for tool in tools:
+        for c in ("1", "4"):
+            result = report["results"][tool][c]
+            assert "error" not in result, result
+            assert result["requests_per_second"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
+    assert "| 4 | async_client |" in (tmp_path / "client.md").read_text()
+
+
+def test_mutual_tls_needs_the_client_certificate(repo, data, tmp_path):
+    key, cert = _self_signed(tmp_path, "server")
+    client_key, client_cert = _self_signed(tmp_path, "client")
+    mutual = [
+        "--grpc-use-ssl=true",
+        "--grpc-use-ssl-mutual=true",
+        f"--grpc-server-cert={cert}",
+        f"--grpc-server-key={key}",
+        f"--grpc-root-cert={client_cert}",  # the CA that signs client certificates (self-signed here)
+    ]
+    server = LocalTriton(repo, log_file=tmp_path / "mtls.log", models=["ranker_cpu"], extra_args=mutual)
+    with server:
+        with_cert = ClientOptions(
+            ssl=True, root_certificates=str(cert), private_key=str(client_key), certificate_chain=str(client_cert)
+        )
+        with RankingClient(server.grpc_url, options=with_cert) as client:
+            assert client.rank(*_user(data, 0)).scores.shape == (100,)
+        without = ClientOptions(ssl=True, root_certificates=str(cert), timeout_s=1.0, retry=RetryPolicy(max_attempts=2))
+        with RankingClient(server.grpc_url, options=without) as client, pytest.raises(ServerUnavailableError):
             client.rank(*_user(data, 0))

@@ -11,7 +11,7 @@ from tritonrec.data.registry import DatasetName
 from tritonrec.errors import ConfigError
 from tritonrec.model.config import preset
 
-__all__ = ["run_contract", "run_quality"]
+__all__ = ["run_client", "run_contract", "run_quality"]
 
 
 def _names(text: str) -> list[str]:
@@ -53,4 +53,15 @@ def run_contract(args: argparse.Namespace) -> int:
     )
     run_contract_bench(args.export, args.out, settings, command=_command())
     print((args.out / "contract.md").read_text())
+    return 0
+
+
+def run_client(args: argparse.Namespace) -> int:
+    """Measure the sync and asyncio clients beside perf_analyzer and write client.json + client.md."""
+    from tritonrec.bench.client_bench import ClientBenchSettings, run_client_bench
+
+    concurrencies = tuple(int(c) for c in _names(args.concurrency))
+    settings = ClientBenchSettings(concurrencies=concurrencies, requests=args.requests)
+    run_client_bench(args.export, args.out, settings, perf_analyzer=args.perf_analyzer, command=_command())
+    print((args.out / "client.md").read_text())
     return 0

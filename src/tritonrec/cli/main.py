@@ -179,6 +179,19 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     contract.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
     contract.add_argument("--requests", type=int, default=600, help="users sent through Triton per contract")
     contract.add_argument("--concurrency", type=int, default=8, help="gRPC requests in flight (default 8)")
+    client = bench_sub.add_parser(
+        "client", help="sync and asyncio RankingClient beside perf_analyzer on ranker_cpu, same requests, one run"
+    )
+    client.add_argument("--export", type=Path, required=True, help="folder written by `tritonrec export onnx`")
+    client.add_argument("--out", type=Path, required=True, help="results folder (client.json, client.md)")
+    client.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrencies (default 1,8,32)")
+    client.add_argument("--requests", type=int, default=1500, help="requests per client and concurrency")
+    client.add_argument(
+        "--perf-analyzer",
+        type=Path,
+        default=None,
+        help="perf_analyzer wrapper (bench/tools/install_perf_analyzer.sh prints it); omitted: clients only",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,7 +226,12 @@ def _handler(args: argparse.Namespace) -> Handler:
     if args.command == "bench":
         from tritonrec.cli import bench_cmd
 
-        return bench_cmd.run_contract if args.bench_command == "contract" else bench_cmd.run_quality
+        bench_handlers: dict[str, Handler] = {
+            "quality": bench_cmd.run_quality,
+            "contract": bench_cmd.run_contract,
+            "client": bench_cmd.run_client,
+        }
+        return bench_handlers[args.bench_command]
     from tritonrec.cli import train_cmd
 
     if args.command in ("repo", "serve"):

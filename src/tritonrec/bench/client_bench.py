@@ -1,0 +1,210 @@
+"""Client throughput: the sync and asyncio RankingClients side by side with perf_analyzer, one server, one run.
+
+Every tool sends the same requests (one user: ``history [1, L]``, ``candidates [1, N]``, real item ids) to the
+same ``ranker_cpu`` model on the bundled tritonserver, at each concurrency in turn. perf_analyzer (NVIDIA's C++
+load generator) is the reference for what the server can take; the ratio of a client to it shows what the
+Python client costs. Client and server share this machine's cores, so the clients' own CPU use is part of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tritonrec.bench.quality import host_info
+from tritonrec.client import AsyncRankingClient, RankingClient
+from tritonrec.export.checkpoint_export import read_export_spec
+from tritonrec.repository import VARIANTS, build_repository
+from tritonrec.server import LocalTriton
+
+__all__ = ["ClientBenchSettings", "run_client_bench", "write_markdown"]
+
+IntArray = npt.NDArray[np.int64]
+MODEL = "ranker_cpu"
+TOOLS = ("sync_client", "async_client", "perf_analyzer")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientBenchSettings:
+    """What to measure: ``requests`` users per tool and concurrency, N candidates, distinct ``users`` cycled.
+
+    ``measurement_ms`` and ``stability_percentage`` are perf_analyzer's window length and the spread it accepts
+    between consecutive windows before it reports.
+    """
+
+    concurrencies: tuple[int, ...] = (1, 8, 32)
+    requests: int = 1500
+    n_candidates: int = 200
+    users: int = 64
+    measurement_ms: int = 4000
+    stability_percentage: int = 25
+    seed: int = 0
+
+
+def _summary(latencies_s: list[float], seconds: float) -> dict[str, float]:
+    ms = np.asarray(latencies_s) * 1e3
+    return {
+        "requests_per_second": round(len(ms) / seconds, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
+
+
+def _sync(url: str, users: list[tuple[IntArray, IntArray]], n: int, concurrency: int) -> dict[str, float]:
+    with RankingClient(url, model=MODEL) as client:
+        client.rank(*users[0])  # connect, read the limits
+
+        def one(i: int) -> float:
+            started = time.perf_counter()
+            client.rank(*users[i % len(users)])
+            return time.perf_counter() - started
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            latencies = list(pool.map(one, range(n)))
+        return _summary(latencies, time.perf_counter() - started)
+
+
+def _async(url: str, users: list[tuple[IntArray, IntArray]], n: int, concurrency: int) -> dict[str, float]:
+    async def run() -> dict[str, float]:
+        async with AsyncRankingClient(url, model=MODEL) as client:
+            await client.rank(*users[0])
+            latencies: list[float] = []
+
+            async def worker(k: int) -> None:
+                for i in range(k, n, concurrency):
+                    started = time.perf_counter()
+                    await client.rank(*users[i % len(users)])
+                    latencies.append(time.perf_counter() - started)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(k) for k in range(concurrency)))
+            return _summary(latencies, time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def _perf_analyzer(
+    binary: Path, url: str, users: list[tuple[IntArray, IntArray]], concurrency: int, settings: ClientBenchSettings
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tritonrec-pa-") as work:
+        data = Path(work) / "input.json"
+        rows = [
+            {
+                "history": {"content": h.tolist(), "shape": [h.size]},
+                "candidates": {"content": c.tolist(), "shape": [c.size]},
+            }
+            for h, c in users
+        ]
+        data.write_text(json.dumps({"data": rows}))
+        report = Path(work) / "pa.csv"
+        cmd = [
+            str(binary), "-m", MODEL, "-u", url, "-i", "grpc", "-b", "1",
+            "--input-data", str(data), "--concurrency-range", f"{concurrency}:{concurrency}",
+            "-p", str(settings.measurement_ms), "--percentile", "99", "-f", str(report),
+            # shared 2-core machines are noisy: accept more spread between windows than the default 10%
+            "--stability-percentage", str(settings.stability_percentage), "--max-trials", "10",
+        ]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            return {"error": (done.stdout + done.stderr)[-800:]}
+        row = next(csv.DictReader(report.open()))
+    return {
+        "requests_per_second": round(float(row["Inferences/Second"]), 1),
+        "p50_ms": round(float(row["p50 latency"]) / 1e3, 2),
+        "p99_ms": round(float(row["p99 latency"]) / 1e3, 2),
+        # Triton's own averages for the same requests: where the time went on the server.
+        "server_queue_ms": round(float(row["Server Queue"]) / 1e3, 2),
+        "server_compute_ms": round(
+            sum(float(row[k]) for k in ("Server Compute Input", "Server Compute Infer", "Server Compute Output")) / 1e3,
+            2,
+        ),
+        "command": " ".join(cmd[:1] + ["..."] + cmd[3:]),
+    }
+
+
+def run_client_bench(
+    export_dir: Path,
+    out_dir: Path,
+    settings: ClientBenchSettings,
+    *,
+    perf_analyzer: Path | None,
+    command: str,
+) -> dict[str, Any]:
+    """Measure the clients (and perf_analyzer when given) at each concurrency; write client.json + client.md."""
+    spec = read_export_spec(export_dir / "model.onnx")
+    rng = np.random.default_rng(settings.seed)
+    users = [
+        (
+            rng.integers(1, spec.n_items + 1, spec.history_len, dtype=np.int64),
+            rng.integers(1, spec.n_items + 1, settings.n_candidates, dtype=np.int64),
+        )
+        for _ in range(settings.users)
+    ]
+    results: dict[str, dict[str, Any]] = {tool: {} for tool in TOOLS}
+    with tempfile.TemporaryDirectory(prefix="tritonrec-client-bench-") as work:
+        repo = Path(work)
+        build_repository(repo, spec, [VARIANTS[MODEL]], export_dir=export_dir)
+        with LocalTriton(repo, log_file=repo / "server.log", models=[MODEL]) as server:
+            for c in settings.concurrencies:
+                print(f"concurrency {c}: sync client ...", flush=True)
+                results["sync_client"][str(c)] = _sync(server.grpc_url, users, settings.requests, c)
+                print(f"concurrency {c}: asyncio client ...", flush=True)
+                results["async_client"][str(c)] = _async(server.grpc_url, users, settings.requests, c)
+                if perf_analyzer is not None:
+                    print(f"concurrency {c}: perf_analyzer ...", flush=True)
+                    results["perf_analyzer"][str(c)] = _perf_analyzer(
+                        perf_analyzer, server.grpc_url, users, c, settings
+                    )
+    report = {
+        "command": command,
+        "host": host_info(),
+        "settings": asdict(settings),
+        "model": {"name": MODEL, "export_dir": str(export_dir), "feature_spec": spec.to_dict()},
+        "results": results,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "client.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    (out_dir / "client.md").write_text(write_markdown(report))
+    return report
+
+
+def write_markdown(report: dict[str, Any]) -> str:
+    """Render the client benchmark as a Markdown table (every figure from ``report``)."""
+    s = report["settings"]
+    lines = [
+        f"# Client throughput: {MODEL}, one user per request, N={s['n_candidates']} candidates",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Host: {report['host']['platform']}, {report['host']['cpu_count']} CPU threads, GPU: {report['host']['gpu']}",
+        "",
+        "| concurrency | tool | requests/s | p50 ms | p99 ms | vs perf_analyzer | server queue / compute ms (avg) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    results = report["results"]
+    for c in (str(c) for c in s["concurrencies"]):
+        reference = results["perf_analyzer"].get(c, {}).get("requests_per_second")
+        for tool in TOOLS:
+            r = results[tool].get(c)
+            if r is None:
+                continue
+            if "error" in r:
+                lines.append(f"| {c} | {tool} | failed: {r['error'][-120:]!r} | | | | |")
+                continue
+            ratio = f"{r['requests_per_second'] / reference:.0%}" if reference else "-"
+            server = f"{r['server_queue_ms']} / {r['server_compute_ms']}" if "server_queue_ms" in r else ""
+            lines.append(
+                f"| {c} | {tool} | {r['requests_per_second']:,} | {r['p50_ms']} | {r['p99_ms']} | {ratio} | {server} |"
+            )
+    return "\n".join(lines) + "\n"
