@@ -167,9 +167,8 @@ class LocalTriton:
         """The server's process id while it runs."""
         return self._process.pid if self._process is not None else None
 
-    def command(self, backend_dir: Path) -> list[str]:
+    def command(self, install: TritonInstall, backend_dir: Path) -> list[str]:
         """The ``tritonserver`` command line this instance runs."""
-        install = find_tritonserver()
         cmd = [
             str(install.binary),
             f"--model-repository={self.repository.resolve()}",
@@ -185,8 +184,7 @@ class LocalTriton:
             cmd.extend(f"--load-model={name}" for name in self.models)
         return cmd + self.extra_args
 
-    def _prepare_backends(self) -> Path:
-        install = find_tritonserver()
+    def _prepare_backends(self, install: TritonInstall) -> Path:
         self._workdir = tempfile.TemporaryDirectory(prefix="tritonrec-triton-")
         backends = Path(self._workdir.name) / "backends"
         shutil.copytree(install.backends, backends, ignore=shutil.ignore_patterns("__pycache__"))
@@ -206,10 +204,10 @@ class LocalTriton:
             raise ServerError(f"model repository {self.repository} does not exist")
         for port, name in ((self.grpc_port, "grpc"), (self.http_port, "http"), (self.metrics_port, "metrics")):
             _check_port_free(port, name)
-        cmd = self.command(self._prepare_backends())
+        install = find_tritonserver()
+        cmd = self.command(install, self._prepare_backends(install))
         env = dict(os.environ)
-        libs = str(find_tritonserver().libs)
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [libs, env.get("LD_LIBRARY_PATH", "")]))
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(install.libs), env.get("LD_LIBRARY_PATH", "")]))
         env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")]))
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
