@@ -50,7 +50,7 @@ def _onnx_files(export_dir: Path, variant: Variant) -> list[Path]:
 
 def _write_artifacts(variant: Variant, export_dir: Path, version_dir: Path) -> list[Path]:
     if variant.kind is VariantKind.TENSORRT:
-        logger.info("%s: the engine is built on the target GPU (export/build_engines.py), not copied", variant.name)
+        logger.info("%s: its engine is built on the target GPU (TensorRT issue), never copied from here", variant.name)
         return []
     version_dir.mkdir(parents=True, exist_ok=True)
     written = []
