@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tritonrec.bench.quality import host_info
+from tritonrec.bench.quality import host_info, markdown_header
 from tritonrec.client import AsyncRankingClient, RankingClient
 from tritonrec.export.checkpoint_export import read_export_spec
 from tritonrec.repository import VARIANTS, build_repository
@@ -184,11 +184,10 @@ def write_markdown(report: dict[str, Any]) -> str:
     """Render the client benchmark as a Markdown table (every figure from ``report``)."""
     s = report["settings"]
     lines = [
-        f"# Client throughput: {MODEL}, one user per request, N={s['n_candidates']} candidates",
-        "",
-        f"Command: `{report['command']}`  ",
-        f"Host: {report['host']['platform']}, {report['host']['cpu_count']} CPU threads, GPU: {report['host']['gpu']}",
-        "",
+        *markdown_header(
+            f"Client throughput: {MODEL}, one user per request, N={s['n_candidates']} candidates",
+            report,
+        ),
         "| concurrency | tool | requests/s | p50 ms | p99 ms | vs perf_analyzer | server queue / compute ms (avg) |",
         "|---|---|---|---|---|---|---|",
     ]

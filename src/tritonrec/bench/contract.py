@@ -29,7 +29,7 @@ import onnxruntime as ort
 import tritonclient.grpc as grpcclient
 from tritonclient.grpc import service_pb2
 
-from tritonrec.bench.quality import host_info
+from tritonrec.bench.quality import host_info, markdown_header
 from tritonrec.client.core import infer_inputs
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.export.checkpoint_export import read_export_spec
@@ -225,11 +225,10 @@ def write_markdown(report: dict[str, Any]) -> str:
     """Render the contract report as a Markdown table (every figure from ``report``)."""
     s = report["settings"]
     lines = [
-        f"# Request contract: N={s['n_candidates']} candidates, L={s['history_len']} history items",
-        "",
-        f"Command: `{report['command']}`  ",
-        f"Host: {report['host']['platform']}, {report['host']['cpu_count']} CPU threads, GPU: {report['host']['gpu']}",
-        "",
+        *markdown_header(
+            f"Request contract: N={s['n_candidates']} candidates, L={s['history_len']} history items",
+            report,
+        ),
         "| contract | request bytes | in-process ORT cand/s | Triton cand/s | Triton p50 ms | Triton p99 ms "
         "| Triton executions |",
         "|---|---|---|---|---|---|---|",

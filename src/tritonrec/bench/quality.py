@@ -24,7 +24,14 @@ from tritonrec.model.ranker import RankingModel
 from tritonrec.train.loop import Loss, TrainConfig
 from tritonrec.train.run import train_and_save
 
-__all__ = ["host_info", "preset_parameter_counts", "run_quality_report", "scale_parameter_counts", "write_markdown"]
+__all__ = [
+    "host_info",
+    "markdown_header",
+    "preset_parameter_counts",
+    "run_quality_report",
+    "scale_parameter_counts",
+    "write_markdown",
+]
 
 COLUMNS = ("auc", "auc_global", "hr@1", "hr@10", "ndcg@5", "ndcg@10", "mrr")
 SCALE_ITEMS = 1_000_000
@@ -48,6 +55,18 @@ def host_info() -> dict[str, Any]:
         "onnxruntime": ort_version,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
+
+
+def markdown_header(title: str, report: dict[str, Any]) -> list[str]:
+    """First lines of a benchmark's Markdown: title, the command that produced it, the host it ran on."""
+    host = report["host"]
+    return [
+        f"# {title}",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Host: {host['platform']}, {host['cpu_count']} CPU threads, GPU: {host['gpu']}",
+        "",
+    ]
 
 
 def preset_parameter_counts(spec: FeatureSpec) -> dict[str, int]:
