@@ -1,0 +1,33 @@
+{{/* tritonserver command line, one flag per list item. */}}
+{{- define "tritonrec.tritonArgs" -}}
+{{- $t := .Values.triton -}}
+- tritonserver
+- --model-repository={{ .Values.modelRepository.mountPath }}
+- --model-control-mode={{ $t.modelControlMode }}
+{{- if eq $t.modelControlMode "explicit" }}
+{{- range $t.loadModels }}
+- --load-model={{ . }}
+{{- end }}
+{{- end }}
+{{- if eq $t.modelControlMode "poll" }}
+- --repository-poll-secs={{ $t.repositoryPollSeconds }}
+{{- end }}
+- --strict-readiness={{ $t.strictReadiness }}
+- --exit-timeout-secs={{ $t.exitTimeoutSeconds }}
+- --log-format={{ $t.logFormat }}
+- --log-verbose={{ $t.logVerbose }}
+- --http-port={{ .Values.ports.http }}
+- --grpc-port={{ .Values.ports.grpc }}
+- --metrics-port={{ .Values.ports.metrics }}
+- --allow-metrics=true
+- --allow-gpu-metrics={{ and $t.gpuMetrics (gt (int .Values.gpu.count) 0) }}
+- --metrics-interval-ms={{ $t.metricsIntervalMs }}
+{{- with $t.restrictedApis.protocols }}
+{{- $list := join "," . }}
+- --grpc-restricted-protocol={{ $list }}:{{ $t.restrictedApis.header }}=$(TRITON_ADMIN_KEY)
+- --http-restricted-api={{ $list }}:{{ $t.restrictedApis.header }}=$(TRITON_ADMIN_KEY)
+{{- end }}
+{{- range $t.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
