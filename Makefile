@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-quick test test-fast lint typecheck clean
+.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm
 
 # torch is installed first and pinned (==2.13.0, CPU build on CPU machines): an unpinned torch pulls a
 # multi-GB CUDA build. constraints.txt pins every other package to the versions this repo was tested with.
@@ -23,7 +23,7 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/tritonrec demo --quick
 
-test: $(STAMP)
+test: $(STAMP) tools-helm
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
@@ -35,6 +35,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The real helm binary for the chart tests (tests/helm); installed into .tools/helm/ (git-ignored).
+tools-helm:
+	helm/tools/install_helm.sh
 
 clean:
 	rm -rf $(VENV) artifacts reports .pytest_cache .mypy_cache .ruff_cache
