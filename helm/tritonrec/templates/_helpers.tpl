@@ -105,3 +105,26 @@ sum by ({{ .by }}) (rate(nv_inference_queue_duration_us{ {{- .matchers -}} }[{{ 
 {{- fail "grpcRoute.enabled needs grpcRoute.parentRefs (the Gateway to attach to)" }}
 {{- end }}
 {{- end }}
+
+{{/* nodeSelector and tolerations of GPU pods (engine build included) or CPU pods. */}}
+{{- define "tritonrec.scheduling" -}}
+{{- $gpu := gt (int .Values.gpu.count) 0 }}
+{{- $selector := .Values.nodeSelector }}
+{{- $tolerations := .Values.tolerations }}
+{{- if $gpu }}
+{{- $selector = merge (deepCopy .Values.nodeSelector) .Values.gpu.nodeSelector }}
+{{- $tolerations = concat .Values.gpu.tolerations .Values.tolerations }}
+{{- end }}
+{{- with $selector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
