@@ -1,0 +1,39 @@
+"""Without helm, the chart tests fail on CI and skip elsewhere, naming the install command either way."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.unit
+
+
+def run_chart_test_without_helm(ci: bool) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["TRITONREC_HELM"] = str(ROOT / "no-such-helm")
+    if ci:
+        env["CI"] = "true"
+    test = "tests/helm/test_chart_render.py::test_every_ci_scenario_is_rendered"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", test],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [(True, "1 error"), (False, "1 skipped")])
+def test_missing_helm_fails_on_ci_and_skips_elsewhere_naming_the_install_command(ci, outcome):
+    result = run_chart_test_without_helm(ci)
+    assert outcome in result.stdout, result.stdout + result.stderr
+    assert "make tools-helm" in result.stdout
+    assert (result.returncode != 0) is ci
