@@ -396,3 +396,22 @@ def test_values_file_points_editors_at_the_schema_and_comments_every_key_the_sch
             bare.append(f"line {i + 1}: {line.strip()}")
         stack.append((indent, node))
     assert not bare, "keys without a comment right above them:\n" + "\n".join(bare)
+
+
+def test_readme_adapter_rule_is_the_one_the_chart_renders(rendered):
+    readme = (ROOT / "helm" / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "custom:" in b)
+    pasted = yaml.safe_load(block)["rules"]["custom"]
+    rules = yaml.safe_load(rendered["gpu-hpa"].one("ConfigMap", f"{FULLNAME}-adapter-rules")["data"]["rules.yaml"])
+    assert pasted == [rules[0]]
+
+
+def test_notes_name_the_headless_target_and_the_adapter_check(helm):
+    values = str(CHART / "ci" / "gpu-hpa-values.yaml")
+    result = run_helm(helm, "install", "--dry-run=client", RELEASE, str(CHART), "-n", NAMESPACE, "-f", values)
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert f"dns:///{FULLNAME}-headless.{NAMESPACE}.svc.cluster.local:8001" in notes
+    assert "grpc.lb_policy_name=round_robin" in notes
+    assert "/apis/custom.metrics.k8s.io/v1beta1/namespaces/ranking/pods/*/tritonrec_queue_time_per_request_us" in notes
+    assert "--model ranker_onnx" in notes
