@@ -258,7 +258,7 @@ def test_keda_alternative_scales_the_deployment_on_the_same_queue_time_query(ren
     trigger = scaled["spec"]["triggers"][0]
     assert trigger["type"] == "prometheus" and trigger["metricType"] == "Value"
     query = trigger["metadata"]["query"]
-    assert f'namespace="{NAMESPACE}",pod=~"{FULLNAME}-.*"' in query
+    assert f'namespace="{NAMESPACE}",pod=~"{FULLNAME}-[a-z0-9]+-[a-z0-9]{{5}}"' in query
     assert "nv_inference_queue_duration_us" in query and "nv_inference_request_success" in query
     assert "replicas" not in r.triton["spec"]
 
@@ -415,3 +415,13 @@ def test_notes_name_the_headless_target_and_the_adapter_check(helm):
     assert "grpc.lb_policy_name=round_robin" in notes
     assert "/apis/custom.metrics.k8s.io/v1beta1/namespaces/ranking/pods/*/tritonrec_queue_time_per_request_us" in notes
     assert "--model ranker_onnx" in notes
+
+
+def test_alert_pod_pattern_matches_triton_pods_only(rendered):
+    """kube_pod_status_ready covers every pod: engine-build and locust pods must not count as Triton pods."""
+    rules = rendered["gpu-hpa"].one("PrometheusRule")["spec"]["groups"][0]["rules"]
+    expr = next(rule["expr"] for rule in rules if rule["alert"] == "TritonRecPodNotReady")
+    pattern = re.search(r'pod=~"([^"]+)"', expr).group(1)
+    assert re.fullmatch(pattern, f"{FULLNAME}-7d9f8b6c5d-x2k9p")
+    for other in ("locust-worker-5b7c9d8f6-abcde", "locust-master-q8w7e", "engine-build-z1x2c"):
+        assert not re.fullmatch(pattern, f"{FULLNAME}-{other}"), other

@@ -70,6 +70,15 @@ app.kubernetes.io/part-of: tritonrec
 {{- end }}
 
 {{/*
+PromQL label matchers for the Triton pods of this release only. Deployment pods are named
+<fullname>-<template hash>-<5 characters>; the locust and engine-build pods (<fullname>-locust-...,
+<fullname>-engine-build-...) have more dashes and do not match (PromQL regexes are anchored).
+*/}}
+{{- define "tritonrec.podMatchers" -}}
+{{- printf "namespace=\"%s\",pod=~\"%s-[a-z0-9]+-[a-z0-9]{5}\"" .Release.Namespace (include "tritonrec.fullname" .) }}
+{{- end }}
+
+{{/*
 Per-pod PromQL of the autoscaling metric, shared by the prometheus-adapter rule, the KEDA trigger and the alerts
 so they cannot disagree: average Triton queue time per successful request, microseconds. Idle pods give 0 (the
 denominator is clamped) instead of NaN, so an idle deployment can scale down.
