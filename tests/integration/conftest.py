@@ -1,5 +1,7 @@
 """Integration fixtures: one briefly trained Beauty model, exported once, shared by the serving and client tests."""
 
+import os
+
 import pytest
 
 from tritonrec.data.registry import prepare_dataset
@@ -25,3 +27,17 @@ def export_dir(data, tmp_path_factory):
     export_checkpoint(checkpoint, data.test, out, fp16=False, parity_rows=64, external_data=True)
     assert (out / "model.onnx.data").is_file()
     return out
+
+
+@pytest.fixture(scope="session")
+def perf_analyzer():
+    """The real perf_analyzer (`make tools-perf-analyzer`); missing fails on CI, skips elsewhere."""
+    from tritonrec.bench.perf_analyzer import find_perf_analyzer
+
+    found = find_perf_analyzer()
+    if found is None:
+        message = "perf_analyzer not installed: run `make tools-perf-analyzer` (bench/tools/install_perf_analyzer.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found

@@ -263,18 +263,13 @@ def test_tls_client_verifies_the_server_certificate(repo, data, tmp_path):
             client.rank(*_user(data, 0))
 
 
-PERF_ANALYZER = Path(__file__).resolve().parents[2] / ".tools" / "perf_analyzer" / "perf_analyzer"
-
-
 @pytest.mark.parametrize("with_perf_analyzer", [False, True])
-def test_client_bench_measures_every_tool_at_each_concurrency(export_dir, tmp_path, with_perf_analyzer):
-    if with_perf_analyzer and not PERF_ANALYZER.exists():
-        pytest.skip("perf_analyzer not installed: run bench/tools/install_perf_analyzer.sh")
+def test_client_bench_measures_every_tool_at_each_concurrency(export_dir, tmp_path, with_perf_analyzer, request):
     # The plumbing is under test, not the figures: accept any spread between perf_analyzer's windows.
     settings = ClientBenchSettings(
         concurrencies=(1, 4), requests=40, users=8, measurement_ms=1000, stability_percentage=100_000
     )
-    pa = PERF_ANALYZER if with_perf_analyzer else None
+    pa = request.getfixturevalue("perf_analyzer") if with_perf_analyzer else None
     report = run_client_bench(export_dir, tmp_path, settings, perf_analyzer=pa, command="test")
     tools = ("sync_client", "async_client") + (("perf_analyzer",) if with_perf_analyzer else ())
     for tool in tools:
@@ -305,3 +300,25 @@ def test_mutual_tls_needs_the_client_certificate(repo, data, tmp_path):
         without = ClientOptions(ssl=True, root_certificates=str(cert), timeout_s=1.0, retry=RetryPolicy(max_attempts=2))
         with RankingClient(server.grpc_url, options=without) as client, pytest.raises(ServerUnavailableError):
             client.rank(*_user(data, 0))
+
+
+def test_round_robin_spreads_calls_over_every_server_address(repo, server, data):
+    # What the chart's headless Service gives a client: one name, one address per pod. gRPC's ipv4: target
+    # lists two real servers here; with round_robin both must serve, with pick_first only one.
+    second = LocalTriton(repo, log_file=repo / "second.log", models=["ranker_cpu"])
+    with second:
+        target = f"ipv4:{server.grpc_url},{second.grpc_url}"
+
+        def executions():
+            counts = []
+            for url in (server.grpc_url, second.grpc_url):
+                with RankingClient(url) as c:
+                    counts.append(c.statistics()["inference_count"])
+            return np.asarray(counts)
+
+        for policy, servers_used in (("round_robin", 2), ("pick_first", 1)):
+            before = executions()
+            with RankingClient(target, options=ClientOptions(load_balancing=policy)) as client:
+                for i in range(20):
+                    assert client.rank(*_user(data, i)).scores.shape == (100,)
+            assert int(((executions() - before) > 0).sum()) == servers_used, policy

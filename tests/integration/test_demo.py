@@ -23,7 +23,13 @@ def test_quick_demo_serves_the_model_on_triton_with_the_same_quality_and_reuses_
     assert summary["triton_executions"] < summary["grpc_requests"]  # dynamic batching joined requests
     assert (tmp_path / "reports" / "model_repository" / "ranker_cpu" / "config.pbtxt").is_file()
     out = capsys.readouterr().out
-    assert "training preset 'small'" in out and "[5/5] serving on the real tritonserver" in out
+    assert "training preset 'small'" in out and "[5/6] serving on the real tritonserver" in out
+    # step 6: a short sweep of the same server, its report beside the summary
+    assert "[6/6] short load sweep" in out and "Sweep: best" in out
+    assert summary["sweep_best_requests_per_second"] > 0 and summary["sweep_best_concurrency"] in (1, 8)
+    sweep = json.loads((tmp_path / "reports" / "sweep" / "sweep.json").read_text())
+    assert [p["level"] for p in sweep["closed"]] == [1, 8] and all(p["errors"] == 0 for p in sweep["closed"])
+    assert (tmp_path / "reports" / "sweep" / "sweep.png").is_file()
     # a second run reuses the checkpoint and reproduces the same test figures
     assert main(args) == 0
     again = json.loads((tmp_path / "reports" / "summary.json").read_text())

@@ -123,3 +123,14 @@ def test_backoff_is_jittered_and_bounded():
     assert all(0 <= w <= 0.1 for w in waits[0]) and max(waits[0]) > 0.05
     assert all(0 <= w <= 0.3 for w in waits[3]) and max(waits[3]) > 0.2
     assert len(set(waits[1])) == 200  # jitter: no two clients wait the same
+
+
+def test_load_balancing_policy_reaches_the_channel_and_is_checked():
+    from tritonrec.client import ClientOptions
+    from tritonrec.errors import ConfigError
+
+    args = dict(ClientOptions(load_balancing="round_robin").client_kwargs()["channel_args"])
+    assert args["grpc.lb_policy_name"] == "round_robin"
+    assert dict(ClientOptions().client_kwargs()["channel_args"])["grpc.lb_policy_name"] == "pick_first"
+    with pytest.raises(ConfigError, match="load_balancing"):
+        ClientOptions(load_balancing="random")

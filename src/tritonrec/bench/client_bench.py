@@ -9,9 +9,7 @@ Python client costs. Client and server share this machine's cores, so the client
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tritonrec.bench.perf_analyzer import run_perf_analyzer
 from tritonrec.bench.quality import host_info, markdown_header
 from tritonrec.client import AsyncRankingClient, RankingClient
 from tritonrec.export.checkpoint_export import read_export_spec
@@ -98,39 +97,27 @@ def _async(url: str, users: list[tuple[IntArray, IntArray]], n: int, concurrency
 def _perf_analyzer(
     binary: Path, url: str, users: list[tuple[IntArray, IntArray]], concurrency: int, settings: ClientBenchSettings
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="tritonrec-pa-") as work:
-        data = Path(work) / "input.json"
-        rows = [
-            {
-                "history": {"content": h.tolist(), "shape": [h.size]},
-                "candidates": {"content": c.tolist(), "shape": [c.size]},
-            }
-            for h, c in users
-        ]
-        data.write_text(json.dumps({"data": rows}))
-        report = Path(work) / "pa.csv"
-        cmd = [
-            str(binary), "-m", MODEL, "-u", url, "-i", "grpc", "-b", "1",
-            "--input-data", str(data), "--concurrency-range", f"{concurrency}:{concurrency}",
-            "-p", str(settings.measurement_ms), "--percentile", "99", "-f", str(report),
-            # shared 2-core machines are noisy: accept more spread between windows than the default 10%
-            "--stability-percentage", str(settings.stability_percentage), "--max-trials", "10",
-        ]  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            return {"error": (done.stdout + done.stderr)[-800:]}
-        row = next(csv.DictReader(report.open()))
+    result = run_perf_analyzer(
+        binary,
+        url,
+        MODEL,
+        users,
+        concurrency=concurrency,
+        measurement_ms=settings.measurement_ms,
+        stability_pct=settings.stability_percentage,
+    )
+    if "error" in result:
+        return result
+    server = result["server"]
     return {
-        "requests_per_second": round(float(row["Inferences/Second"]), 1),
-        "p50_ms": round(float(row["p50 latency"]) / 1e3, 2),
-        "p99_ms": round(float(row["p99 latency"]) / 1e3, 2),
-        # Triton's own averages for the same requests: where the time went on the server.
-        "server_queue_ms": round(float(row["Server Queue"]) / 1e3, 2),
+        "requests_per_second": result["requests_per_second"],
+        "p50_ms": result["latency_ms"]["p50"],
+        "p99_ms": result["latency_ms"]["p99"],
+        "server_queue_ms": server["queue_ms"],
         "server_compute_ms": round(
-            sum(float(row[k]) for k in ("Server Compute Input", "Server Compute Infer", "Server Compute Output")) / 1e3,
-            2,
+            server["compute_input_ms"] + server["compute_infer_ms"] + server["compute_output_ms"], 2
         ),
-        "command": " ".join(cmd[:1] + ["..."] + cmd[3:]),
+        "command": result["command"],
     }
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
+from pathlib import Path
 
+from tritonrec.bench.loadgen import PointSettings
 from tritonrec.bench.quality import run_quality_report
+from tritonrec.bench.scenario import load_scenario
+from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSpec
 from tritonrec.data.registry import DatasetName
 from tritonrec.errors import ConfigError
 from tritonrec.model.config import preset
 
-__all__ = ["run_client", "run_contract", "run_quality"]
+__all__ = ["run_batching", "run_client", "run_contract", "run_efficiency", "run_quality", "run_sweep"]
 
 
 def _names(text: str) -> list[str]:
@@ -64,4 +69,96 @@ def run_client(args: argparse.Namespace) -> int:
     settings = ClientBenchSettings(concurrencies=concurrencies, requests=args.requests)
     run_client_bench(args.export, args.out, settings, perf_analyzer=args.perf_analyzer, command=_command())
     print((args.out / "client.md").read_text())
+    return 0
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        return [float(v) for v in _names(text)]
+    except ValueError:
+        raise ConfigError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _point_settings(args: argparse.Namespace) -> PointSettings:
+    return PointSettings(
+        warmup_s=args.warmup_s,
+        window_s=args.window_s,
+        max_windows=args.max_windows,
+        stable_windows=min(PointSettings().stable_windows, args.max_windows),
+        stability_pct=args.stability_pct,
+    )
+
+
+def _traffic(args: argparse.Namespace) -> tuple[TrafficSpec, str | None]:
+    """The traffic (and model) of ``--scenario``, else of the traffic flags."""
+    if args.scenario is not None:
+        scenario = load_scenario(args.scenario)
+        return scenario.traffic, scenario.model
+    low, _, high = args.candidates.partition("-")
+    if not (low.isdigit() and (high.isdigit() or not high)):
+        raise ConfigError(f"--candidates must be N or LOW-HIGH, got {args.candidates!r}")
+    distribution = Distribution(args.candidate_distribution) if high else Distribution.FIXED
+    counts = CandidateCounts(low=int(low), high=int(high or low), distribution=distribution)
+    return TrafficSpec(source=args.source, user_zipf=args.user_zipf, candidates=counts), None
+
+
+def _perf_analyzer_path(value: str | None, *, required: bool) -> Path | None:
+    from tritonrec.bench.perf_analyzer import find_perf_analyzer
+
+    if value is None and not required:
+        return None
+    found = find_perf_analyzer(None if value in (None, "auto") else Path(value))
+    if found is None:
+        raise ConfigError("perf_analyzer not found; install it: bash bench/tools/install_perf_analyzer.sh")
+    return found
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """``bench sweep`` and ``bench perf-analyzer``: measure the endpoint, write sweep.json/.md/.png."""
+    from tritonrec.bench.endpoint import local_endpoint
+    from tritonrec.bench.sweep import SweepSettings
+    from tritonrec.bench.sweep import run_sweep as sweep
+
+    only_pa = args.bench_command == "perf-analyzer"
+    traffic, scenario_model = _traffic(args)
+    settings = SweepSettings(
+        model=args.model or scenario_model or "ranker_cpu",
+        concurrencies=tuple(int(c) for c in _numbers(args.concurrency)),
+        rates=() if only_pa else tuple(_numbers(args.rates)),
+        requests=args.requests,
+        point=_point_settings(args),
+    )
+    perf_analyzer = _perf_analyzer_path(args.perf_analyzer, required=only_pa)
+    with contextlib.ExitStack() as stack:
+        url = args.url or stack.enter_context(local_endpoint(args.export)).grpc_url
+        sweep(url, traffic, settings, args.out, command=_command(), perf_analyzer=perf_analyzer)
+    print((args.out / "sweep.md").read_text())
+    return 0
+
+
+def run_efficiency(args: argparse.Namespace) -> int:
+    """``bench efficiency``: Triton over gRPC vs in-process ONNX Runtime; write efficiency.json/.md."""
+    from tritonrec.bench.efficiency import EfficiencySettings, run_efficiency_bench
+
+    settings = EfficiencySettings(
+        n_candidates=args.candidates,
+        concurrencies=tuple(int(c) for c in _numbers(args.concurrency)),
+        point=_point_settings(args),
+    )
+    run_efficiency_bench(args.export, args.out, settings, command=_command())
+    print((args.out / "efficiency.md").read_text())
+    return 0
+
+
+def run_batching(args: argparse.Namespace) -> int:
+    """``bench batching``: dynamic batching settings side by side; write batching.json/.md/.png."""
+    from tritonrec.bench.batching import BatchingSettings, run_batching_bench
+
+    settings = BatchingSettings(
+        candidate_counts=tuple(int(n) for n in _numbers(args.candidates)),
+        concurrency=args.concurrency,
+        point=_point_settings(args),
+    )
+    run_batching_bench(args.export, args.out, settings, command=_command())
+    print((args.out / "batching.md").read_text())
     return 0

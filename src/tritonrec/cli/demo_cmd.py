@@ -1,7 +1,7 @@
 """``tritonrec demo``: the main job, end to end on the bundled Amazon Beauty data.
 
 Train (or reuse) -> export ONNX -> build the repository -> serve on the real Triton -> score the test users over
-gRPC with the shared metrics module -> stop the server.
+gRPC with the shared metrics module -> a short load sweep (``tritonrec bench sweep``) -> stop the server.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tritonrec.bench.loadgen import PointSettings
+from tritonrec.bench.sweep import SweepSettings, run_sweep
+from tritonrec.bench.traffic import TrafficSpec
 from tritonrec.cli.train_cmd import check_fits, print_table, round_metrics, summary_rows
 from tritonrec.client.ranking import RankingClient
 from tritonrec.client.scorer import triton_scorer
@@ -33,7 +36,7 @@ from tritonrec.train.run import train_and_save
 __all__ = ["run_demo"]
 
 MODEL = "ranker_cpu"
-STEPS = 5
+STEPS = 6
 
 
 def _step(n: int, text: str) -> None:
@@ -54,8 +57,27 @@ def _with_progress(scorer: Scorer, total: int) -> Scorer:
     return score
 
 
+def _short_sweep(url: str, out: Path, quick: bool) -> dict[str, Any]:
+    """A few closed-loop points on real Beauty traffic; the full report goes to ``out/sweep``."""
+    settings = SweepSettings(
+        model=MODEL,
+        concurrencies=(1, 8) if quick else (1, 8, 32),
+        requests=512,
+        point=PointSettings(warmup_s=2.0, window_s=2.0, max_windows=4 if quick else 6),
+    )
+    report = run_sweep(url, TrafficSpec(), settings, out / "sweep", command="tritonrec demo (step 6)")
+    best = max(report["closed"], key=lambda p: p["requests_per_second"])
+    return {
+        "sweep_best_concurrency": best["level"],
+        "sweep_best_requests_per_second": best["requests_per_second"],
+        "sweep_best_candidates_per_second": best["candidates_per_second"],
+        "sweep_best_p99_ms": best["latency_ms"]["p99"],
+        "sweep_report": str(out / "sweep" / "sweep.md"),
+    }
+
+
 def _serve_and_score(
-    repository: Path, out: Path, test: EvalSet, concurrency: int
+    repository: Path, out: Path, test: EvalSet, concurrency: int, quick: bool
 ) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
     log_file = out / "tritonserver.log"
     with LocalTriton(repository, models=[MODEL], log_file=log_file) as server:
@@ -74,6 +96,8 @@ def _serve_and_score(
             "triton_seconds": round(seconds, 1),
             "triton_users_per_second": round(len(test) / seconds, 1),
         }
+        _step(6, "short load sweep (closed loop, real Beauty traffic, 50-500 candidates) ...")
+        served.update(_short_sweep(server.grpc_url, out, quick))
     return scores, served
 
 
@@ -105,7 +129,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _step(5, f"serving on the real tritonserver and scoring {len(data.test):,} test users over gRPC ...")
     eager = score_eval_set(torch_scorer(checkpoint.model), data.test)
     in_process = score_eval_set(onnx_scorer(export_dir / "model.onnx"), data.test)
-    served_scores, served = _serve_and_score(repository, args.out, data.test, args.concurrency)
+    served_scores, served = _serve_and_score(repository, args.out, data.test, args.concurrency, args.quick)
 
     eager_metrics = ranking_metrics(eager, data.test.labels)
     triton_metrics = ranking_metrics(served_scores, data.test.labels)
@@ -140,6 +164,11 @@ def run_demo(args: argparse.Namespace) -> int:
     print(
         f"Triton: {served['grpc_requests']:,} gRPC requests in {served['triton_executions']:,} model executions "
         f"({served['triton_users_per_second']:,.0f} users/s); max |Triton - eager| = {summary['max_abs_diff']:.2e}"
+    )
+    print(
+        f"Sweep: best {served['sweep_best_requests_per_second']:,} req/s "
+        f"({served['sweep_best_candidates_per_second']:,.0f} candidates/s) at concurrency "
+        f"{served['sweep_best_concurrency']:g}, p99 {served['sweep_best_p99_ms']} ms; report: {served['sweep_report']}"
     )
     print(f"summary: {args.out / 'summary.json'}")
     return 0

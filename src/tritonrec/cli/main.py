@@ -174,16 +174,14 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     contract = bench_sub.add_parser(
         "contract", help="history once per request vs once per candidate row: bytes and throughput, side by side"
     )
-    contract.add_argument("--export", type=Path, required=True, help="folder written by `tritonrec export onnx`")
-    contract.add_argument("--out", type=Path, required=True, help="results folder (contract.json, contract.md)")
+    _add_export_out(contract, "contract.json, contract.md")
     contract.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
     contract.add_argument("--requests", type=int, default=600, help="users sent through Triton per contract")
     contract.add_argument("--concurrency", type=int, default=8, help="gRPC requests in flight (default 8)")
     client = bench_sub.add_parser(
         "client", help="sync and asyncio RankingClient beside perf_analyzer on ranker_cpu, same requests, one run"
     )
-    client.add_argument("--export", type=Path, required=True, help="folder written by `tritonrec export onnx`")
-    client.add_argument("--out", type=Path, required=True, help="results folder (client.json, client.md)")
+    _add_export_out(client, "client.json, client.md")
     client.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrencies (default 1,8,32)")
     client.add_argument("--requests", type=int, default=1500, help="requests per client and concurrency")
     client.add_argument(
@@ -192,6 +190,80 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="perf_analyzer wrapper (bench/tools/install_perf_analyzer.sh prints it); omitted: clients only",
     )
+    _bench_load_parsers(bench_sub)
+
+
+def _add_export_out(p: argparse.ArgumentParser, results: str) -> None:
+    p.add_argument("--export", type=Path, required=True, help="folder written by `tritonrec export onnx`")
+    p.add_argument("--out", type=Path, required=True, help=f"results folder ({results})")
+
+
+def _add_traffic(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (bench/scenarios/): model and traffic")
+    p.add_argument("--source", default="beauty", help="users: beauty (real data) or synthetic (default beauty)")
+    p.add_argument("--candidates", default="50-500", help="candidates per request: N or LOW-HIGH (default 50-500)")
+    p.add_argument(
+        "--candidate-distribution",
+        default="uniform",
+        choices=["fixed", "uniform", "log_uniform"],
+        help="how LOW-HIGH counts are drawn (default uniform)",
+    )
+    p.add_argument("--user-zipf", type=float, default=1.1, help="Zipf exponent over users (default 1.1)")
+
+
+def _add_point(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--warmup-s", type=float, default=3.0, help="warm-up before each point (default 3 s)")
+    p.add_argument("--window-s", type=float, default=3.0, help="measurement window (default 3 s)")
+    p.add_argument("--max-windows", type=int, default=8, help="windows before giving up on stability (default 8)")
+    p.add_argument("--stability-pct", type=float, default=15.0, help="spread allowed between windows (default 15)")
+
+
+def _add_endpoint(p: argparse.ArgumentParser, out: str) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", default=None, help="a running Triton's gRPC endpoint, host:port")
+    where.add_argument("--export", type=Path, default=None, help="serve this ONNX export locally (ranker_cpu)")
+    p.add_argument("--out", type=Path, required=True, help=f"results folder ({out})")
+    p.add_argument(
+        "--perf-analyzer",
+        default=None,
+        help="path of perf_analyzer, or 'auto' (.tools/perf_analyzer or PATH); omitted: ours only",
+    )
+
+
+def _bench_load_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sweep = bench_sub.add_parser(
+        "sweep", help="closed-loop (concurrency) and open-loop (Poisson rate) sweep, perf_analyzer beside it"
+    )
+    _add_endpoint(sweep, "sweep.json, sweep.md, sweep.png")
+    sweep.add_argument("--model", default=None, help="model name (default: the scenario's, else ranker_cpu)")
+    sweep.add_argument("--concurrency", default="1,4,8,16,32", help="closed-loop concurrencies ('' for none)")
+    sweep.add_argument("--rates", default="", help="open-loop request rates per second, comma-separated")
+    sweep.add_argument("--requests", type=int, default=1024, help="distinct requests drawn (default 1024)")
+    _add_traffic(sweep)
+    _add_point(sweep)
+    pa = bench_sub.add_parser(
+        "perf-analyzer", help="NVIDIA perf_analyzer on real requests at each concurrency, beside our harness"
+    )
+    _add_endpoint(pa, "sweep.json, sweep.md, sweep.png")
+    pa.add_argument("--model", default=None, help="model name (default: the scenario's, else ranker_cpu)")
+    pa.add_argument("--concurrency", default="8,32", help="concurrencies (default 8,32)")
+    pa.add_argument("--requests", type=int, default=1024, help="distinct requests drawn (default 1024)")
+    _add_traffic(pa)
+    _add_point(pa)
+    efficiency = bench_sub.add_parser(
+        "efficiency", help="candidates/s through Triton over gRPC / in-process ONNX Runtime at the same batch sizes"
+    )
+    _add_export_out(efficiency, "efficiency.json, .md")
+    efficiency.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
+    efficiency.add_argument("--concurrency", default="4,8,16,32", help="concurrencies to find the best one")
+    _add_point(efficiency)
+    batching = bench_sub.add_parser(
+        "batching", help="dynamic batching on/off and a few batcher settings, N=8 and N=200, side by side"
+    )
+    _add_export_out(batching, "batching.json, .md, .png")
+    batching.add_argument("--candidates", default="8,200", help="candidate counts (default 8,200)")
+    batching.add_argument("--concurrency", type=int, default=16, help="closed-loop concurrency (default 16)")
+    _add_point(batching)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +302,10 @@ def _handler(args: argparse.Namespace) -> Handler:
             "quality": bench_cmd.run_quality,
             "contract": bench_cmd.run_contract,
             "client": bench_cmd.run_client,
+            "sweep": bench_cmd.run_sweep,
+            "perf-analyzer": bench_cmd.run_sweep,
+            "efficiency": bench_cmd.run_efficiency,
+            "batching": bench_cmd.run_batching,
         }
         return bench_handlers[args.bench_command]
     from tritonrec.cli import train_cmd

@@ -54,6 +54,9 @@ class ClientOptions:
         ssl: use TLS; ``root_certificates`` (PEM file) verifies the server, ``private_key`` and
             ``certificate_chain`` (PEM files) authenticate the client (mutual TLS).
         headers: metadata sent with every call (e.g. ``{"authorization": "Bearer ..."}``).
+        load_balancing: gRPC's client-side policy (``grpc.lb_policy_name``): ``pick_first`` (one connection, the
+            default) or ``round_robin``: with a ``dns:///<headless-service>:8001`` url, calls spread over every
+            address the name resolves to, i.e. every ready Triton pod (see ``helm/README.md``).
     """
 
     timeout_s: float = 5.0
@@ -68,10 +71,13 @@ class ClientOptions:
     private_key: str | None = None
     certificate_chain: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    load_balancing: str = "pick_first"
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0:
             raise ConfigError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if self.load_balancing not in ("pick_first", "round_robin"):
+            raise ConfigError(f"load_balancing must be pick_first or round_robin, got {self.load_balancing!r}")
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``tritonclient.grpc[.aio].InferenceServerClient``."""
@@ -92,5 +98,6 @@ class ClientOptions:
                 ("grpc.initial_reconnect_backoff_ms", self.reconnect_backoff_ms),
                 ("grpc.min_reconnect_backoff_ms", self.reconnect_backoff_ms),
                 ("grpc.max_reconnect_backoff_ms", self.max_reconnect_backoff_ms),
+                ("grpc.lb_policy_name", self.load_balancing),
             ],
         }

@@ -26,7 +26,7 @@ import logging
 import math
 import zlib
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import NamedTuple
@@ -73,7 +73,7 @@ def _parse_time(text: str) -> float:
         moment = datetime.fromisoformat(text.removesuffix(" UTC"))
     except ValueError:
         raise ValueError(f"unparsable event_time {text!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _parse_row(fields: list[str]) -> _Event:

@@ -29,7 +29,7 @@ from tritonrec.errors import ConfigError
 __all__ = ["DatasetName", "PreparedData", "bundled_data_dir", "prepare_dataset"]
 
 
-class DatasetName(str, enum.Enum):
+class DatasetName(enum.StrEnum):
     """Datasets ``tritonrec train/evaluate --dataset`` knows."""
 
     BEAUTY = "beauty"

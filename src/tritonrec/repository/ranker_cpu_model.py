@@ -98,26 +98,33 @@ def _available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def open_session(path: Path, threads: int = 0) -> Any:
+    """The ONNX Runtime CPU session this model serves with, ``threads`` intra-op threads (0 = every core).
+
+    ``tritonrec bench efficiency`` opens the same session in process.
+    """
+    import onnxruntime as ort  # heavy; only needed inside the server
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or _available_cores()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle ORT threads must not spin: they would take the cores Triton's gRPC and batching threads need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
 class TritonPythonModel:
     """The model object the Python backend instantiates once per model instance."""
 
     def initialize(self, args: dict[str, str]) -> None:
         """Open the ONNX Runtime session named by the config's ``onnx_file`` parameter."""
-        import onnxruntime as ort  # heavy; only needed inside the server
-
         config = json.loads(args["model_config"])
         params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
         self.max_history = int(params["max_history"])
         self.max_candidates = int(params["max_candidates"])
-        threads = int(params.get("intra_op_threads", "0")) or _available_cores()
         path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Idle ORT threads must not spin: they would take the cores Triton's gRPC and batching threads need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        self.session = open_session(path, int(params.get("intra_op_threads", "0")))
         self.output_name = "scores"
 
     def _error(self, message: str, code: Any = None) -> Any:

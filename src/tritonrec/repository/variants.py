@@ -59,14 +59,19 @@ class Batching:
         preferred_batch_sizes: batch sizes the scheduler aims for (``preferred_batch_size``).
         max_queue_delay_us: how long a request may wait for others to join its batch.
         max_queue_size: requests queued beyond this are rejected at once (UNAVAILABLE), not delayed without bound.
-        queue_timeout_us: a request still queued after this is rejected (UNAVAILABLE); clients may shorten it.
+        queue_timeout_us: a request still queued after this is rejected (UNAVAILABLE); 0 = no timeout (the
+            default: on tritonserver 2.51 a queue timeout made the dynamic batcher stall about 0.5 s on ~1% of
+            requests, measured by ``tritonrec bench batching``; see ``model_repository/README.md``).
+        dynamic: ``False`` leaves ``dynamic_batching`` out of the config: Triton's default scheduler then runs
+            every request on its own (the baseline ``tritonrec bench batching`` compares against).
     """
 
     max_batch_size: int = 64
     preferred_batch_sizes: tuple[int, ...] = (16, 32, 64)
     max_queue_delay_us: int = 2_000
     max_queue_size: int = 512
-    queue_timeout_us: int = 2_000_000
+    queue_timeout_us: int = 0
+    dynamic: bool = True
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -189,20 +194,25 @@ def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
                 count=variant.instances,
             )
         ],
-        dynamic_batching=mc.ModelDynamicBatching(
-            preferred_batch_size=list(batching.preferred_batch_sizes),
-            max_queue_delay_microseconds=batching.max_queue_delay_us,
-            default_queue_policy=mc.ModelQueuePolicy(
-                timeout_action=mc.ModelQueuePolicy.REJECT,
-                default_timeout_microseconds=batching.queue_timeout_us,
-                allow_timeout_override=True,
-                max_queue_size=batching.max_queue_size,
-            ),
-        ),
         model_warmup=[_warmup(spec)],
     )
+    if batching.dynamic:
+        config.dynamic_batching.CopyFrom(_dynamic_batching(batching))
     _backend_fields(config, variant, spec)
     return config
+
+
+def _dynamic_batching(batching: Batching) -> mc.ModelDynamicBatching:
+    return mc.ModelDynamicBatching(
+        preferred_batch_size=list(batching.preferred_batch_sizes),
+        max_queue_delay_microseconds=batching.max_queue_delay_us,
+        default_queue_policy=mc.ModelQueuePolicy(
+            timeout_action=mc.ModelQueuePolicy.REJECT,
+            default_timeout_microseconds=batching.queue_timeout_us,
+            allow_timeout_override=True,
+            max_queue_size=batching.max_queue_size,
+        ),
+    )
 
 
 def config_text(config: mc.ModelConfig) -> str:

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 EARLY_STOP_METRIC = "ndcg@10"
 
 
-class Loss(str, enum.Enum):
+class Loss(enum.StrEnum):
     """Training objective."""
 
     SAMPLED_SOFTMAX = "sampled_softmax"  # softmax over [positive, sampled negatives]: next-item data
