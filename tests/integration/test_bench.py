@@ -147,14 +147,18 @@ def test_locust_run_that_misses_its_sla_exits_non_zero(endpoint, tmp_path):
     assert "SLA missed" in done.stderr and "> SLA 0.001 ms" in done.stderr
 
 
-def test_distributed_locust_aggregates_two_workers(endpoint, tmp_path):
-    done = _locust(endpoint, _scenario(tmp_path, p99_ms=60_000, users=8, duration_s=8), tmp_path / "dist",
-                   "--processes", "2")  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "SLA met" in done.stderr
-    assert done.stderr.count("worker") >= 2 or "2 workers" in done.stderr
-    total, _ = _totals(tmp_path / "dist")
-    assert int(total["Request Count"]) > 0 and int(total["Failure Count"]) == 0
+def test_bench_locust_runs_two_workers_and_records_the_run(endpoint, tmp_path):
+    scenario = _scenario(tmp_path, p99_ms=60_000, users=8, duration_s=8)
+    argv = ["bench", "locust", "--url", endpoint.grpc_url, "--scenario", str(scenario), "--processes", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    report = json.loads((tmp_path / "run" / "locust.json").read_text())
+    assert report["exit_code"] == 0 and report["sla_verdict"].startswith("SLA met")
+    assert report["requests"] > 0 and report["failures"] == 0 and report["mean_candidates"] == 8.0
+    assert report["locust_cpu_s"] > 0 and report["requests_per_locust_cpu_second"] > 0
+    assert "2 worker processes" in (tmp_path / "run" / "locust.md").read_text()
+    assert (tmp_path / "run" / "locust.html").stat().st_size > 0
+    log = (tmp_path / "run" / "locust.log").read_text()
+    assert log.count("Worker") + log.count("worker") >= 2  # the master saw its workers
 
 
 def test_locust_rejects_a_bad_scenario_clearly(endpoint, tmp_path):

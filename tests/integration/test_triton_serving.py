@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 PROBE = dataclasses.replace(
     VARIANTS["ranker_cpu"],
     name="ranker_cpu_probe",
+    instances=1,  # one execute() must see all 16
     batching=Batching(max_batch_size=64, preferred_batch_sizes=(16,), max_queue_delay_us=500_000),
 )
 N_USERS = 400

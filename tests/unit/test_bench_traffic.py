@@ -68,3 +68,16 @@ def test_beauty_pool_has_the_real_history_lengths():
     assert len(pool) == 22363  # every user of the bundled Amazon Beauty file
     assert lengths.max() == 50 and lengths.min() >= 1  # at most L; the held-out item is dropped
     assert np.median(lengths) < 10  # most shoppers have short histories
+
+
+def test_load_generation_needs_no_training_stack():
+    # the locust image installs tritonrec[client,bench] only: traffic and scenarios must not pull torch or onnx
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tritonrec.bench.traffic import TrafficSpec, load_user_pool; import tritonrec.bench.scenario; "
+        "load_user_pool(TrafficSpec()); print(sorted(m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

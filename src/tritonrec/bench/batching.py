@@ -27,16 +27,16 @@ __all__ = ["BATCHER_SETTINGS", "BatchingSettings", "batching_variants", "run_bat
 BASELINE = "no_batching"
 # name -> (what it is, changes to ranker_cpu)
 BATCHER_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
-    BASELINE: ("default scheduler: one request per execution", {"batching": Batching(dynamic=False)}),
-    "dynamic": ("dynamic batching as shipped: preferred 16/32/64, 2 ms delay, no queue timeout", {}),
+    BASELINE: ("default scheduler: one request per execution (2 instances)", {"batching": Batching(dynamic=False)}),
+    "dynamic": ("dynamic batching as shipped: 2 instances, preferred 16/32/64, 2 ms delay", {}),
     "dynamic_no_delay": ("dynamic batching, no queue delay", {"batching": Batching(max_queue_delay_us=0)}),
     "dynamic_delay_5ms": ("dynamic batching, 5 ms queue delay", {"batching": Batching(max_queue_delay_us=5_000)}),
     "dynamic_no_preferred": ("dynamic batching, no preferred sizes", {"batching": Batching(preferred_batch_sizes=())}),
     "dynamic_queue_timeout_2s": (
-        "dynamic batching with a 2 s queue timeout (the earlier default)",
+        "dynamic batching with a 2 s queue timeout",
         {"batching": Batching(queue_timeout_us=2_000_000)},
     ),
-    "dynamic_2_instances": ("dynamic batching, 2 instances of 1 ORT thread", {"instances": 2, "cpu_threads": 1}),
+    "dynamic_1_instance": ("dynamic batching, 1 instance using every core (the earlier default)", {"instances": 1}),
 }
 
 

@@ -81,8 +81,9 @@ def run_perf_analyzer(
         )
         cmd = [
             str(binary), "-m", model, "-u", url, "-i", "grpc", "-b", "1", "--input-data", str(data), *load,
-            "-p", str(measurement_ms), "--percentile", "99", "-f", str(report),
-            # shared 2-core machines are noisy: accept more spread between windows than the default 10%
+            "-p", str(measurement_ms), "-f", str(report),
+            # stability is judged on throughput and average latency (no --percentile: a p99 is too noisy to
+            # converge on a shared machine); the CSV still carries p50-p99. Accept more spread than the default 10%.
             "--stability-percentage", str(stability_pct), "--max-trials", "10",
         ]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)

@@ -16,7 +16,15 @@ from tritonrec.data.registry import DatasetName
 from tritonrec.errors import ConfigError
 from tritonrec.model.config import preset
 
-__all__ = ["run_batching", "run_client", "run_contract", "run_efficiency", "run_quality", "run_sweep"]
+__all__ = [
+    "run_batching",
+    "run_client",
+    "run_contract",
+    "run_efficiency",
+    "run_locust",
+    "run_quality",
+    "run_sweep",
+]
 
 
 def _names(text: str) -> list[str]:
@@ -162,3 +170,17 @@ def run_batching(args: argparse.Namespace) -> int:
     run_batching_bench(args.export, args.out, settings, command=_command())
     print((args.out / "batching.md").read_text())
     return 0
+
+
+def run_locust(args: argparse.Namespace) -> int:
+    """``bench locust``: run the scenario headless; the exit code is locust's (1 when the SLA is missed)."""
+    from tritonrec.bench.endpoint import local_endpoint
+    from tritonrec.bench.locust_run import run_locust as locust
+
+    if args.processes < 0:
+        raise ConfigError(f"--processes must be >= 0, got {args.processes}")
+    with contextlib.ExitStack() as stack:
+        url = args.url or stack.enter_context(local_endpoint(args.export)).grpc_url
+        report = locust(url, args.scenario, args.out, processes=args.processes, command=_command())
+    print((args.out / "locust.md").read_text())
+    return int(report["exit_code"])

@@ -133,7 +133,13 @@ def _repo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     build.add_argument("--configs-only", action="store_true", help="write config.pbtxt files only, no artifacts")
     build.add_argument("--max-batch-size", type=int, default=None, help="users per execution (default 64)")
     build.add_argument("--max-queue-delay-us", type=int, default=None, help="dynamic batcher delay (default 2000)")
-    build.add_argument("--cpu-threads", type=int, default=None, help="ranker_cpu ONNX Runtime threads (0 = all)")
+    build.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        help="ranker_cpu ORT threads per instance (0 = cores / instances)",
+    )
+    build.add_argument("--instances", type=int, default=None, help="model instances per device (ranker_cpu: 2)")
     build.add_argument(
         "--ort-tensorrt", action="store_true", help="ranker_onnx: enable the TensorRT execution accelerator (FP16)"
     )
@@ -250,6 +256,15 @@ def _bench_load_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentP
     pa.add_argument("--requests", type=int, default=1024, help="distinct requests drawn (default 1024)")
     _add_traffic(pa)
     _add_point(pa)
+    locust = bench_sub.add_parser(
+        "locust", help="one headless locust run of a scenario: CSV/HTML, SLA exit code, locust's own CPU cost"
+    )
+    target = locust.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", default=None, help="a running Triton's gRPC endpoint, host:port")
+    target.add_argument("--export", type=Path, default=None, help="serve this ONNX export locally (ranker_cpu)")
+    locust.add_argument("--scenario", type=Path, required=True, help="scenario TOML (bench/scenarios/)")
+    locust.add_argument("--processes", type=int, default=0, help="locust worker processes (default 0: one process)")
+    locust.add_argument("--out", type=Path, required=True, help="results folder (locust.json, .md, CSV, HTML)")
     efficiency = bench_sub.add_parser(
         "efficiency", help="candidates/s through Triton over gRPC / in-process ONNX Runtime at the same batch sizes"
     )
@@ -305,6 +320,7 @@ def _handler(args: argparse.Namespace) -> Handler:
             "sweep": bench_cmd.run_sweep,
             "perf-analyzer": bench_cmd.run_sweep,
             "efficiency": bench_cmd.run_efficiency,
+            "locust": bench_cmd.run_locust,
             "batching": bench_cmd.run_batching,
         }
         return bench_handlers[args.bench_command]

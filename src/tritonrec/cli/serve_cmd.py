@@ -27,6 +27,8 @@ def _variants(args: argparse.Namespace) -> list[Variant]:
         if args.max_queue_delay_us is not None:
             batching = dataclasses.replace(batching, max_queue_delay_us=args.max_queue_delay_us)
         variant = dataclasses.replace(variant, batching=batching)
+        if args.instances is not None:
+            variant = dataclasses.replace(variant, instances=args.instances)
         if args.cpu_threads is not None and variant.name == "ranker_cpu":
             variant = dataclasses.replace(variant, cpu_threads=args.cpu_threads)
         if args.ort_tensorrt and variant.name == "ranker_onnx":

@@ -124,7 +124,10 @@ class TritonPythonModel:
         self.max_history = int(params["max_history"])
         self.max_candidates = int(params["max_candidates"])
         path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
-        self.session = open_session(path, int(params.get("intra_op_threads", "0")))
+        # intra_op_threads 0: the cores are shared out between the model's instances (2 instances on 2 cores: one each)
+        instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
+        threads = int(params.get("intra_op_threads", "0")) or max(1, _available_cores() // instances)
+        self.session = open_session(path, threads)
         self.output_name = "scores"
 
     def _error(self, message: str, code: Any = None) -> Any:

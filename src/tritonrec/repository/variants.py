@@ -60,8 +60,7 @@ class Batching:
         max_queue_delay_us: how long a request may wait for others to join its batch.
         max_queue_size: requests queued beyond this are rejected at once (UNAVAILABLE), not delayed without bound.
         queue_timeout_us: a request still queued after this is rejected (UNAVAILABLE); 0 = no timeout (the
-            default: on tritonserver 2.51 a queue timeout made the dynamic batcher stall about 0.5 s on ~1% of
-            requests, measured by ``tritonrec bench batching``; see ``model_repository/README.md``).
+            default: clients bound their wait with their own deadline; see ``model_repository/README.md``).
         dynamic: ``False`` leaves ``dynamic_batching`` out of the config: Triton's default scheduler then runs
             every request on its own (the baseline ``tritonrec bench batching`` compares against).
     """
@@ -95,7 +94,8 @@ class Variant:
         precision: ``fp32``, ``fp16`` or ``int8`` (documentation and reports).
         gpu: run on GPUs (``KIND_GPU``) instead of CPU (``KIND_CPU``).
         instances: model instances per device (``instance_group.count``).
-        cpu_threads: ONNX Runtime intra-op threads of the Python variant (0 = every core the server may use).
+        cpu_threads: ONNX Runtime intra-op threads per instance of the Python variant (0 = the cores the server may
+            use, shared out between the instances).
         max_candidates: most candidates per user; the Python variant rejects more with INVALID_ARG.
         trt_accelerator: ``ranker_onnx`` only: let ONNX Runtime hand subgraphs to TensorRT (FP16).
         batching: dynamic batching and queue policy.
@@ -124,7 +124,16 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant(name="ranker_cpu", kind=VariantKind.PYTHON_ORT, artifact="model.onnx", precision="fp32", gpu=False),
+        # two instances: with one, Triton 2.51's dynamic batcher stalls ~0.5 s on some requests while it waits for
+        # the busy instance (measured by `tritonrec bench batching`; see model_repository/README.md)
+        Variant(
+            name="ranker_cpu",
+            kind=VariantKind.PYTHON_ORT,
+            artifact="model.onnx",
+            precision="fp32",
+            gpu=False,
+            instances=2,
+        ),
         Variant(name="ranker_onnx", kind=VariantKind.ONNXRUNTIME, artifact="model.onnx", precision="fp32", gpu=True),
         Variant(name="ranker_trt_fp16", kind=VariantKind.TENSORRT, artifact="model.plan", precision="fp16", gpu=True),
         Variant(name="ranker_trt_int8", kind=VariantKind.TENSORRT, artifact="model.plan", precision="int8", gpu=True),
