@@ -84,15 +84,22 @@ def test_perf_analyzer_runs_beside_the_sweep_on_the_same_requests(endpoint, tmp_
     assert "ours / perf_analyzer" in (tmp_path / "sweep.md").read_text()
 
 
-def test_batching_off_runs_one_user_per_execution(export_dir, tmp_path):
+def test_batching_off_runs_one_user_per_execution(export_dir, tmp_path, perf_analyzer):
     settings = BatchingSettings(
-        candidate_counts=(8,), concurrency=8, requests=64, settings=("no_batching", "dynamic"), point=QUICK
+        candidate_counts=(8,),
+        concurrency=8,
+        requests=64,
+        settings=("no_batching", "dynamic"),
+        point=QUICK,
+        perf_analyzer_ms=1000,
+        perf_analyzer_stability_pct=100_000,
     )
-    report = run_batching_bench(export_dir, tmp_path, settings, command="test")
+    report = run_batching_bench(export_dir, tmp_path, settings, command="test", perf_analyzer=perf_analyzer)
     points = report["results"]["8"]
     assert points["no_batching"]["server"]["mean_batch_users"] == 1.0
     assert points["dynamic"]["server"]["mean_batch_users"] > 1.0  # 8 in flight: the batcher stacks them
     assert all(p["errors"] == 0 for p in points.values())
+    assert all(p["perf_analyzer"]["requests_per_second"] > 0 for p in points.values())
     assert (tmp_path / "batching.png").stat().st_size > 0
     assert "vs no batching" in (tmp_path / "batching.md").read_text()
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from tritonrec.bench.endpoint import local_endpoint
 from tritonrec.bench.loadgen import LoadMode, PointSettings, measure_point, prepare_requests
+from tritonrec.bench.perf_analyzer import run_perf_analyzer
 from tritonrec.bench.plots import plot_batching
 from tritonrec.bench.quality import host_info, markdown_header
 from tritonrec.bench.traffic import CandidateCounts, TrafficSpec, load_user_pool
@@ -49,6 +50,8 @@ class BatchingSettings:
     requests: int = 1024
     settings: tuple[str, ...] = tuple(BATCHER_SETTINGS)
     point: PointSettings = field(default_factory=PointSettings)
+    perf_analyzer_ms: int = 4000
+    perf_analyzer_stability_pct: int = 25
 
 
 def batching_variants(names: tuple[str, ...]) -> list[Variant]:
@@ -57,8 +60,14 @@ def batching_variants(names: tuple[str, ...]) -> list[Variant]:
     return [dataclasses.replace(base, name=f"batching_{n}", **BATCHER_SETTINGS[n][1]) for n in names]
 
 
-def run_batching_bench(export_dir: Path, out_dir: Path, settings: BatchingSettings, *, command: str) -> dict[str, Any]:
-    """Measure every batcher setting at every candidate count; write the report into ``out_dir``."""
+def run_batching_bench(
+    export_dir: Path, out_dir: Path, settings: BatchingSettings, *, command: str, perf_analyzer: Path | None = None
+) -> dict[str, Any]:
+    """Measure every batcher setting at every candidate count; write the report into ``out_dir``.
+
+    With ``perf_analyzer``, it also drives each setting with the same requests at the same concurrency, right
+    after our point: a second, independent load generator on the same server.
+    """
     variants = batching_variants(settings.settings)
     results: dict[str, dict[str, Any]] = {str(n): {} for n in settings.candidate_counts}
     with local_endpoint(export_dir, variants) as server:
@@ -69,9 +78,20 @@ def run_batching_bench(export_dir: Path, out_dir: Path, settings: BatchingSettin
             requests = prepare_requests(pool.sample(settings.requests), limits)
             for name, variant in zip(settings.settings, variants, strict=True):
                 print(f"N={n}, {name} ...", flush=True)
-                results[str(n)][name] = measure_point(
+                point = measure_point(
                     server.grpc_url, variant.name, requests, LoadMode.CLOSED, settings.concurrency, settings.point
                 )
+                if perf_analyzer is not None:
+                    point["perf_analyzer"] = run_perf_analyzer(
+                        perf_analyzer,
+                        server.grpc_url,
+                        variant.name,
+                        [(r.history, r.candidates) for r in requests],
+                        concurrency=settings.concurrency,
+                        measurement_ms=settings.perf_analyzer_ms,
+                        stability_pct=settings.perf_analyzer_stability_pct,
+                    )
+                results[str(n)][name] = point
     report = {
         "command": command,
         "host": host_info(),
@@ -95,15 +115,23 @@ def write_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"## N={n} candidates per request",
             "",
-            "| setting | req/s | vs no batching | p50 ms | p95 ms | p99 ms | users per execution | errors |",
-            "|---|---|---|---|---|---|---|---|",
+            "| setting | req/s | vs no batching | p50 ms | p95 ms | p99 ms | users per execution | errors "
+            "| perf_analyzer req/s | perf_analyzer p95 / p99 ms |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, p in by_setting.items():
             ratio = f"{p['requests_per_second'] / base['requests_per_second']:.2f}x" if base else "-"
             lat = p["latency_ms"]
+            pa = p.get("perf_analyzer")
+            if pa is None:
+                pa_cells = "| - | - |"
+            elif "error" in pa:
+                pa_cells = "| failed | |"
+            else:
+                pa_cells = f"| {pa['requests_per_second']:,} | {pa['latency_ms']['p95']} / {pa['latency_ms']['p99']} |"
             lines.append(
                 f"| {name}: {report['descriptions'][name]} | {p['requests_per_second']:,} | {ratio} | {lat['p50']} "
-                f"| {lat['p95']} | {lat['p99']} | {p['server']['mean_batch_users']} | {p['errors']} |"
+                f"| {lat['p95']} | {lat['p99']} | {p['server']['mean_batch_users']} | {p['errors']} {pa_cells}"
             )
         lines.append("")
     return "\n".join(lines)

@@ -160,14 +160,20 @@ def run_efficiency(args: argparse.Namespace) -> int:
 
 def run_batching(args: argparse.Namespace) -> int:
     """``bench batching``: dynamic batching settings side by side; write batching.json/.md/.png."""
-    from tritonrec.bench.batching import BatchingSettings, run_batching_bench
+    from tritonrec.bench.batching import BATCHER_SETTINGS, BatchingSettings, run_batching_bench
 
+    chosen = tuple(_names(args.settings)) or tuple(BATCHER_SETTINGS)
+    unknown = sorted(set(chosen) - set(BATCHER_SETTINGS))
+    if unknown:
+        raise ConfigError(f"unknown batcher setting(s) {unknown}; known: {list(BATCHER_SETTINGS)}")
     settings = BatchingSettings(
+        settings=chosen,
         candidate_counts=tuple(int(n) for n in _numbers(args.candidates)),
         concurrency=args.concurrency,
         point=_point_settings(args),
     )
-    run_batching_bench(args.export, args.out, settings, command=_command())
+    perf_analyzer = _perf_analyzer_path(args.perf_analyzer, required=False)
+    run_batching_bench(args.export, args.out, settings, command=_command(), perf_analyzer=perf_analyzer)
     print((args.out / "batching.md").read_text())
     return 0
 

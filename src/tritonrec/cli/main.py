@@ -278,6 +278,10 @@ def _bench_load_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentP
     _add_export_out(batching, "batching.json, .md, .png")
     batching.add_argument("--candidates", default="8,200", help="candidate counts (default 8,200)")
     batching.add_argument("--concurrency", type=int, default=16, help="closed-loop concurrency (default 16)")
+    batching.add_argument(
+        "--perf-analyzer", default=None, help="also run perf_analyzer (a path, or 'auto') on each setting"
+    )
+    batching.add_argument("--settings", default="", help="comma-separated batcher settings (default: all)")
     _add_point(batching)
 
 
