@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -20,12 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tritonrec.bench.endpoint import local_endpoint
 from tritonrec.bench.perf_analyzer import run_perf_analyzer
 from tritonrec.bench.quality import host_info, markdown_header
 from tritonrec.client import AsyncRankingClient, RankingClient
 from tritonrec.export.checkpoint_export import read_export_spec
-from tritonrec.repository import VARIANTS, build_repository
-from tritonrec.server import LocalTriton
+from tritonrec.repository import VARIANTS
 
 __all__ = ["ClientBenchSettings", "run_client_bench", "write_markdown"]
 
@@ -140,20 +139,15 @@ def run_client_bench(
         for _ in range(settings.users)
     ]
     results: dict[str, dict[str, Any]] = {tool: {} for tool in TOOLS}
-    with tempfile.TemporaryDirectory(prefix="tritonrec-client-bench-") as work:
-        repo = Path(work)
-        build_repository(repo, spec, [VARIANTS[MODEL]], export_dir=export_dir)
-        with LocalTriton(repo, log_file=repo / "server.log", models=[MODEL]) as server:
-            for c in settings.concurrencies:
-                print(f"concurrency {c}: sync client ...", flush=True)
-                results["sync_client"][str(c)] = _sync(server.grpc_url, users, settings.requests, c)
-                print(f"concurrency {c}: asyncio client ...", flush=True)
-                results["async_client"][str(c)] = _async(server.grpc_url, users, settings.requests, c)
-                if perf_analyzer is not None:
-                    print(f"concurrency {c}: perf_analyzer ...", flush=True)
-                    results["perf_analyzer"][str(c)] = _perf_analyzer(
-                        perf_analyzer, server.grpc_url, users, c, settings
-                    )
+    with local_endpoint(export_dir, [VARIANTS[MODEL]]) as server:
+        for c in settings.concurrencies:
+            print(f"concurrency {c}: sync client ...", flush=True)
+            results["sync_client"][str(c)] = _sync(server.grpc_url, users, settings.requests, c)
+            print(f"concurrency {c}: asyncio client ...", flush=True)
+            results["async_client"][str(c)] = _async(server.grpc_url, users, settings.requests, c)
+            if perf_analyzer is not None:
+                print(f"concurrency {c}: perf_analyzer ...", flush=True)
+                results["perf_analyzer"][str(c)] = _perf_analyzer(perf_analyzer, server.grpc_url, users, c, settings)
     report = {
         "command": command,
         "host": host_info(),

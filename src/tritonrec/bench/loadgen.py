@@ -158,23 +158,26 @@ def _window_stats(recorder: _Recorder, lo: float, hi: float) -> dict[str, Any]:
         lat = np.asarray(recorder.latency_s)
         cand = np.asarray(recorder.candidates)
         errors = dict(recorder.errors)
-    idx = np.nonzero((done >= lo) & (done < hi))[0]
-    ok = np.asarray([i for i in idx if i not in errors], dtype=np.int64)
-    seconds = hi - lo
+    in_window = (done >= lo) & (done < hi)
+    failed = np.zeros(done.size, dtype=bool)
     kinds: dict[str, int] = {}
-    for i in idx:
-        if i in errors:
-            kinds[errors[i]] = kinds.get(errors[i], 0) + 1
-    ms = lat[ok] * 1e3 if ok.size else np.zeros(0)
+    for i, kind in errors.items():  # errors are few: no Python loop over every completion
+        if in_window[i]:
+            failed[i] = True
+            kinds[kind] = kinds.get(kind, 0) + 1
+    ok = in_window & ~failed
+    n_window, n_ok = int(in_window.sum()), int(ok.sum())
+    seconds = hi - lo
+    ms = lat[ok] * 1e3
     pct = {f"p{q}": round(float(np.percentile(ms, q)), 2) if ms.size else None for q in (50, 90, 95, 99)}
     return {
         "seconds": round(seconds, 3),
-        "requests": int(idx.size),
-        "ok": int(ok.size),
-        "errors": int(idx.size - ok.size),
+        "requests": n_window,
+        "ok": n_ok,
+        "errors": n_window - n_ok,
         "error_kinds": kinds,
-        "requests_per_second": round(ok.size / seconds, 1),
-        "candidates_per_second": round(float(cand[ok].sum()) / seconds, 1) if ok.size else 0.0,
+        "requests_per_second": round(n_ok / seconds, 1),
+        "candidates_per_second": round(float(cand[ok].sum()) / seconds, 1) if n_ok else 0.0,
         "latency_ms": {**pct, "mean": round(float(ms.mean()), 2) if ms.size else None},
     }
 

@@ -114,7 +114,7 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-def _row(mode: str, point: dict[str, Any], pa: dict[str, Any] | None) -> str:
+def _row(point: dict[str, Any], pa: dict[str, Any] | None) -> str:
     lat, server = point["latency_ms"], point["server"]
     compute = server["compute_input_ms"] + server["compute_infer_ms"] + server["compute_output_ms"]
     ours = point["requests_per_second"]
@@ -158,7 +158,7 @@ def write_markdown(report: dict[str, Any]) -> str:
         lines += [f"## {mode.capitalize()} loop", "", head.format(level=level), "|---" * 13 + "|"]
         for point in report[mode]:
             pa = report["perf_analyzer"][mode].get(f"{point['level']:g}")
-            lines.append(_row(mode, point, pa))
+            lines.append(_row(point, pa))
         lines.append("")
     failed = {k: v for m in ("closed", "open") for k, v in report["perf_analyzer"][m].items() if "error" in v}
     for level, result in failed.items():

@@ -121,9 +121,17 @@ def _perf_analyzer_path(value: str | None, *, required: bool) -> Path | None:
     return found
 
 
+def _endpoint_url(args: argparse.Namespace, stack: contextlib.ExitStack) -> str:
+    """``--url``, or the gRPC url of a local server for ``--export`` that lives as long as ``stack``."""
+    if args.url:
+        return str(args.url)
+    from tritonrec.bench.endpoint import local_endpoint
+
+    return stack.enter_context(local_endpoint(args.export)).grpc_url
+
+
 def run_sweep(args: argparse.Namespace) -> int:
     """``bench sweep`` and ``bench perf-analyzer``: measure the endpoint, write sweep.json/.md/.png."""
-    from tritonrec.bench.endpoint import local_endpoint
     from tritonrec.bench.sweep import SweepSettings
     from tritonrec.bench.sweep import run_sweep as sweep
 
@@ -138,7 +146,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     )
     perf_analyzer = _perf_analyzer_path(args.perf_analyzer, required=only_pa)
     with contextlib.ExitStack() as stack:
-        url = args.url or stack.enter_context(local_endpoint(args.export)).grpc_url
+        url = _endpoint_url(args, stack)
         sweep(url, traffic, settings, args.out, command=_command(), perf_analyzer=perf_analyzer)
     print((args.out / "sweep.md").read_text())
     return 0
@@ -180,13 +188,12 @@ def run_batching(args: argparse.Namespace) -> int:
 
 def run_locust(args: argparse.Namespace) -> int:
     """``bench locust``: run the scenario headless; the exit code is locust's (1 when the SLA is missed)."""
-    from tritonrec.bench.endpoint import local_endpoint
     from tritonrec.bench.locust_run import run_locust as locust
 
     if args.processes < 0:
         raise ConfigError(f"--processes must be >= 0, got {args.processes}")
     with contextlib.ExitStack() as stack:
-        url = args.url or stack.enter_context(local_endpoint(args.export)).grpc_url
+        url = _endpoint_url(args, stack)
         report = locust(url, args.scenario, args.out, processes=args.processes, command=_command())
     print((args.out / "locust.md").read_text())
     return int(report["exit_code"])

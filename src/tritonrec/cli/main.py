@@ -224,10 +224,14 @@ def _add_point(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stability-pct", type=float, default=15.0, help="spread allowed between windows (default 15)")
 
 
-def _add_endpoint(p: argparse.ArgumentParser, out: str) -> None:
+def _add_target(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", default=None, help="a running Triton's gRPC endpoint, host:port")
     where.add_argument("--export", type=Path, default=None, help="serve this ONNX export locally (ranker_cpu)")
+
+
+def _add_endpoint(p: argparse.ArgumentParser, out: str) -> None:
+    _add_target(p)
     p.add_argument("--out", type=Path, required=True, help=f"results folder ({out})")
     p.add_argument(
         "--perf-analyzer",
@@ -259,9 +263,7 @@ def _bench_load_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentP
     locust = bench_sub.add_parser(
         "locust", help="one headless locust run of a scenario: CSV/HTML, SLA exit code, locust's own CPU cost"
     )
-    target = locust.add_mutually_exclusive_group(required=True)
-    target.add_argument("--url", default=None, help="a running Triton's gRPC endpoint, host:port")
-    target.add_argument("--export", type=Path, default=None, help="serve this ONNX export locally (ranker_cpu)")
+    _add_target(locust)
     locust.add_argument("--scenario", type=Path, required=True, help="scenario TOML (bench/scenarios/)")
     locust.add_argument("--processes", type=int, default=0, help="locust worker processes (default 0: one process)")
     locust.add_argument("--out", type=Path, required=True, help="results folder (locust.json, .md, CSV, HTML)")
