@@ -18,7 +18,8 @@ can catch exactly what tritonrec means to report::
         ├── ModelNotReadyError      the model is unknown, unloaded, or its backend is unhealthy
         └── PermissionDeniedError   a restricted API without its key, or an auth failure; never retried
 
-Later layers add their own branches (export, client) under the same root.
+A new kind of failure gets its own class under the branch it belongs to, and the CLI prints it as
+``TypeName: message``.
 """
 
 from __future__ import annotations

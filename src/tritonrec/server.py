@@ -1,7 +1,7 @@
 """LocalTriton: the real ``tritonserver`` binary from the nvidia-pytriton wheel, started, health-checked, stopped.
 
 The wheel ships Triton 2.51 (the NGC 24.10 release) with the Python backend only, so on a machine without a
-GPU the ``ranker_cpu`` variant (Python backend running ONNX Runtime) is what it serves. Two facts make it run:
+GPU the ``ranker_cpu`` variant (Python backend running ONNX Runtime) is what it serves. Three things make it run:
 
 - the Python backend needs the stub built for the running interpreter inside its backend folder; we copy the
   wheel's backend folder to a private temporary folder and put the stub there (site-packages stays untouched);
@@ -118,7 +118,7 @@ class LocalTriton:
         grpc_port: gRPC port (0 = pick a free one); likewise ``http_port`` and ``metrics_port``.
         log_file: where the server's stdout/stderr go; None = inherit this process's terminal (streaming).
         models: load only these models (explicit model control); None = every model in the repository.
-        startup_timeout: seconds to wait for the server and its models to become ready.
+        startup_timeout_s: seconds to wait for the server and its models to become ready.
         extra_args: more ``tritonserver`` flags, passed verbatim.
     """
 
@@ -131,7 +131,7 @@ class LocalTriton:
         metrics_port: int = 0,
         log_file: Path | None = None,
         models: Sequence[str] | None = None,
-        startup_timeout: float = 180.0,
+        startup_timeout_s: float = 180.0,
         extra_args: Sequence[str] = (),
     ) -> None:
         self.repository = repository
@@ -140,7 +140,7 @@ class LocalTriton:
         self.metrics_port = metrics_port or free_port()
         self.log_file = log_file
         self.models = list(models) if models is not None else None
-        self.startup_timeout = startup_timeout
+        self.startup_timeout_s = startup_timeout_s
         self.extra_args = list(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
@@ -196,7 +196,7 @@ class LocalTriton:
 
         Raises:
             ServerError: the repository or binary is missing, a port is taken, the server exited, or it (or a
-                model) was not ready within ``startup_timeout``; the message carries the log's last lines.
+                model) was not ready within ``startup_timeout_s``; the message carries the log's last lines.
         """
         if self._process is not None:
             raise ServerError("this LocalTriton is already running")
@@ -224,7 +224,7 @@ class LocalTriton:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
+        deadline = time.monotonic() + self.startup_timeout_s
         urls = [f"{self.http_url}/v2/health/ready"]
         urls += [f"{self.http_url}/v2/models/{name}/ready" for name in self.models or []]
         while time.monotonic() < deadline:
@@ -235,7 +235,7 @@ class LocalTriton:
                 logger.info("tritonserver ready: grpc %s, http %s", self.grpc_url, self.http_url)
                 return
             time.sleep(_POLL_SECONDS)
-        raise ServerError(f"tritonserver was not ready after {self.startup_timeout:g} s{self._log_excerpt()}")
+        raise ServerError(f"tritonserver was not ready after {self.startup_timeout_s:g} s{self._log_excerpt()}")
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the server log ('' when the log streams to the terminal)."""

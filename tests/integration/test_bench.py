@@ -37,7 +37,7 @@ def endpoint(export_dir):
 
 def test_sweep_measures_both_loops_with_the_server_breakdown(endpoint, tmp_path):
     settings = SweepSettings(concurrencies=(1, 4), rates=(20.0,), requests=64, point=QUICK)
-    report = run_sweep(endpoint.grpc_url, TRAFFIC, settings, tmp_path, command="test", progress=False)
+    report = run_sweep(endpoint.grpc_url, TRAFFIC, settings, tmp_path, command="test").record
     assert [p["level"] for p in report["closed"]] == [1, 4] and report["open"][0]["level"] == 20
     for point in report["closed"] + report["open"]:
         assert point["errors"] == 0 and point["ok"] > 0
@@ -75,8 +75,8 @@ def test_perf_analyzer_runs_beside_the_sweep_on_the_same_requests(endpoint, tmp_
         concurrencies=(4,), requests=64, point=QUICK, perf_analyzer_ms=1000, perf_analyzer_stability_pct=100_000
     )
     report = run_sweep(
-        endpoint.grpc_url, TRAFFIC, settings, tmp_path, command="test", perf_analyzer=perf_analyzer, progress=False
-    )
+        endpoint.grpc_url, TRAFFIC, settings, tmp_path, command="test", perf_analyzer=perf_analyzer
+    ).record
     pa = report["perf_analyzer"]["closed"]["4"]
     assert "error" not in pa, pa.get("error")
     assert pa["requests_per_second"] > 0 and pa["server"]["compute_infer_ms"] > 0
@@ -94,7 +94,7 @@ def test_batching_off_runs_one_user_per_execution(export_dir, tmp_path, perf_ana
         perf_analyzer_ms=1000,
         perf_analyzer_stability_pct=100_000,
     )
-    report = run_batching_bench(export_dir, tmp_path, settings, command="test", perf_analyzer=perf_analyzer)
+    report = run_batching_bench(export_dir, tmp_path, settings, command="test", perf_analyzer=perf_analyzer).record
     points = report["results"]["8"]
     assert points["no_batching"]["server"]["mean_batch_users"] == 1.0
     assert points["dynamic"]["server"]["mean_batch_users"] > 1.0  # 8 in flight: the batcher stacks them
@@ -106,7 +106,7 @@ def test_batching_off_runs_one_user_per_execution(export_dir, tmp_path, perf_ana
 
 def test_efficiency_compares_at_the_batch_triton_formed(export_dir, tmp_path):
     settings = EfficiencySettings(n_candidates=50, concurrencies=(2, 8), requests=128, in_process_s=1.0, point=QUICK)
-    report = run_efficiency_bench(export_dir, tmp_path, settings, command="test")
+    report = run_efficiency_bench(export_dir, tmp_path, settings, command="test").record
     batch = report["best"]["batch_users"]
     assert str(batch) in report["in_process"] and "1" in report["in_process"]
     assert report["in_process"][str(batch)]["session_runs"] > 0

@@ -27,8 +27,8 @@ from tritonrec.errors import (
     ServerOverloadedError,
     ServerUnavailableError,
 )
-from tritonrec.export.ort_scorer import onnx_scorer
 from tritonrec.repository import VARIANTS, Batching, build_repository
+from tritonrec.scorers.ort import onnx_scorer
 from tritonrec.server import LocalTriton
 
 pytestmark = pytest.mark.integration
@@ -212,26 +212,6 @@ def test_client_package_imports_no_training_stack():
     assert out.strip() == "[]"
 
 
-@pytest.mark.slow
-def test_client_alone_installs_in_a_fresh_virtualenv_and_ranks(server, data, tmp_path):
-    root = Path(__file__).resolve().parents[2]
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(root / "constraints.txt")]
-    subprocess.run([*pip, f"{root}[client]"], check=True, capture_output=True)
-    installed = subprocess.run([str(venv / "bin" / "pip"), "list"], capture_output=True, text=True).stdout
-    assert "torch" not in installed and "onnx" not in installed and "tritonclient" in installed
-    history, candidates = _user(data, 0)
-    script = (
-        "import json, sys; from tritonrec.client import RankingClient\n"
-        f"with RankingClient({server.grpc_url!r}) as c: r = c.rank({history.tolist()}, {candidates.tolist()})\n"
-        "print(json.dumps(r.scores.tolist()))"
-    )
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, check=True)
-    with RankingClient(server.grpc_url) as client:
-        np.testing.assert_allclose(json.loads(out.stdout), client.rank(history, candidates).scores, atol=1e-6)
-
-
 @pytest.mark.parametrize("example", ["rank_sync.py", "rank_async.py"])
 def test_client_examples_run_against_the_server(server, example):
     path = Path(__file__).resolve().parents[2] / "client" / "examples" / example
@@ -270,7 +250,7 @@ def test_client_bench_measures_every_tool_at_each_concurrency(export_dir, tmp_pa
         concurrencies=(1, 4), requests=40, users=8, measurement_ms=1000, stability_percentage=100_000
     )
     pa = request.getfixturevalue("perf_analyzer") if with_perf_analyzer else None
-    report = run_client_bench(export_dir, tmp_path, settings, perf_analyzer=pa, command="test")
+    report = run_client_bench(export_dir, tmp_path, settings, perf_analyzer=pa, command="test").record
     tools = ("sync_client", "async_client") + (("perf_analyzer",) if with_perf_analyzer else ())
     for tool in tools:
         for c in ("1", "4"):

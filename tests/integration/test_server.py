@@ -44,7 +44,7 @@ def test_model_that_fails_to_load_is_reported_with_the_servers_reason(tmp_path):
     version = tmp_path / "ranker_cpu" / "1"
     version.mkdir()
     shutil.copy(ranker_cpu_model.__file__, version / "model.py")
-    server = LocalTriton(tmp_path, log_file=tmp_path / "server.log", models=["ranker_cpu"], startup_timeout=120)
+    server = LocalTriton(tmp_path, log_file=tmp_path / "server.log", models=["ranker_cpu"], startup_timeout_s=120)
     with pytest.raises(ServerError) as caught:
         server.start()
     assert "load failed for model 'ranker_cpu'" in str(caught.value)

@@ -11,10 +11,10 @@ from tritonclient.utils import InferenceServerException
 
 from tritonrec.bench.contract import ContractSettings, run_contract_bench
 from tritonrec.client import RankingClient, infer_inputs
-from tritonrec.client.scorer import triton_scorer
-from tritonrec.export.ort_scorer import onnx_scorer
 from tritonrec.metrics import ranking_metrics, score_eval_set
 from tritonrec.repository import VARIANTS, Batching, build_repository
+from tritonrec.scorers.ort import onnx_scorer
+from tritonrec.scorers.triton import triton_scorer
 from tritonrec.server import LocalTriton
 
 pytestmark = pytest.mark.integration
@@ -150,8 +150,8 @@ def test_one_bad_request_in_a_dynamic_batch_fails_alone(server, data):
 
 
 def test_contract_bench_measures_both_contracts_through_the_real_server(export_dir, tmp_path):
-    settings = ContractSettings(users=32, users_per_call=8, in_process_seconds=0.2, triton_requests=24, concurrency=4)
-    report = run_contract_bench(export_dir, tmp_path, settings, command="test")
+    settings = ContractSettings(users=32, users_per_call=8, in_process_s=0.2, triton_requests=24, concurrency=4)
+    report = run_contract_bench(export_dir, tmp_path, settings, command="test").record
     assert report["request_bytes"]["per_row"] > 10 * report["request_bytes"]["per_request"]
     for contract in ("per_request", "per_row"):
         assert report["triton"][contract]["errors"] == 0

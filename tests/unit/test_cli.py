@@ -14,9 +14,11 @@ from tritonrec.train.checkpoint import save_checkpoint
 pytestmark = pytest.mark.unit
 
 
-def test_unknown_preset_is_reported_before_any_work(capsys, tmp_path):
-    assert main(["train", "--dataset", "beauty", "--preset", "huge", "--out", str(tmp_path)]) == 1
-    assert capsys.readouterr().err.startswith("ConfigError: unknown preset 'huge'")
+def test_unknown_preset_is_refused_with_the_known_ones_before_any_work(capsys, tmp_path):
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--dataset", "beauty", "--preset", "huge", "--out", str(tmp_path)])
+    assert done.value.code == 2
+    assert "invalid choice: 'huge' (choose from 'small', 'base', 'large')" in capsys.readouterr().err
 
 
 def test_missing_data_file_is_a_data_error(capsys, tmp_path):

@@ -70,7 +70,7 @@ def test_prepare_user_drops_padding_keeps_the_most_recent_items():
     assert history.tolist() == [[2, 3, 4, 5]] and history.dtype == np.int64
     assert candidates.tolist() == [7, 8] and candidates.dtype == np.int64
     assert prepare_user([], [1], LIMITS)[0].shape == (1, 0)  # a new user
-    padded, _ = prepare_user([9], [1], ModelLimits(max_history=4, pad_history=True))
+    padded, _ = prepare_user([9], [1], ModelLimits(max_history=4, max_candidates=3, pad_history=True))
     assert padded.tolist() == [[0, 0, 0, 9]]
 
 
@@ -113,7 +113,9 @@ def test_limits_are_read_from_the_generated_configs():
         for name, v in VARIANTS.items()
     }
     assert ModelLimits.from_config(as_json["ranker_cpu"]) == ModelLimits(max_history=30, max_candidates=2048)
-    assert ModelLimits.from_config(as_json["ranker_trt_fp16"]) == ModelLimits(max_history=30, pad_history=True)
+    assert ModelLimits.from_config(as_json["ranker_trt_fp16"]) == ModelLimits(
+        max_history=30, max_candidates=2048, pad_history=True
+    )
 
 
 def test_backoff_is_jittered_and_bounded():

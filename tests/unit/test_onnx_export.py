@@ -12,11 +12,11 @@ from tritonrec.data.registry import prepare_dataset
 from tritonrec.errors import ExportError
 from tritonrec.export.checkpoint_export import export_checkpoint
 from tritonrec.export.onnx_export import export_onnx
-from tritonrec.export.ort_scorer import onnx_scorer
 from tritonrec.export.parity import compare_scorers, parity_batches
 from tritonrec.model.config import preset
 from tritonrec.model.ranker import RankingModel
-from tritonrec.model.scoring import torch_scorer
+from tritonrec.scorers.eager import torch_scorer
+from tritonrec.scorers.ort import onnx_scorer
 from tritonrec.train.checkpoint import load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.unit
@@ -35,12 +35,13 @@ def checkpoint_dir(beauty_rows, tmp_path_factory):
 
 
 def test_export_writes_fp32_and_fp16_with_passing_parity_records(beauty_rows, checkpoint_dir, tmp_path):
-    report = export_checkpoint(load_checkpoint(checkpoint_dir), beauty_rows.test, tmp_path, parity_rows=64)
-    fp32, fp16 = report["parity"]
-    assert fp32["passed"] and fp32["max_abs"] < 1e-4
-    assert set(fp32["max_abs_by_case"]) == {"real", "oov", "empty_history"}
-    assert fp16["passed"] and fp16["candidate"] == "onnx fp16"
-    assert json.loads((tmp_path / "export.json").read_text()) == report
+    result = export_checkpoint(load_checkpoint(checkpoint_dir), beauty_rows.test, tmp_path, parity_rows=64)
+    fp32, fp16 = result.parity
+    assert fp32.passed and fp32.max_abs < 1e-4
+    assert set(fp32.max_abs_by_case) == {"real", "oov", "empty_history"}
+    assert fp16.passed and fp16.candidate == "onnx fp16"
+    assert [a.precision for a in result.artifacts] == ["fp32", "fp16"] and result.model_path == tmp_path / "model.onnx"
+    assert json.loads((tmp_path / "export.json").read_text()) == result.to_dict()
     graph = onnx.load(str(tmp_path / "model_fp16.onnx"), load_external_data=False).graph
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
     assert graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT

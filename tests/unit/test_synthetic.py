@@ -23,6 +23,7 @@ from tritonrec.data.synthetic_io import (
 )
 from tritonrec.errors import ConfigError, DataError
 from tritonrec.metrics import ranking_metrics
+from tritonrec.pipeline.synth import write_synthetic
 
 pytestmark = pytest.mark.unit
 
@@ -181,7 +182,7 @@ def test_base_ctr_is_plausible_and_labels_follow_click_probs(dataset: SyntheticD
 
 
 def test_oracle_auc_is_clearly_above_chance(split: SyntheticSplit) -> None:
-    oracle = split.oracle_metrics()
+    oracle = ranking_metrics(split.oracle_scores(), split.test.labels)
     assert oracle["auc"] > 0.75 and oracle["auc_global"] > 0.75
     assert oracle["n_users"] > 0.8 * len(split.test)
 
@@ -189,7 +190,8 @@ def test_oracle_auc_is_clearly_above_chance(split: SyntheticSplit) -> None:
 def test_oracle_auc_rises_as_label_noise_falls(dataset: SyntheticDataset) -> None:
     def oracle_auc(label_noise: float) -> float:
         config = dataclasses.replace(SMALL, n_users=2_000, label_noise=label_noise)
-        return generate_synthetic(config).split(seed=0, test_fraction=0.5).oracle_metrics()["auc_global"]
+        split = generate_synthetic(config).split(seed=0, test_fraction=0.5)
+        return ranking_metrics(split.oracle_scores(), split.test.labels)["auc_global"]
 
     sharp, default, blurred = oracle_auc(0.5), oracle_auc(1.0), oracle_auc(2.0)
     assert sharp > default + 0.03 > blurred + 0.06
@@ -198,7 +200,7 @@ def test_oracle_auc_rises_as_label_noise_falls(dataset: SyntheticDataset) -> Non
 def test_popularity_baseline_scores_below_the_oracle(split: SyntheticSplit) -> None:
     counts = np.bincount(split.train.histories.ravel(), minlength=SMALL.n_items + 1).astype(np.float64)
     popularity = ranking_metrics(np.log1p(counts[split.test.candidates]), split.test.labels)
-    oracle = split.oracle_metrics()
+    oracle = ranking_metrics(split.oracle_scores(), split.test.labels)
     assert popularity["auc"] > 0.55, "popularity carries some signal"
     assert popularity["auc"] < oracle["auc"] - 0.08
     assert popularity["ndcg@10"] < oracle["ndcg@10"]
@@ -258,7 +260,14 @@ def test_save_load_round_trip_preserves_everything(dataset: SyntheticDataset, sa
         np.testing.assert_array_equal(loaded.catalogue.to_arrays()[name], table)
     meta = json.loads((saved_dir / META_FILE).read_text())
     assert meta["format"] == FORMAT and meta["spec"] == dataset.spec.to_dict()
-    assert 0.5 < meta["oracle"]["auc"] < 1.0 and meta["oracle"]["base_ctr"] == pytest.approx(dataset.labels.mean())
+    assert meta["oracle"]["base_ctr"] == pytest.approx(dataset.labels.mean())
+
+
+def test_written_dataset_records_its_ground_truth_metrics(tmp_path: Path) -> None:
+    result = write_synthetic(SMALL, tmp_path / "synth")
+    meta = json.loads((tmp_path / "synth" / META_FILE).read_text())
+    assert 0.5 < meta["oracle"]["auc"] < 1.0 and meta["oracle"]["metric_rows"] == SMALL.n_users
+    assert 0.5 < result.oracle_test["auc"] < 1.0 and result.base_ctr == pytest.approx(meta["oracle"]["base_ctr"])
 
 
 @pytest.mark.parametrize("name", [CATALOGUE_FILE, IMPRESSIONS_FILE, META_FILE])

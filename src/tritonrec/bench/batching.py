@@ -9,7 +9,6 @@ dominates, batching should pay most) and large ones (N=200). Writes ``batching.j
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ from tritonrec.bench.endpoint import local_endpoint
 from tritonrec.bench.loadgen import LoadMode, PointSettings, measure_point, prepare_requests
 from tritonrec.bench.perf_analyzer import run_perf_analyzer
 from tritonrec.bench.plots import plot_batching
-from tritonrec.bench.quality import host_info, markdown_header
+from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
 from tritonrec.bench.traffic import CandidateCounts, TrafficSpec, load_user_pool
 from tritonrec.client import RankingClient
-from tritonrec.repository import VARIANTS, Batching, Variant
+from tritonrec.repository import VARIANTS, Batching, Variant, VariantName
 
 __all__ = ["BATCHER_SETTINGS", "BatchingSettings", "batching_variants", "run_batching_bench", "write_markdown"]
 
@@ -56,13 +55,19 @@ class BatchingSettings:
 
 def batching_variants(names: tuple[str, ...]) -> list[Variant]:
     """One ``ranker_cpu`` copy per batcher setting, named ``batching_<setting>``."""
-    base = VARIANTS["ranker_cpu"]
+    base = VARIANTS[VariantName.CPU]
     return [dataclasses.replace(base, name=f"batching_{n}", **BATCHER_SETTINGS[n][1]) for n in names]
 
 
 def run_batching_bench(
-    export_dir: Path, out_dir: Path, settings: BatchingSettings, *, command: str, perf_analyzer: Path | None = None
-) -> dict[str, Any]:
+    export_dir: Path,
+    out_dir: Path,
+    settings: BatchingSettings,
+    *,
+    command: str,
+    perf_analyzer: Path | None = None,
+    progress: Progress = quiet,
+) -> Report:
     """Measure every batcher setting at every candidate count; write the report into ``out_dir``.
 
     With ``perf_analyzer``, it also drives each setting with the same requests at the same concurrency, right
@@ -77,7 +82,7 @@ def run_batching_bench(
             pool = load_user_pool(TrafficSpec(candidates=CandidateCounts.fixed(n)), history_len=limits.max_history)
             requests = prepare_requests(pool.sample(settings.requests), limits)
             for name, variant in zip(settings.settings, variants, strict=True):
-                print(f"N={n}, {name} ...", flush=True)
+                progress(f"N={n}, {name} ...")
                 point = measure_point(
                     server.grpc_url, variant.name, requests, LoadMode.CLOSED, settings.concurrency, settings.point
                 )
@@ -93,23 +98,19 @@ def run_batching_bench(
                     )
                 results[str(n)][name] = point
     report = {
-        "command": command,
-        "host": host_info(),
+        **new_record(command, perf_analyzer=perf_analyzer is not None),
         "settings": asdict(settings),
         "descriptions": {n: BATCHER_SETTINGS[n][0] for n in settings.settings},
         "results": results,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "batching.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out_dir / "batching.md").write_text(write_markdown(report))
-    plot_batching(report, out_dir / "batching.png", baseline=BASELINE)
-    return report
+    plots = {"batching.png": lambda path: plot_batching(report, path, baseline=BASELINE)}
+    return write_report(out_dir, "batching", report, write_markdown(report), plots)
 
 
 def write_markdown(report: dict[str, Any]) -> str:
     """Render the batching comparison (every figure from ``report``)."""
     s = report["settings"]
-    lines = markdown_header(f"Dynamic batching: ranker_cpu, closed loop at concurrency {s['concurrency']}", report)
+    lines = markdown_header(f"Dynamic batching: {VariantName.CPU.value}, closed loop at concurrency {s['concurrency']}", report)
     for n, by_setting in report["results"].items():
         base = by_setting.get(BASELINE)
         lines += [

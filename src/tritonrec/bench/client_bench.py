@@ -9,7 +9,6 @@ Python client costs. Client and server share this machine's cores, so the client
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -21,15 +20,16 @@ import numpy.typing as npt
 
 from tritonrec.bench.endpoint import local_endpoint
 from tritonrec.bench.perf_analyzer import run_perf_analyzer
-from tritonrec.bench.quality import host_info, markdown_header
+from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
 from tritonrec.client import AsyncRankingClient, RankingClient
-from tritonrec.export.checkpoint_export import read_export_spec
+from tritonrec.contract import DEFAULT_MODEL
+from tritonrec.export.manifest import read_export_spec
 from tritonrec.repository import VARIANTS
 
 __all__ = ["ClientBenchSettings", "run_client_bench", "write_markdown"]
 
 IntArray = npt.NDArray[np.int64]
-MODEL = "ranker_cpu"
+MODEL = DEFAULT_MODEL
 TOOLS = ("sync_client", "async_client", "perf_analyzer")
 
 
@@ -127,7 +127,8 @@ def run_client_bench(
     *,
     perf_analyzer: Path | None,
     command: str,
-) -> dict[str, Any]:
+    progress: Progress = quiet,
+) -> Report:
     """Measure the clients (and perf_analyzer when given) at each concurrency; write client.json + client.md."""
     spec = read_export_spec(export_dir / "model.onnx")
     rng = np.random.default_rng(settings.seed)
@@ -141,24 +142,20 @@ def run_client_bench(
     results: dict[str, dict[str, Any]] = {tool: {} for tool in TOOLS}
     with local_endpoint(export_dir, [VARIANTS[MODEL]]) as server:
         for c in settings.concurrencies:
-            print(f"concurrency {c}: sync client ...", flush=True)
+            progress(f"concurrency {c}: sync client ...")
             results["sync_client"][str(c)] = _sync(server.grpc_url, users, settings.requests, c)
-            print(f"concurrency {c}: asyncio client ...", flush=True)
+            progress(f"concurrency {c}: asyncio client ...")
             results["async_client"][str(c)] = _async(server.grpc_url, users, settings.requests, c)
             if perf_analyzer is not None:
-                print(f"concurrency {c}: perf_analyzer ...", flush=True)
+                progress(f"concurrency {c}: perf_analyzer ...")
                 results["perf_analyzer"][str(c)] = _perf_analyzer(perf_analyzer, server.grpc_url, users, c, settings)
     report = {
-        "command": command,
-        "host": host_info(),
+        **new_record(command, perf_analyzer=perf_analyzer is not None),
         "settings": asdict(settings),
         "model": {"name": MODEL, "export_dir": str(export_dir), "feature_spec": spec.to_dict()},
         "results": results,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "client.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out_dir / "client.md").write_text(write_markdown(report))
-    return report
+    return write_report(out_dir, "client", report, write_markdown(report))
 
 
 def write_markdown(report: dict[str, Any]) -> str:

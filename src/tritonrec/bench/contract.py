@@ -15,7 +15,6 @@ tritonserver (``ranker_cpu``, dynamic batching) at a fixed client concurrency.
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
 import threading
 import time
@@ -29,11 +28,12 @@ import onnxruntime as ort
 import tritonclient.grpc as grpcclient
 from tritonclient.grpc import service_pb2
 
-from tritonrec.bench.quality import host_info, markdown_header
+from tritonrec.bench.report import Report, markdown_header, new_record, write_report
 from tritonrec.client.core import infer_inputs
+from tritonrec.contract import DEFAULT_MODEL, SCORES
 from tritonrec.data.feature_spec import FeatureSpec
-from tritonrec.export.checkpoint_export import read_export_spec
-from tritonrec.repository import VARIANTS, Batching, build_repository
+from tritonrec.export.manifest import read_export_spec
+from tritonrec.repository import VARIANTS, Batching, VariantName, build_repository
 from tritonrec.server import LocalTriton
 
 __all__ = ["ContractSettings", "request_bytes", "run_contract_bench", "write_markdown"]
@@ -51,7 +51,7 @@ class ContractSettings:
         history_len: ``L`` history items per user (the graph's L; histories are full).
         users: distinct synthetic users (random real item ids) cycled through.
         users_per_call: users per in-process session run.
-        in_process_seconds: time budget per in-process measurement.
+        in_process_s: time budget per in-process measurement.
         triton_requests: users sent through Triton per contract.
         concurrency: gRPC requests in flight.
         seed: seeds the random ids.
@@ -61,7 +61,7 @@ class ContractSettings:
     history_len: int = 50
     users: int = 256
     users_per_call: int = 32
-    in_process_seconds: float = 8.0
+    in_process_s: float = 8.0
     triton_requests: int = 600
     concurrency: int = 8
     seed: int = 0
@@ -75,7 +75,7 @@ def _arrays(contract: str, history: IntArray, candidates: IntArray) -> dict[str,
     return {"history": np.repeat(history, n, axis=0), "candidates": candidates.reshape(-1, 1)}
 
 
-def request_bytes(inputs: dict[str, IntArray], model: str = "ranker_cpu") -> int:
+def request_bytes(inputs: dict[str, IntArray], model: str = DEFAULT_MODEL) -> int:
     """Serialized size of the gRPC ``ModelInferRequest`` carrying ``inputs`` (raw tensor contents)."""
     request = service_pb2.ModelInferRequest(model_name=model)
     for name, arr in inputs.items():
@@ -105,13 +105,13 @@ def _in_process(path: Path, users: tuple[IntArray, IntArray], settings: Contract
         ]
 
         def run(i: int, batches: list[dict[str, IntArray]] = batches) -> None:
-            session.run(["scores"], batches[i])
+            session.run([SCORES], batches[i])
 
-        calls, seconds = _timed(run, n_batches, settings.in_process_seconds)
+        calls, elapsed_s = _timed(run, n_batches, settings.in_process_s)
         out[contract] = {
-            "candidates_per_second": round(calls * step * settings.n_candidates / seconds),
+            "candidates_per_second": round(calls * step * settings.n_candidates / elapsed_s),
             "session_runs": calls,
-            "seconds": round(seconds, 2),
+            "elapsed_s": round(elapsed_s, 2),
         }
     return out
 
@@ -144,7 +144,7 @@ def _drive(url: str, model: str, requests: list[dict[str, IntArray]], concurrenc
         window.acquire()
         send(arrays)
     finished.wait(timeout=600)
-    seconds = time.perf_counter() - started
+    elapsed_s = time.perf_counter() - started
     stats = client.get_inference_statistics(model, as_json=True)["model_stats"][0]
     client.close()
     ms = np.asarray(latencies) * 1e3
@@ -152,8 +152,8 @@ def _drive(url: str, model: str, requests: list[dict[str, IntArray]], concurrenc
         "requests": len(requests),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
-        "seconds": round(seconds, 2),
-        "requests_per_second": round(len(requests) / seconds, 1),
+        "elapsed_s": round(elapsed_s, 2),
+        "requests_per_second": round(len(requests) / elapsed_s, 1),
         "latency_ms": {"p50": round(float(np.percentile(ms, 50)), 2), "p99": round(float(np.percentile(ms, 99)), 2)},
         "executions": int(stats.get("execution_count", 0)),
     }
@@ -163,7 +163,7 @@ def _through_triton(
     export_dir: Path, spec: FeatureSpec, users: tuple[IntArray, IntArray], settings: ContractSettings, work: Path
 ) -> dict[str, Any]:
     n = settings.n_candidates
-    base = VARIANTS["ranker_cpu"]
+    base = VARIANTS[VariantName.CPU]
     # per_row requests carry N rows each, so its batch limit is N times larger: both batch up to 64 users.
     models = {
         "per_request": dataclasses.replace(base, name="contract_per_request"),
@@ -176,7 +176,7 @@ def _through_triton(
     build_repository(work, spec, list(models.values()), export_dir=export_dir)
     out: dict[str, Any] = {}
     with LocalTriton(
-        work, log_file=work / "server.log", startup_timeout=300, models=[v.name for v in models.values()]
+        work, log_file=work / "server.log", startup_timeout_s=300, models=[v.name for v in models.values()]
     ) as server:
         for contract, variant in models.items():
             requests = [
@@ -189,7 +189,7 @@ def _through_triton(
     return out
 
 
-def run_contract_bench(export_dir: Path, out_dir: Path, settings: ContractSettings, *, command: str) -> dict[str, Any]:
+def run_contract_bench(export_dir: Path, out_dir: Path, settings: ContractSettings, *, command: str) -> Report:
     """Measure both contracts for the model exported in ``export_dir``; write contract.json and contract.md."""
     spec = read_export_spec(export_dir / "model.onnx")
     if spec.history_len != settings.history_len:
@@ -201,19 +201,15 @@ def run_contract_bench(export_dir: Path, out_dir: Path, settings: ContractSettin
     )
     one_user = (users[0][:1], users[1][:1])
     report: dict[str, Any] = {
-        "command": command,
-        "host": host_info(),
+        **new_record(command),
         "settings": dataclasses.asdict(settings),
         "model": {"export_dir": str(export_dir), "feature_spec": spec.to_dict()},
         "request_bytes": {c: request_bytes(_arrays(c, *one_user)) for c in CONTRACTS},
         "in_process_onnxruntime": _in_process(export_dir / "model.onnx", users, settings),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tritonrec-contract-") as work:
         report["triton"] = _through_triton(export_dir, spec, users, settings, Path(work))
-    (out_dir / "contract.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out_dir / "contract.md").write_text(write_markdown(report))
-    return report
+    return write_report(out_dir, "contract", report, write_markdown(report))
 
 
 def _ratio(report: dict[str, Any], section: str) -> float:

@@ -10,7 +10,7 @@ backend's shared-memory hop, queueing, and on a small machine the load generator
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,15 +18,16 @@ from typing import Any
 
 from tritonrec.bench.endpoint import local_endpoint
 from tritonrec.bench.loadgen import LoadMode, PointSettings, PreparedRequest, measure_point, prepare_requests
-from tritonrec.bench.quality import host_info, markdown_header
+from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
 from tritonrec.bench.traffic import CandidateCounts, TrafficSpec, load_user_pool
 from tritonrec.client import RankingClient
+from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES
 from tritonrec.repository import VARIANTS
 from tritonrec.repository.ranker_cpu_model import open_session, pack_requests
 
 __all__ = ["EfficiencySettings", "in_process_throughput", "run_efficiency_bench", "write_markdown"]
 
-MODEL = "ranker_cpu"
+MODEL = DEFAULT_MODEL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +42,7 @@ class EfficiencySettings:
 
 
 def in_process_throughput(
-    export_dir: Path, requests: list[PreparedRequest], batch_users: int, seconds: float, history_len: int
+    export_dir: Path, requests: list[PreparedRequest], batch_users: int, duration_s: float, history_len: int
 ) -> dict[str, Any]:
     """Candidates/s of the serving session run in process on packed batches of ``batch_users`` users."""
     session = open_session(export_dir / "model.onnx")
@@ -49,50 +50,67 @@ def in_process_throughput(
     for lo in range(0, len(requests) - batch_users + 1, batch_users):
         group = requests[lo : lo + batch_users]
         history, candidates = pack_requests([(r.history[None, :], r.candidates[None, :]) for r in group], history_len)
-        batches.append(({"history": history, "candidates": candidates}, sum(r.n_candidates for r in group)))
-    session.run(["scores"], batches[0][0])  # warm up
+        batches.append(({HISTORY: history, CANDIDATES: candidates}, sum(r.n_candidates for r in group)))
+    session.run([SCORES], batches[0][0])  # warm up
     runs, candidates_done, started = 0, 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    while time.perf_counter() - started < duration_s:
         k = runs % len(batches)
-        session.run(["scores"], batches[k][0])
+        session.run([SCORES], batches[k][0])
         candidates_done += batches[k][1]
         runs += 1
     elapsed = time.perf_counter() - started
     return {
         "batch_users": batch_users,
         "session_runs": runs,
-        "seconds": round(elapsed, 2),
+        "elapsed_s": round(elapsed, 2),
         "candidates_per_second": round(candidates_done / elapsed, 1),
         "users_per_second": round(runs * batch_users / elapsed, 1),
     }
 
 
 def run_efficiency_bench(
-    export_dir: Path, out_dir: Path, settings: EfficiencySettings, *, command: str
-) -> dict[str, Any]:
-    """Measure Triton at each concurrency, then the session in process at the best point's batch size."""
+    export_dir: Path,
+    out_dir: Path,
+    settings: EfficiencySettings,
+    *,
+    command: str,
+    url: str | None = None,
+    progress: Progress = quiet,
+) -> Report:
+    """Measure Triton at each concurrency, then the session in process at the best point's batch size.
+
+    Args:
+        export_dir: the ONNX export the server serves (the in-process side runs its ``model.onnx``).
+        out_dir: results folder.
+        settings: what to measure.
+        command: the command line, recorded.
+        url: a running Triton serving that export as ``ranker_cpu``; None serves it on the bundled server here.
+        progress: where to say what is being measured.
+    """
     traffic = TrafficSpec(candidates=CandidateCounts.fixed(settings.n_candidates))
-    with local_endpoint(export_dir) as server:
-        with RankingClient(server.grpc_url, model=MODEL) as client:
+    with contextlib.ExitStack() as stack:
+        target = url or stack.enter_context(local_endpoint(export_dir)).grpc_url
+        with RankingClient(target, model=MODEL) as client:
             limits = client.limits()
+            server_version = client.server_version()
         pool = load_user_pool(traffic, history_len=limits.max_history)
         requests = prepare_requests(pool.sample(settings.requests), limits)
         points = []
         for c in settings.concurrencies:
-            print(f"Triton, concurrency {c} ...", flush=True)
-            points.append(measure_point(server.grpc_url, MODEL, requests, LoadMode.CLOSED, c, settings.point))
+            progress(f"Triton, concurrency {c} ...")
+            points.append(measure_point(target, MODEL, requests, LoadMode.CLOSED, c, settings.point))
     best = max(points, key=lambda p: p["candidates_per_second"])
     batch = max(1, round(best["server"]["mean_batch_users"] or 1))
     sizes = sorted({1, batch, VARIANTS[MODEL].batching.max_batch_size})
     in_process = {}
     for b in sizes:
-        print(f"in-process ONNX Runtime, {b} users per run ...", flush=True)
+        progress(f"in-process ONNX Runtime, {b} users per run ...")
         in_process[str(b)] = in_process_throughput(
             export_dir, requests, b, settings.in_process_s, history_len=limits.max_history
         )
     report = {
-        "command": command,
-        "host": host_info(),
+        **new_record(command, tritonserver=server_version),
+        "url": url or "local (bundled tritonserver)",
         "settings": asdict(settings),
         "traffic": {"source": traffic.source.value, "n_candidates": settings.n_candidates},
         "triton": points,
@@ -100,10 +118,7 @@ def run_efficiency_bench(
         "in_process": in_process,
         "efficiency": round(best["candidates_per_second"] / in_process[str(batch)]["candidates_per_second"], 3),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "efficiency.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out_dir / "efficiency.md").write_text(write_markdown(report))
-    return report
+    return write_report(out_dir, "efficiency", report, write_markdown(report))
 
 
 def write_markdown(report: dict[str, Any]) -> str:

@@ -7,8 +7,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tritonrec.export.checkpoint_export import read_export_spec
-from tritonrec.repository import VARIANTS, Variant, build_repository
+from tritonrec.export.manifest import read_export_spec
+from tritonrec.repository import VARIANTS, Variant, VariantName, build_repository
 from tritonrec.server import LocalTriton
 
 __all__ = ["local_endpoint"]
@@ -21,11 +21,11 @@ def local_endpoint(export_dir: Path, variants: list[Variant] | None = None) -> I
     The server log is kept beside the temporary repository and its tail is shown if a model fails to load.
     """
     spec = read_export_spec(export_dir / "model.onnx")
-    chosen = variants or [VARIANTS["ranker_cpu"]]
+    chosen = variants or [VARIANTS[VariantName.CPU]]
     with tempfile.TemporaryDirectory(prefix="tritonrec-bench-") as work:
         repo = Path(work) / "repository"
         build_repository(repo, spec, chosen, export_dir=export_dir)
         with LocalTriton(
-            repo, log_file=Path(work) / "server.log", startup_timeout=300, models=[v.name for v in chosen]
+            repo, log_file=Path(work) / "server.log", startup_timeout_s=300, models=[v.name for v in chosen]
         ) as server:
             yield server

@@ -10,7 +10,6 @@ where the server shares the cores, the measured requests/s says more about the s
 from __future__ import annotations
 
 import csv
-import json
 import resource
 import subprocess
 import sys
@@ -18,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tritonrec.bench.quality import host_info, markdown_header
+from tritonrec.bench.report import Report, markdown_header, new_record, write_report
 from tritonrec.bench.scenario import load_scenario
 
 __all__ = ["LOCUSTFILE", "run_locust"]
 
-LOCUSTFILE = Path(__file__).resolve().parents[3] / "bench" / "locustfile.py"
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
 def _children_cpu_s() -> float:
@@ -52,7 +51,7 @@ def run_locust(
     command: str,
     locustfile: Path = LOCUSTFILE,
     timeout_s: float = 1800,
-) -> dict[str, Any]:
+) -> Report:
     """Run ``scenario`` headless against ``url``; write locust's CSV/HTML and locust.json/.md into ``out_dir``."""
     parsed = load_scenario(scenario)  # a bad file fails here, with the key named, before locust starts
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,8 +69,7 @@ def run_locust(
     verdict = [line.split(": ", 1)[-1] for line in done.stderr.splitlines() if "SLA m" in line]
     figures = _aggregated(prefix) if Path(f"{prefix}_stats.csv").exists() else {}
     report: dict[str, Any] = {
-        "command": command,
-        "host": host_info(),
+        **new_record(command),
         "url": url,
         "scenario": parsed.to_dict(),
         "processes": processes,
@@ -84,9 +82,7 @@ def run_locust(
     if figures.get("requests"):
         report["requests_per_locust_cpu_second"] = round(figures["requests"] / max(cpu_s, 1e-9), 1)
         report["requests_per_second_per_worker"] = round(figures["requests_per_second"] / max(processes, 1), 1)
-    (out_dir / "locust.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out_dir / "locust.md").write_text(write_markdown(report))
-    return report
+    return write_report(out_dir, "locust", report, write_markdown(report))
 
 
 def write_markdown(report: dict[str, Any]) -> str:

@@ -6,72 +6,32 @@ summary table) into one results folder. Each row is a real training run on this 
 
 from __future__ import annotations
 
-import json
-import platform
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
+from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.data.registry import prepare_dataset
 from tritonrec.data.synthetic import SyntheticConfig
-from tritonrec.model.config import PRESETS
+from tritonrec.model.config import PRESETS, Preset
 from tritonrec.model.ranker import RankingModel
 from tritonrec.train.loop import Loss, TrainConfig
 from tritonrec.train.run import train_and_save
 
 __all__ = [
-    "host_info",
-    "markdown_header",
     "preset_parameter_counts",
     "run_quality_report",
     "scale_parameter_counts",
-    "write_markdown",
+    "render_markdown",
 ]
 
 COLUMNS = ("auc", "auc_global", "hr@1", "hr@10", "ndcg@5", "ndcg@10", "mrr")
 SCALE_ITEMS = 1_000_000
 
 
-def host_info() -> dict[str, Any]:
-    """Describe the machine and the library versions a result was measured with."""
-    try:
-        import onnxruntime
-
-        ort_version = onnxruntime.__version__
-    except ImportError:  # pragma: no cover - ml extra always installs it
-        ort_version = "absent"
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "onnxruntime": ort_version,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-    }
-
-
-def markdown_header(title: str, report: dict[str, Any]) -> list[str]:
-    """First lines of a benchmark's Markdown: title, the command that produced it, the host it ran on."""
-    host = report["host"]
-    return [
-        f"# {title}",
-        "",
-        f"Command: `{report['command']}`  ",
-        f"Host: {host['platform']}, {host['cpu_count']} CPU threads, GPU: {host['gpu']}",
-        "",
-    ]
-
-
 def preset_parameter_counts(spec: FeatureSpec) -> dict[str, int]:
     """Trainable parameters of every preset on the vocabularies of ``spec``."""
-    return {name: RankingModel(spec, config).n_parameters() for name, config in sorted(PRESETS.items())}
+    return {name.value: RankingModel(spec, config).n_parameters() for name, config in sorted(PRESETS.items())}
 
 
 def scale_parameter_counts(n_items: int = SCALE_ITEMS) -> dict[str, Any]:
@@ -81,7 +41,7 @@ def scale_parameter_counts(n_items: int = SCALE_ITEMS) -> dict[str, Any]:
 
 def run_quality_report(
     datasets: list[str],
-    presets: list[str],
+    presets: list[Preset],
     out_dir: Path,
     *,
     max_minutes: float,
@@ -89,13 +49,14 @@ def run_quality_report(
     command: str,
     seed: int = 0,
     valid_user_fraction: float = 1.0,
-) -> dict[str, Any]:
-    """Train every preset on every dataset, write ``quality.json`` and ``quality.md`` into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    progress: Progress = quiet,
+) -> Report:
+    """Train every preset on every dataset, write ``quality.json`` and ``quality.md`` into ``out_dir``.
+
+    ``quality.json`` is rewritten after every run, so a long report keeps what finished.
+    """
     report: dict[str, Any] = {
-        "command": command,
-        "host": host_info(),
-        "date": time.strftime("%Y-%m-%d"),
+        **new_record(command),
         "parameter_counts_at_scale": scale_parameter_counts(),
         "runs": [],
     }
@@ -103,13 +64,13 @@ def run_quality_report(
         data = prepare_dataset(dataset, seed=seed, valid_user_fraction=valid_user_fraction)
         parameter_counts = preset_parameter_counts(data.spec)
         for preset_name in presets:
+            progress(f"training {preset_name.value} on {dataset} (at most {max_minutes:g} min) ...")
             config = TrainConfig(loss=Loss(data.loss), seed=seed, max_minutes=max_minutes)
-            run = train_and_save(data, preset_name, config, checkpoints_dir / f"{dataset}-{preset_name}")
-            run.update(dataset=dataset, dataset_info=data.info, parameter_counts=parameter_counts)
-            report["runs"].append(run)
-            (out_dir / "quality.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    write_markdown(report, out_dir / "quality.md")
-    return report
+            trained = train_and_save(data, preset_name, config, checkpoints_dir / f"{dataset}-{preset_name.value}")
+            run = {**trained.to_dict(), "dataset": dataset, "dataset_info": data.info}
+            report["runs"].append({**run, "parameter_counts": parameter_counts})
+            write_report(out_dir, "quality", report, render_markdown(report))
+    return write_report(out_dir, "quality", report, render_markdown(report))
 
 
 def _row(label: str, metrics: dict[str, Any]) -> str:
@@ -117,16 +78,10 @@ def _row(label: str, metrics: dict[str, Any]) -> str:
     return f"| {label} | {cells} |"
 
 
-def write_markdown(report: dict[str, Any], path: Path) -> None:
-    """Render the report's summary table as Markdown."""
-    host = report["host"]
+def render_markdown(report: dict[str, Any]) -> str:
+    """Render the report's summary tables as Markdown (every figure from ``report``)."""
     lines = [
-        "# Ranking quality (test split)",
-        "",
-        f"Command: `{report['command']}`  ",
-        f"Date: {report['date']}; host: {host['platform']}, {host['cpu_count']} torch threads, GPU: {host['gpu']}; "
-        f"torch {host['torch']}, onnxruntime {host['onnxruntime']}.",
-        "",
+        *markdown_header("Ranking quality (test split)", report),
         "| run | " + " | ".join(COLUMNS) + " |",
         "|---|" + "---|" * len(COLUMNS),
     ]
@@ -143,7 +98,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     ]
     for run in report["runs"]:
         lines.append(
-            f"| {run['dataset']} / {run['preset']} | {run['n_parameters']:,} | {run['train_seconds']:.0f} | "
+            f"| {run['dataset']} / {run['preset']} | {run['n_parameters']:,} | {run['train_s']:.0f} | "
             f"{run['best_epoch']} | {run['stopped_by']} | {run['test']['n_users']:,} |"
         )
     counts = {run["dataset"]: run["parameter_counts"] for run in report["runs"]}
@@ -155,4 +110,4 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     if at_scale:
         cells = " | ".join(f"{at_scale['counts'][p]:,}" for p in sorted(PRESETS))
         lines.append(f"| synthetic, {at_scale['n_items']:,} items | {cells} |")
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from tritonrec.bench.traffic import CandidateCounts, TrafficSpec
+from tritonrec.contract import DEFAULT_MODEL
 from tritonrec.errors import ConfigError
 
 __all__ = ["SLA", "LoadShape", "Scenario", "ShapeKind", "load_scenario"]
@@ -135,7 +136,7 @@ class Scenario:
     """One load test: which model, what traffic, how users arrive, what must hold."""
 
     name: str
-    model: str = "ranker_cpu"
+    model: str = DEFAULT_MODEL
     description: str = ""
     think_time_ms: tuple[float, float] = (0.0, 0.0)
     traffic: TrafficSpec = TrafficSpec()

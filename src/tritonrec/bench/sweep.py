@@ -8,31 +8,31 @@ perf_analyzer at the same concurrencies (and rates), and the report puts both si
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tritonrec.bench.loadgen import LoadMode, PointSettings, measure_point, prepare_requests
 from tritonrec.bench.perf_analyzer import run_perf_analyzer
 from tritonrec.bench.plots import plot_latency_throughput
-from tritonrec.bench.quality import host_info, markdown_header
+from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
 from tritonrec.bench.traffic import TrafficSpec, load_user_pool
 from tritonrec.client import RankingClient
+from tritonrec.contract import DEFAULT_MODEL
 from tritonrec.errors import ConfigError
 
-__all__ = ["SweepSettings", "run_sweep", "write_markdown"]
+__all__ = ["PointSummary", "SweepSettings", "best_point", "run_sweep", "write_markdown"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SweepSettings:
     """What to sweep: closed-loop ``concurrencies``, open-loop ``rates`` (requests/s), over ``requests`` users."""
 
-    model: str = "ranker_cpu"
+    model: str = DEFAULT_MODEL
     concurrencies: tuple[int, ...] = (1, 4, 8, 16, 32)
     rates: tuple[float, ...] = ()
     requests: int = 1024
-    point: PointSettings = PointSettings()
+    point: PointSettings = field(default_factory=PointSettings)
     perf_analyzer_ms: int = 4000
     perf_analyzer_stability_pct: int = 25
 
@@ -43,6 +43,36 @@ class SweepSettings:
             raise ConfigError("concurrencies must be >= 1 and rates > 0")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointSummary:
+    """The headline figures of one measured point."""
+
+    level: float
+    requests_per_second: float
+    candidates_per_second: float
+    p99_ms: float | None
+    errors: int
+
+
+def best_point(record: dict[str, Any], mode: LoadMode = LoadMode.CLOSED) -> PointSummary:
+    """The point of ``mode`` that served the most requests per second.
+
+    Raises:
+        ConfigError: the sweep measured no point of that mode.
+    """
+    points = record[mode.value]
+    if not points:
+        raise ConfigError(f"the sweep has no {mode.value}-loop point")
+    best = max(points, key=lambda p: p["requests_per_second"])
+    return PointSummary(
+        level=best["level"],
+        requests_per_second=best["requests_per_second"],
+        candidates_per_second=best["candidates_per_second"],
+        p99_ms=best["latency_ms"]["p99"],
+        errors=best["errors"],
+    )
+
+
 def run_sweep(
     url: str,
     traffic: TrafficSpec,
@@ -51,19 +81,19 @@ def run_sweep(
     *,
     command: str,
     perf_analyzer: Path | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
+    progress: Progress = quiet,
+) -> Report:
     """Sweep ``settings.model`` at ``url`` with traffic drawn from ``traffic``; write the report into ``out_dir``."""
     with RankingClient(url, model=settings.model) as client:
         limits = client.limits()
         metadata = client.model_metadata()
+        server_version = client.server_version()
     pool = load_user_pool(traffic, history_len=limits.max_history or 50)
     pairs = pool.sample(settings.requests)
     requests = prepare_requests(pairs, limits)
     shaped = [(r.history, r.candidates) for r in requests]
     report: dict[str, Any] = {
-        "command": command,
-        "host": host_info(),
+        **new_record(command, tritonserver=server_version, perf_analyzer=perf_analyzer is not None),
         "url": url,
         "model": {"name": settings.model, "versions": metadata.get("versions", [])},
         "traffic": {
@@ -86,13 +116,11 @@ def run_sweep(
     levels = [(LoadMode.CLOSED, float(c)) for c in settings.concurrencies]
     levels += [(LoadMode.OPEN, float(r)) for r in settings.rates]
     for mode, level in levels:
-        if progress:
-            print(f"{mode.value} loop {level:g}: tritonrec ...", flush=True)
+        progress(f"{mode.value} loop {level:g}: tritonrec ...")
         point = measure_point(url, settings.model, requests, mode, level, settings.point)
         report[mode.value].append(point)
         if perf_analyzer is not None:
-            if progress:
-                print(f"{mode.value} loop {level:g}: perf_analyzer ...", flush=True)
+            progress(f"{mode.value} loop {level:g}: perf_analyzer ...")
             load = {"concurrency": int(level)} if mode is LoadMode.CLOSED else {"request_rate": level}
             report["perf_analyzer"][mode.value][f"{level:g}"] = run_perf_analyzer(
                 perf_analyzer,
@@ -103,11 +131,8 @@ def run_sweep(
                 stability_pct=settings.perf_analyzer_stability_pct,
                 **load,
             )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "sweep.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out_dir / "sweep.md").write_text(write_markdown(report))
-    plot_latency_throughput(report, out_dir / "sweep.png")
-    return report
+    plots = {"sweep.png": lambda path: plot_latency_throughput(report, path)}
+    return write_report(out_dir, "sweep", report, write_markdown(report), plots)
 
 
 def _ms(value: float | None) -> str:

@@ -1,93 +1,88 @@
-"""``tritonrec bench quality`` (ranking-quality report) and ``tritonrec bench contract`` (request contract)."""
+"""``tritonrec bench ...``: every benchmark; each writes JSON + Markdown (+ PNG) and prints its Markdown.
+
+Only ``bench quality`` trains (torch); the others need the client, the load generators and, with ``--export``,
+the bundled server. Library imports happen inside the handlers, so ``bench sweep --url`` runs on a
+``tritonrec[bench]`` install.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import shlex
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tritonrec.bench.loadgen import PointSettings
-from tritonrec.bench.quality import run_quality_report
-from tritonrec.bench.scenario import load_scenario
-from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSpec
-from tritonrec.data.registry import DatasetName
+from tritonrec.cli.common import Console, command_line, names, numbers
 from tritonrec.errors import ConfigError
-from tritonrec.model.config import preset
 
-__all__ = [
-    "run_batching",
-    "run_client",
-    "run_contract",
-    "run_efficiency",
-    "run_locust",
-    "run_quality",
-    "run_sweep",
-]
+if TYPE_CHECKING:
+    from tritonrec.bench.loadgen import PointSettings
+    from tritonrec.bench.traffic import TrafficSpec
+
+__all__ = ["register"]
 
 
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
+def register(p: argparse.ArgumentParser) -> None:
+    """The ``tritonrec bench`` subcommands."""
+    sub = p.add_subparsers(dest="bench_command", required=True)
+    _quality(sub)
+    _contract(sub)
+    _client(sub)
+    _sweep(sub)
+    _locust(sub)
+    _efficiency(sub)
+    _batching(sub)
 
 
-def _command() -> str:
-    return "tritonrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+# -- shared arguments -----------------------------------------------------------------------------------------
 
 
-def run_quality(args: argparse.Namespace) -> int:
-    """Train the requested presets on the requested datasets and write quality.json + quality.md."""
-    datasets, presets = _names(args.datasets), _names(args.presets)
-    for name in presets:
-        preset(name)
-    known = {d.value for d in DatasetName}
-    if not datasets or set(datasets) - known:
-        raise ConfigError(f"--datasets must name some of {sorted(known)}, got {args.datasets!r}")
-    run_quality_report(
-        datasets,
-        presets,
-        args.out,
-        max_minutes=args.max_minutes,
-        checkpoints_dir=args.checkpoints,
-        command=_command(),
-        seed=args.seed,
-        valid_user_fraction=args.valid_user_fraction,
+def _add_export_out(p: argparse.ArgumentParser, results: str) -> None:
+    p.add_argument("--export", type=Path, required=True, help="folder written by `tritonrec export onnx`")
+    p.add_argument("--out", type=Path, required=True, help=f"results folder ({results})")
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", default=None, help="a running Triton's gRPC endpoint, host:port")
+    where.add_argument("--export", type=Path, default=None, help="serve this ONNX export locally (ranker_cpu)")
+
+
+def _add_perf_analyzer(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--perf-analyzer",
+        default=None,
+        help=f"path of perf_analyzer, or 'auto' (.tools/perf_analyzer or PATH); {what}",
     )
-    print((args.out / "quality.md").read_text())
-    return 0
 
 
-def run_contract(args: argparse.Namespace) -> int:
-    """Measure the two request contracts side by side and write contract.json + contract.md."""
-    from tritonrec.bench.contract import ContractSettings, run_contract_bench
+def _add_traffic(p: argparse.ArgumentParser) -> None:
+    from tritonrec.bench.traffic import Distribution, TrafficSource
 
-    settings = ContractSettings(
-        n_candidates=args.candidates, triton_requests=args.requests, concurrency=args.concurrency
+    p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (bench/scenarios/): model and traffic")
+    p.add_argument(
+        "--source", default=TrafficSource.BEAUTY.value, choices=[s.value for s in TrafficSource], help="whose users"
     )
-    run_contract_bench(args.export, args.out, settings, command=_command())
-    print((args.out / "contract.md").read_text())
-    return 0
+    p.add_argument("--candidates", default="50-500", help="candidates per request: N or LOW-HIGH (default 50-500)")
+    p.add_argument(
+        "--candidate-distribution",
+        default=Distribution.UNIFORM.value,
+        choices=[d.value for d in Distribution if d is not Distribution.FIXED],
+        help="how LOW-HIGH counts are drawn (default uniform)",
+    )
+    p.add_argument("--user-zipf", type=float, default=1.1, help="Zipf exponent over users (default 1.1)")
 
 
-def run_client(args: argparse.Namespace) -> int:
-    """Measure the sync and asyncio clients beside perf_analyzer and write client.json + client.md."""
-    from tritonrec.bench.client_bench import ClientBenchSettings, run_client_bench
-
-    concurrencies = tuple(int(c) for c in _names(args.concurrency))
-    settings = ClientBenchSettings(concurrencies=concurrencies, requests=args.requests)
-    run_client_bench(args.export, args.out, settings, perf_analyzer=args.perf_analyzer, command=_command())
-    print((args.out / "client.md").read_text())
-    return 0
-
-
-def _numbers(text: str) -> list[float]:
-    try:
-        return [float(v) for v in _names(text)]
-    except ValueError:
-        raise ConfigError(f"expected comma-separated numbers, got {text!r}") from None
+def _add_point(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--warmup-s", type=float, default=3.0, help="warm-up before each point (default 3 s)")
+    p.add_argument("--window-s", type=float, default=3.0, help="measurement window (default 3 s)")
+    p.add_argument("--max-windows", type=int, default=8, help="windows before giving up on stability (default 8)")
+    p.add_argument("--stability-pct", type=float, default=15.0, help="spread allowed between windows (default 15)")
 
 
 def _point_settings(args: argparse.Namespace) -> PointSettings:
+    from tritonrec.bench.loadgen import PointSettings
+
     return PointSettings(
         warmup_s=args.warmup_s,
         window_s=args.window_s,
@@ -99,6 +94,9 @@ def _point_settings(args: argparse.Namespace) -> PointSettings:
 
 def _traffic(args: argparse.Namespace) -> tuple[TrafficSpec, str | None]:
     """The traffic (and model) of ``--scenario``, else of the traffic flags."""
+    from tritonrec.bench.scenario import load_scenario
+    from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSource, TrafficSpec
+
     if args.scenario is not None:
         scenario = load_scenario(args.scenario)
         return scenario.traffic, scenario.model
@@ -107,7 +105,7 @@ def _traffic(args: argparse.Namespace) -> tuple[TrafficSpec, str | None]:
         raise ConfigError(f"--candidates must be N or LOW-HIGH, got {args.candidates!r}")
     distribution = Distribution(args.candidate_distribution) if high else Distribution.FIXED
     counts = CandidateCounts(low=int(low), high=int(high or low), distribution=distribution)
-    return TrafficSpec(source=args.source, user_zipf=args.user_zipf, candidates=counts), None
+    return TrafficSpec(source=TrafficSource(args.source), user_zipf=args.user_zipf, candidates=counts), None
 
 
 def _perf_analyzer_path(value: str | None, *, required: bool) -> Path | None:
@@ -130,70 +128,242 @@ def _endpoint_url(args: argparse.Namespace, stack: contextlib.ExitStack) -> str:
     return stack.enter_context(local_endpoint(args.export)).grpc_url
 
 
+# -- subcommands ----------------------------------------------------------------------------------------------
+
+
+def _quality(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from tritonrec.data.registry import DatasetName
+    from tritonrec.model.config import Preset
+
+    p = sub.add_parser("quality", help="train presets on datasets and write the quality report")
+    p.add_argument("--datasets", default=",".join(d.value for d in DatasetName), help="comma-separated datasets")
+    p.add_argument("--presets", default="small,base", help=f"comma-separated, of: {', '.join(Preset)}")
+    p.add_argument("--max-minutes", type=float, default=14.0, help="training budget per run")
+    p.add_argument("--out", type=Path, required=True, help="results folder (quality.json, quality.md)")
+    p.add_argument("--checkpoints", type=Path, default=Path("artifacts/quality"), help="checkpoint folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--valid-user-fraction", type=float, default=1.0, help="see `tritonrec train --help`")
+    p.set_defaults(handler=run_quality)
+
+
+def run_quality(args: argparse.Namespace) -> int:
+    """Train the requested presets on the requested datasets; print quality.md."""
+    from tritonrec.bench.quality import run_quality_report
+    from tritonrec.data.registry import DatasetName
+    from tritonrec.model.config import Preset
+
+    try:
+        presets = [Preset(name) for name in names(args.presets)]
+        datasets = [DatasetName(name).value for name in names(args.datasets)]
+    except ValueError as e:
+        raise ConfigError(f"{e}; presets: {list(Preset)}, datasets: {list(DatasetName)}") from None
+    if not datasets or not presets:
+        raise ConfigError("--datasets and --presets must name at least one each")
+    report = run_quality_report(
+        datasets,
+        presets,
+        args.out,
+        max_minutes=args.max_minutes,
+        checkpoints_dir=args.checkpoints,
+        command=command_line(),
+        seed=args.seed,
+        valid_user_fraction=args.valid_user_fraction,
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
+
+
+def _contract(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "contract", help="history once per request vs once per candidate row: bytes and throughput, side by side"
+    )
+    _add_export_out(p, "contract.json, contract.md")
+    p.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
+    p.add_argument("--requests", type=int, default=600, help="users sent through Triton per contract")
+    p.add_argument("--concurrency", type=int, default=8, help="gRPC requests in flight (default 8)")
+    p.set_defaults(handler=run_contract)
+
+
+def run_contract(args: argparse.Namespace) -> int:
+    """Measure the two request contracts side by side; print contract.md."""
+    from tritonrec.bench.contract import ContractSettings, run_contract_bench
+
+    settings = ContractSettings(
+        n_candidates=args.candidates, triton_requests=args.requests, concurrency=args.concurrency
+    )
+    print(run_contract_bench(args.export, args.out, settings, command=command_line()).markdown)
+    return 0
+
+
+def _client(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "client", help="sync and asyncio RankingClient beside perf_analyzer on ranker_cpu, same requests, one run"
+    )
+    _add_export_out(p, "client.json, client.md")
+    p.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrencies (default 1,8,32)")
+    p.add_argument("--requests", type=int, default=1500, help="requests per client and concurrency")
+    _add_perf_analyzer(p, "omitted: clients only")
+    p.set_defaults(handler=run_client)
+
+
+def run_client(args: argparse.Namespace) -> int:
+    """Measure the sync and asyncio clients beside perf_analyzer; print client.md."""
+    from tritonrec.bench.client_bench import ClientBenchSettings, run_client_bench
+
+    settings = ClientBenchSettings(
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)), requests=args.requests
+    )
+    report = run_client_bench(
+        args.export,
+        args.out,
+        settings,
+        perf_analyzer=_perf_analyzer_path(args.perf_analyzer, required=False),
+        command=command_line(),
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
+
+
+def _sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from tritonrec.contract import DEFAULT_MODEL
+
+    sweep = sub.add_parser(
+        "sweep", help="closed-loop (concurrency) and open-loop (Poisson rate) sweep, perf_analyzer beside it"
+    )
+    pa = sub.add_parser(
+        "perf-analyzer", help="NVIDIA perf_analyzer on real requests at each concurrency, beside our harness"
+    )
+    for p, concurrency in ((sweep, "1,4,8,16,32"), (pa, "8,32")):
+        _add_target(p)
+        p.add_argument("--out", type=Path, required=True, help="results folder (sweep.json, sweep.md, sweep.png)")
+        p.add_argument("--model", default=None, help=f"model name (default: the scenario's, else {DEFAULT_MODEL})")
+        p.add_argument("--concurrency", default=concurrency, help=f"closed-loop concurrencies (default {concurrency})")
+        p.add_argument("--requests", type=int, default=1024, help="distinct requests drawn (default 1024)")
+        _add_traffic(p)
+        _add_point(p)
+        p.set_defaults(handler=run_sweep)
+    _add_perf_analyzer(sweep, "omitted: ours only")
+    _add_perf_analyzer(pa, "default: auto")
+    sweep.add_argument("--rates", default="", help="open-loop request rates per second, comma-separated")
+
+
 def run_sweep(args: argparse.Namespace) -> int:
-    """``bench sweep`` and ``bench perf-analyzer``: measure the endpoint, write sweep.json/.md/.png."""
+    """``bench sweep`` and ``bench perf-analyzer``: measure the endpoint; print sweep.md."""
     from tritonrec.bench.sweep import SweepSettings
     from tritonrec.bench.sweep import run_sweep as sweep
+    from tritonrec.contract import DEFAULT_MODEL
 
     only_pa = args.bench_command == "perf-analyzer"
     traffic, scenario_model = _traffic(args)
     settings = SweepSettings(
-        model=args.model or scenario_model or "ranker_cpu",
-        concurrencies=tuple(int(c) for c in _numbers(args.concurrency)),
-        rates=() if only_pa else tuple(_numbers(args.rates)),
+        model=args.model or scenario_model or DEFAULT_MODEL,
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        rates=() if only_pa else tuple(numbers(args.rates)),
         requests=args.requests,
         point=_point_settings(args),
     )
     perf_analyzer = _perf_analyzer_path(args.perf_analyzer, required=only_pa)
     with contextlib.ExitStack() as stack:
         url = _endpoint_url(args, stack)
-        sweep(url, traffic, settings, args.out, command=_command(), perf_analyzer=perf_analyzer)
-    print((args.out / "sweep.md").read_text())
+        report = sweep(
+            url,
+            traffic,
+            settings,
+            args.out,
+            command=command_line(),
+            perf_analyzer=perf_analyzer,
+            progress=Console().show,
+        )
+    print(report.markdown)
     return 0
 
 
-def run_efficiency(args: argparse.Namespace) -> int:
-    """``bench efficiency``: Triton over gRPC vs in-process ONNX Runtime; write efficiency.json/.md."""
-    from tritonrec.bench.efficiency import EfficiencySettings, run_efficiency_bench
-
-    settings = EfficiencySettings(
-        n_candidates=args.candidates,
-        concurrencies=tuple(int(c) for c in _numbers(args.concurrency)),
-        point=_point_settings(args),
+def _locust(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "locust", help="one headless locust run of a scenario: CSV/HTML, SLA exit code, locust's own CPU cost"
     )
-    run_efficiency_bench(args.export, args.out, settings, command=_command())
-    print((args.out / "efficiency.md").read_text())
-    return 0
-
-
-def run_batching(args: argparse.Namespace) -> int:
-    """``bench batching``: dynamic batching settings side by side; write batching.json/.md/.png."""
-    from tritonrec.bench.batching import BATCHER_SETTINGS, BatchingSettings, run_batching_bench
-
-    chosen = tuple(_names(args.settings)) or tuple(BATCHER_SETTINGS)
-    unknown = sorted(set(chosen) - set(BATCHER_SETTINGS))
-    if unknown:
-        raise ConfigError(f"unknown batcher setting(s) {unknown}; known: {list(BATCHER_SETTINGS)}")
-    settings = BatchingSettings(
-        settings=chosen,
-        candidate_counts=tuple(int(n) for n in _numbers(args.candidates)),
-        concurrency=args.concurrency,
-        point=_point_settings(args),
-    )
-    perf_analyzer = _perf_analyzer_path(args.perf_analyzer, required=False)
-    run_batching_bench(args.export, args.out, settings, command=_command(), perf_analyzer=perf_analyzer)
-    print((args.out / "batching.md").read_text())
-    return 0
+    _add_target(p)
+    p.add_argument("--scenario", type=Path, required=True, help="scenario TOML (bench/scenarios/)")
+    p.add_argument("--processes", type=int, default=0, help="locust worker processes (default 0: one process)")
+    p.add_argument("--out", type=Path, required=True, help="results folder (locust.json, .md, CSV, HTML)")
+    p.set_defaults(handler=run_locust)
 
 
 def run_locust(args: argparse.Namespace) -> int:
-    """``bench locust``: run the scenario headless; the exit code is locust's (1 when the SLA is missed)."""
+    """Run the scenario headless; print locust.md; the exit code is locust's (1 when the SLA is missed)."""
     from tritonrec.bench.locust_run import run_locust as locust
 
     if args.processes < 0:
         raise ConfigError(f"--processes must be >= 0, got {args.processes}")
     with contextlib.ExitStack() as stack:
         url = _endpoint_url(args, stack)
-        report = locust(url, args.scenario, args.out, processes=args.processes, command=_command())
-    print((args.out / "locust.md").read_text())
-    return int(report["exit_code"])
+        report = locust(url, args.scenario, args.out, processes=args.processes, command=command_line())
+    print(report.markdown)
+    return int(report.record["exit_code"])
+
+
+def _efficiency(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "efficiency", help="candidates/s through Triton over gRPC / in-process ONNX Runtime at the same batch sizes"
+    )
+    _add_export_out(p, "efficiency.json, .md")
+    p.add_argument("--url", default=None, help="measure this running Triton (serving --export) instead of a local one")
+    p.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
+    p.add_argument("--concurrency", default="4,8,16,32", help="concurrencies to find the best one")
+    _add_point(p)
+    p.set_defaults(handler=run_efficiency)
+
+
+def run_efficiency(args: argparse.Namespace) -> int:
+    """Triton over gRPC vs in-process ONNX Runtime; print efficiency.md."""
+    from tritonrec.bench.efficiency import EfficiencySettings, run_efficiency_bench
+
+    settings = EfficiencySettings(
+        n_candidates=args.candidates,
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        point=_point_settings(args),
+    )
+    report = run_efficiency_bench(
+        args.export, args.out, settings, command=command_line(), url=args.url, progress=Console().show
+    )
+    print(report.markdown)
+    return 0
+
+
+def _batching(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("batching", help="dynamic batching on/off and a few batcher settings, N=8 and N=200")
+    _add_export_out(p, "batching.json, .md, .png")
+    p.add_argument("--candidates", default="8,200", help="candidate counts (default 8,200)")
+    p.add_argument("--concurrency", type=int, default=16, help="closed-loop concurrency (default 16)")
+    _add_perf_analyzer(p, "omitted: ours only")
+    p.add_argument("--settings", default="", help="comma-separated batcher settings (default: all)")
+    _add_point(p)
+    p.set_defaults(handler=run_batching)
+
+
+def run_batching(args: argparse.Namespace) -> int:
+    """Dynamic batching settings side by side; print batching.md."""
+    from tritonrec.bench.batching import BATCHER_SETTINGS, BatchingSettings, run_batching_bench
+
+    chosen = tuple(names(args.settings)) or tuple(BATCHER_SETTINGS)
+    unknown = sorted(set(chosen) - set(BATCHER_SETTINGS))
+    if unknown:
+        raise ConfigError(f"unknown batcher setting(s) {unknown}; known: {list(BATCHER_SETTINGS)}")
+    settings = BatchingSettings(
+        settings=chosen,
+        candidate_counts=tuple(int(n) for n in numbers(args.candidates)),
+        concurrency=args.concurrency,
+        point=_point_settings(args),
+    )
+    report = run_batching_bench(
+        args.export,
+        args.out,
+        settings,
+        command=command_line(),
+        perf_analyzer=_perf_analyzer_path(args.perf_analyzer, required=False),
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0

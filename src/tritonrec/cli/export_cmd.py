@@ -3,32 +3,47 @@
 from __future__ import annotations
 
 import argparse
-import json
+from pathlib import Path
 
-from tritonrec.cli.train_cmd import check_fits, prepare_from_args
-from tritonrec.export.checkpoint_export import export_checkpoint
-from tritonrec.train.checkpoint import load_checkpoint
+from tritonrec.cli.common import add_data_source, prepare_from_args, print_json
 
-__all__ = ["run_export_onnx"]
+__all__ = ["register", "run_export_onnx"]
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    """The ``tritonrec export`` subcommands."""
+    sub = p.add_subparsers(dest="export_command", required=True)
+    onnx = sub.add_parser("onnx", help="FP32 (+ FP16) ONNX with dynamic batch, parity-checked")
+    onnx.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
+    add_data_source(onnx)
+    onnx.add_argument("--out", type=Path, required=True, help="output folder (model.onnx, export.json, ...)")
+    onnx.add_argument("--no-fp16", action="store_true", help="skip the FP16 variant")
+    onnx.add_argument(
+        "--external-data", action="store_true", help="always store weights in model.onnx.data (default: past 2 GB)"
+    )
+    onnx.add_argument("--json", action="store_true", help="print the export report as JSON")
+    onnx.set_defaults(handler=run_export_onnx)
 
 
 def run_export_onnx(args: argparse.Namespace) -> int:
     """Export a checkpoint and print its parity records."""
-    checkpoint = load_checkpoint(args.checkpoint)
-    data = prepare_from_args(args)
-    check_fits(checkpoint.spec, data, args.checkpoint)
-    report = export_checkpoint(
-        checkpoint, data.test, args.out, fp16=not args.no_fp16, external_data=True if args.external_data else None
+    from tritonrec.pipeline.steps import export_step
+
+    result = export_step(
+        args.checkpoint,
+        prepare_from_args(args),
+        args.out,
+        fp16=not args.no_fp16,
+        external_data=True if args.external_data else None,
     )
     if args.json:
-        print(json.dumps(report, sort_keys=True))
+        print_json(result.to_dict())
         return 0
-    for artifact in report["artifacts"]:
-        print(f"{artifact['precision']}: {', '.join(str(args.out / f) for f in artifact['files'])}")
-    for record in report["parity"]:
+    for artifact in result.artifacts:
+        print(f"{artifact.precision}: {', '.join(str(f) for f in artifact.files())}")
+    for record in result.parity:
         print(
-            f"{record['candidate']} vs {record['reference']}: max abs {record['max_abs']:.2e}, "
-            f"max rel {record['max_rel']:.2e} over {record['n_scores']:,} scores -> "
-            f"{'ok' if record['passed'] else 'FAILED'}"
+            f"{record.candidate} vs {record.reference}: max abs {record.max_abs:.2e}, max rel {record.max_rel:.2e} "
+            f"over {record.n_scores:,} scores -> {'ok' if record.passed else 'FAILED'}"
         )
     return 0

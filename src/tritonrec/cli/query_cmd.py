@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import numpy.typing as npt
 
-from tritonrec.client import ClientOptions, RankingClient
+from tritonrec.cli.common import print_json
+from tritonrec.contract import DEFAULT_MODEL
 from tritonrec.errors import InvalidRequestError
 
-__all__ = ["run_query"]
+__all__ = ["register", "run_query"]
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``tritonrec query``."""
+    p.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC host:port (default 127.0.0.1:8001)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (default {DEFAULT_MODEL})")
+    p.add_argument("--history", default="", help="comma-separated item ids, oldest first (may be empty)")
+    p.add_argument("--candidates", required=True, help="comma-separated item ids to rank")
+    p.add_argument("--top-k", type=int, default=None, help="only the best K (default: every candidate, by score)")
+    p.add_argument("--timeout-s", type=float, default=5.0, help="deadline of the call, retries included")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run_query)
 
 
 def _ids(name: str, text: str) -> npt.NDArray[np.int64]:
@@ -23,12 +35,14 @@ def _ids(name: str, text: str) -> npt.NDArray[np.int64]:
 
 def run_query(args: argparse.Namespace) -> int:
     """Send one ranking request and print the ranking (table or JSON)."""
+    from tritonrec.client import ClientOptions, RankingClient
+
     history, candidates = _ids("history", args.history), _ids("candidates", args.candidates)
     options = ClientOptions(timeout_s=args.timeout_s)
     with RankingClient(args.url, model=args.model, options=options) as client:
         ranking = client.rank(history, candidates, top_k=args.top_k or max(len(candidates), 1))
     if args.json:
-        print(json.dumps({"model": args.model, "items": ranking.items.tolist(), "scores": ranking.scores.tolist()}))
+        print_json({"model": args.model, "items": ranking.items.tolist(), "scores": ranking.scores.tolist()})
         return 0
     print(f"{'rank':>4} {'item':>10} {'score':>10}")
     for position, (item, score) in enumerate(zip(ranking.items, ranking.scores, strict=True), start=1):

@@ -22,6 +22,7 @@ from tritonrec.client.options import ClientOptions
 from tritonrec.client.request import ModelLimits, Ranking, candidate_chunks, prepare_user
 from tritonrec.client.request import top_k as select_top_k
 from tritonrec.client.status import error_for
+from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES
 from tritonrec.errors import ClientError
 
 __all__ = ["AsyncRankingClient"]
@@ -34,7 +35,7 @@ class AsyncRankingClient(ClientCore):
     """An asyncio gRPC client of one ranker model; connects lazily. Arguments as for ``RankingClient``."""
 
     def __init__(
-        self, url: str, *, model: str = "ranker_cpu", version: str = "", options: ClientOptions | None = None
+        self, url: str, *, model: str = DEFAULT_MODEL, version: str = "", options: ClientOptions | None = None
     ) -> None:
         super().__init__(url, model=model, version=version, options=options)
         self._client: grpcaio.InferenceServerClient | None = None
@@ -81,7 +82,7 @@ class AsyncRankingClient(ClientCore):
         )
 
     async def _infer_once(self, model: str, history: IntArray, chunk: IntArray, deadline: float) -> FloatArray:
-        inputs = infer_inputs({"history": history, "candidates": chunk})
+        inputs = infer_inputs({HISTORY: history, CANDIDATES: chunk})
         self._requests += 1
         try:
             result = await self._grpc.infer(
@@ -93,7 +94,7 @@ class AsyncRankingClient(ClientCore):
             )
         except InferenceServerException as e:
             raise error_for(e.status(), e.message() or str(e), context=model) from e
-        scores: FloatArray = np.asarray(result.as_numpy("scores"), dtype=np.float32)[0]
+        scores: FloatArray = np.asarray(result.as_numpy(SCORES), dtype=np.float32)[0]
         return scores
 
     async def _infer(self, model: str, history: IntArray, chunk: IntArray, deadline: float) -> FloatArray:

@@ -13,6 +13,7 @@ import tritonclient.grpc as grpcclient
 
 from tritonrec.client.options import ClientOptions
 from tritonrec.client.request import ModelLimits
+from tritonrec.contract import DEFAULT_MODEL
 from tritonrec.errors import ClientError, InferenceTimeoutError
 
 __all__ = ["ClientCore", "count_statistics", "infer_inputs"]
@@ -43,7 +44,7 @@ class ClientCore:
     """Settings and bookkeeping of a ranking client (see ``RankingClient`` for the arguments)."""
 
     def __init__(
-        self, url: str, *, model: str = "ranker_cpu", version: str = "", options: ClientOptions | None = None
+        self, url: str, *, model: str = DEFAULT_MODEL, version: str = "", options: ClientOptions | None = None
     ) -> None:
         self.url = url
         self.model = model

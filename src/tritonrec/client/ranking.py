@@ -25,6 +25,7 @@ from tritonrec.client.options import ClientOptions
 from tritonrec.client.request import ModelLimits, Ranking, candidate_chunks, prepare_user
 from tritonrec.client.request import top_k as select_top_k
 from tritonrec.client.status import error_for
+from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES
 from tritonrec.errors import ClientError
 
 __all__ = ["RankingClient"]
@@ -38,13 +39,13 @@ class RankingClient(ClientCore):
 
     Args:
         url: ``host:port`` of Triton's gRPC endpoint.
-        model: model name in the repository (``ranker_cpu`` by default).
+        model: model name in the repository (default :data:`tritonrec.contract.DEFAULT_MODEL`, ``ranker_cpu``).
         version: model version ('' = the server's policy, i.e. the latest).
         options: deadlines, retries, channel settings, TLS and headers.
     """
 
     def __init__(
-        self, url: str, *, model: str = "ranker_cpu", version: str = "", options: ClientOptions | None = None
+        self, url: str, *, model: str = DEFAULT_MODEL, version: str = "", options: ClientOptions | None = None
     ) -> None:
         super().__init__(url, model=model, version=version, options=options)
         self._client: grpcclient.InferenceServerClient | None = None
@@ -81,6 +82,10 @@ class RankingClient(ClientCore):
         except ClientError:
             return False
 
+    def server_version(self) -> str:
+        """The server's version string (Triton's ``ServerMetadata.version``, e.g. ``2.51.0``)."""
+        return str(self._call("server metadata", self._grpc.get_server_metadata, as_json=True).get("version", ""))
+
     def model_metadata(self, model: str | None = None) -> dict[str, Any]:
         """Triton's metadata of ``model``: versions, platform, inputs and outputs."""
         name = model or self.model
@@ -102,7 +107,7 @@ class RankingClient(ClientCore):
     # -- ranking ---------------------------------------------------------------------------------------------
 
     def _infer_once(self, model: str, history: IntArray, chunk: IntArray, deadline: float) -> FloatArray:
-        inputs = infer_inputs({"history": history, "candidates": chunk})
+        inputs = infer_inputs({HISTORY: history, CANDIDATES: chunk})
         remaining = deadline - time.monotonic()
         with self._lock:
             self._requests += 1
@@ -116,7 +121,7 @@ class RankingClient(ClientCore):
             )
         except InferenceServerException as e:
             raise error_for(e.status(), e.message() or str(e), context=model) from e
-        scores: FloatArray = np.asarray(result.as_numpy("scores"), dtype=np.float32)[0]
+        scores: FloatArray = np.asarray(result.as_numpy(SCORES), dtype=np.float32)[0]
         return scores
 
     def _infer(self, model: str, history: IntArray, chunk: IntArray, deadline: float) -> FloatArray:

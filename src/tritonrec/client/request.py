@@ -12,19 +12,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tritonrec.errors import InvalidRequestError
+from tritonrec.contract import MAX_CANDIDATES_PARAM, MAX_HISTORY_PARAM
+from tritonrec.errors import ClientError, InvalidRequestError
 
 __all__ = ["ModelLimits", "Ranking", "candidate_chunks", "prepare_user", "top_k"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
-DEFAULT_MAX_HISTORY = 50
-DEFAULT_MAX_CANDIDATES = 2048
 
 
 @dataclass(frozen=True, slots=True)
 class ModelLimits:
-    """What the served model accepts, read from its config.
+    """What the served model accepts, read from the ``max_history``/``max_candidates`` parameters of its config.
 
     Attributes:
         max_history: ``L``; longer histories are cut to their most recent ``L`` items (what the model reads).
@@ -32,22 +31,31 @@ class ModelLimits:
         pad_history: pad every history to ``L`` (native GPU backends batch only equal shapes).
     """
 
-    max_history: int = DEFAULT_MAX_HISTORY
-    max_candidates: int = DEFAULT_MAX_CANDIDATES
+    max_history: int
+    max_candidates: int
     pad_history: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_history < 0 or self.max_candidates < 1:
+            raise ClientError(f"model limits need max_history >= 0 and max_candidates >= 1, got {self}")
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ModelLimits:
-        """Read the limits from a model config as Triton returns it in JSON."""
+        """Read the limits from a model config as Triton returns it in JSON.
+
+        Raises:
+            ClientError: the config states no limits (not a repository written by ``tritonrec repo build``).
+        """
         params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
-        warmup = config.get("model_warmup", [])
-        history_dims = warmup[0]["inputs"]["history"]["dims"] if warmup else [DEFAULT_MAX_HISTORY]
+        try:
+            max_history, max_candidates = int(params[MAX_HISTORY_PARAM]), int(params[MAX_CANDIDATES_PARAM])
+        except (KeyError, ValueError):
+            raise ClientError(
+                f"model {config.get('name', '?')!r} states no integer {MAX_HISTORY_PARAM}/{MAX_CANDIDATES_PARAM} "
+                "parameters in its config: build its repository with `tritonrec repo build`"
+            ) from None
         ragged = any(i.get("allow_ragged_batch") for i in config.get("input", []))
-        return cls(
-            max_history=int(params.get("max_history", history_dims[0])),
-            max_candidates=int(params.get("max_candidates", DEFAULT_MAX_CANDIDATES)),
-            pad_history=not ragged,
-        )
+        return cls(max_history=max_history, max_candidates=max_candidates, pad_history=not ragged)
 
 
 @dataclass(frozen=True, slots=True)

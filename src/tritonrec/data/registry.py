@@ -24,7 +24,7 @@ from tritonrec.data.rees46 import load_rees46
 from tritonrec.data.splits import EvalSet, NextItemTrainSet, SlateTrainSet, leave_one_out
 from tritonrec.data.synthetic import SyntheticConfig, generate_synthetic
 from tritonrec.data.synthetic_io import load_synthetic
-from tritonrec.errors import ConfigError
+from tritonrec.errors import CheckpointError, ConfigError
 
 __all__ = ["DatasetName", "PreparedData", "bundled_data_dir", "prepare_dataset"]
 
@@ -50,7 +50,8 @@ class PreparedData:
         test: test rows.
         loss: the objective that fits the labels: ``sampled_softmax`` or ``bce``.
         item_counts: ``[n_items + 2]`` training interactions per item (popularity baseline).
-        oracle_test: metrics of the ground-truth scorer on the test rows (synthetic data only).
+        oracle_test_scores: ``[len(test), C]`` scores of the ground-truth scorer on the test rows (synthetic data
+            only): the best achievable ranking, scored by the metrics module like any model.
         info: provenance and sizes, recorded in checkpoints and reports.
     """
 
@@ -62,8 +63,20 @@ class PreparedData:
     test: EvalSet
     loss: str
     item_counts: npt.NDArray[np.int64]
-    oracle_test: dict[str, float] | None = None
+    oracle_test_scores: npt.NDArray[np.float64] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def check_fits(self, spec: FeatureSpec, where: Path) -> None:
+        """Refuse an artifact (checkpoint, export) at ``where`` trained on another item vocabulary.
+
+        Raises:
+            CheckpointError: the item counts differ.
+        """
+        if spec.n_items != self.spec.n_items:
+            raise CheckpointError(
+                f"{where} was trained on {spec.n_items} items, the {self.name.value} data has {self.spec.n_items}: "
+                "use it with the dataset it was trained on"
+            )
 
 
 def bundled_data_dir() -> Path:
@@ -119,7 +132,7 @@ def prepare_dataset(
             test=split.test,
             loss="bce",
             item_counts=np.bincount(clicked, minlength=synth.spec.n_items + 2).astype(np.int64),
-            oracle_test=split.oracle_metrics(),
+            oracle_test_scores=split.oracle_scores(),
             info={"name": dataset.value, "source": str(data_dir or "generated"), "config": synth.config.to_dict()},
         )
     directory = data_dir if data_dir is not None else bundled_data_dir()

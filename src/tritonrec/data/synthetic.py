@@ -46,7 +46,6 @@ from tritonrec.data.feature_spec import FeatureSpec, table_rows
 from tritonrec.data.splits import EvalSet, SlateTrainSet
 from tritonrec.dictconfig import known_fields
 from tritonrec.errors import ConfigError, DataError
-from tritonrec.metrics import ranking_metrics
 
 __all__ = [
     "TARGET_CTR",
@@ -177,9 +176,9 @@ class SyntheticSplit:
     valid_click_probs: Float32Array
     test_click_probs: Float32Array
 
-    def oracle_metrics(self) -> dict[str, float]:
-        """Return :func:`~tritonrec.metrics.ranking_metrics` of the Bayes-optimal scorer on the test rows."""
-        return ranking_metrics(logit(self.test_click_probs), self.test.labels)
+    def oracle_scores(self) -> Float64Array:
+        """``[len(test), C]`` scores of the Bayes-optimal scorer (the true click logits) on the test rows."""
+        return logit(self.test_click_probs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,8 @@ import numpy as np
 
 from tritonrec.data.catalogue import Catalogue
 from tritonrec.data.feature_spec import FeatureSpec
-from tritonrec.data.synthetic import IMPRESSION_DTYPES, SyntheticConfig, SyntheticDataset, logit
+from tritonrec.data.synthetic import IMPRESSION_DTYPES, SyntheticConfig, SyntheticDataset
 from tritonrec.errors import ConfigError, DataError
-from tritonrec.metrics import ranking_metrics
 
 __all__ = ["CATALOGUE_FILE", "FORMAT", "IMPRESSIONS_FILE", "META_FILE", "load_synthetic", "save_synthetic"]
 
@@ -27,19 +27,19 @@ CATALOGUE_FILE, IMPRESSIONS_FILE, META_FILE = "catalogue.npz", "impressions.npz"
 _CATALOGUE_DTYPES: dict[str, type[np.generic]] = dict.fromkeys(
     ("attributes", "brand", "category", "price_bucket"), np.int64
 )
-_ORACLE_SUMMARY_ROWS = 200_000  # rows scored for the meta.json oracle summary
 
 
-def _oracle_summary(dataset: SyntheticDataset) -> dict[str, float]:
-    n = min(len(dataset.labels), _ORACLE_SUMMARY_ROWS)
-    metrics = ranking_metrics(logit(dataset.click_probs[:n]), dataset.labels[:n])
-    summary = {key: metrics[key] for key in ("auc", "auc_global", "logloss")}
-    summary["base_ctr"], summary["metric_rows"] = float(dataset.labels.mean()), n
-    return summary
+def save_synthetic(
+    dataset: SyntheticDataset, out_dir: Path, *, oracle_metrics: Mapping[str, float] | None = None
+) -> None:
+    """Write ``catalogue.npz``, ``impressions.npz`` and, last, ``meta.json`` (config, spec, oracle summary).
 
-
-def save_synthetic(dataset: SyntheticDataset, out_dir: Path) -> None:
-    """Write ``catalogue.npz``, ``impressions.npz`` and, last, ``meta.json`` (config, spec, oracle summary)."""
+    Args:
+        dataset: what to write.
+        out_dir: the folder (created).
+        oracle_metrics: the ground-truth scorer's metrics, recorded in ``meta.json`` beside the base CTR
+            (``tritonrec.pipeline.synth`` computes them with the metrics module).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez(out_dir / CATALOGUE_FILE, **dataset.catalogue.to_arrays())
     np.savez(out_dir / IMPRESSIONS_FILE, **{name: getattr(dataset, name) for name in IMPRESSION_DTYPES})
@@ -48,7 +48,7 @@ def save_synthetic(dataset: SyntheticDataset, out_dir: Path) -> None:
         "name": dataset.name,
         "config": dataset.config.to_dict(),
         "spec": dataset.spec.to_dict(),
-        "oracle": _oracle_summary(dataset),
+        "oracle": {**(oracle_metrics or {}), "base_ctr": float(dataset.labels.mean())},
     }
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 

@@ -9,23 +9,57 @@ the failing figures are kept.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.data.splits import EvalSet
-from tritonrec.errors import ExportError
-from tritonrec.export.onnx_export import OPSET, convert_to_fp16, export_onnx
-from tritonrec.export.ort_scorer import onnx_scorer
+from tritonrec.export.manifest import REPORT_FILE
+from tritonrec.export.onnx_export import OPSET, OnnxArtifact, convert_to_fp16, export_onnx
 from tritonrec.export.parity import ParityRecord, compare_scorers, parity_batches
-from tritonrec.model.scoring import torch_scorer
+from tritonrec.scorers.eager import torch_scorer
+from tritonrec.scorers.ort import onnx_scorer
 from tritonrec.train.checkpoint import Checkpoint
 
-__all__ = ["FP16_TOLERANCE", "FP32_TOLERANCE", "export_checkpoint", "read_export_spec"]
+__all__ = ["FP16_TOLERANCE", "FP32_TOLERANCE", "ExportResult", "export_checkpoint"]
 
 FP32_TOLERANCE = (1e-4, 1e-4)
 FP16_TOLERANCE = (5e-2, 1e-2)
-REPORT_FILE = "export.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """What ``export_checkpoint`` wrote: the folder, the ONNX artifacts, their parity records.
+
+    Attributes:
+        out_dir: the export folder (``model.onnx``, ``model_fp16.onnx``, ``export.json``).
+        spec: the exported model's FeatureSpec (recorded in ``export.json`` for the repository builder).
+        artifacts: one per precision.
+        parity: each artifact against its reference on real, OOV and empty-history rows.
+    """
+
+    out_dir: Path
+    spec: FeatureSpec
+    artifacts: tuple[OnnxArtifact, ...]
+    parity: tuple[ParityRecord, ...]
+
+    @property
+    def model_path(self) -> Path:
+        """The FP32 ONNX file (what ``ranker_cpu`` serves)."""
+        return self.artifacts[0].path
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON written to ``export.json``."""
+        return {
+            "opset": OPSET,
+            "feature_spec": self.spec.to_dict(),
+            "artifacts": [
+                {"precision": a.precision, "files": [p.name for p in a.files()], "external_data": a.external_data}
+                for a in self.artifacts
+            ],
+            "parity": [r.to_dict() for r in self.parity],
+        }
 
 
 def export_checkpoint(
@@ -36,7 +70,7 @@ def export_checkpoint(
     fp16: bool = True,
     external_data: bool | None = None,
     parity_rows: int = 256,
-) -> dict[str, Any]:
+) -> ExportResult:
     """Write ``model.onnx`` (and ``model_fp16.onnx``) plus ``export.json`` into ``out_dir``.
 
     Args:
@@ -48,7 +82,7 @@ def export_checkpoint(
         parity_rows: evaluation rows per parity case.
 
     Returns:
-        The report written to ``export.json``.
+        The artifacts and parity records (also written to ``export.json``).
 
     Raises:
         ExportError: the export failed or a parity record is past its tolerance.
@@ -82,29 +116,8 @@ def export_checkpoint(
                 rtol=FP16_TOLERANCE[1],
             )
         )
-    report = {
-        "opset": OPSET,
-        "feature_spec": checkpoint.spec.to_dict(),
-        "artifacts": [
-            {"precision": a.precision, "files": [p.name for p in a.files()], "external_data": a.external_data}
-            for a in artifacts
-        ],
-        "parity": [r.to_dict() for r in records],
-    }
-    (out_dir / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    result = ExportResult(out_dir, checkpoint.spec, tuple(artifacts), tuple(records))
+    (out_dir / REPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     for record in records:
         record.raise_if_failed()
-    return report
-
-
-def read_export_spec(onnx_path: Path) -> FeatureSpec:
-    """Return the FeatureSpec recorded in the ``export.json`` beside an exported ONNX file.
-
-    Raises:
-        ExportError: the report is missing or unreadable.
-    """
-    report_path = onnx_path.parent / REPORT_FILE
-    try:
-        return FeatureSpec.from_dict(json.loads(report_path.read_text())["feature_spec"])
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
-        raise ExportError(f"{report_path} (written by `tritonrec export onnx`) is missing or unreadable: {e}") from e
+    return result

@@ -24,6 +24,7 @@ import onnx
 import torch
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
+from tritonrec.contract import CANDIDATES, HISTORY, SCORES
 from tritonrec.errors import ExportError
 from tritonrec.model.ranker import RankingModel
 
@@ -32,8 +33,8 @@ __all__ = ["INPUT_NAMES", "OPSET", "OUTPUT_NAME", "OnnxArtifact", "convert_to_fp
 logger = logging.getLogger(__name__)
 
 OPSET = 18
-INPUT_NAMES = ("history", "candidates")
-OUTPUT_NAME = "scores"
+INPUT_NAMES = (HISTORY, CANDIDATES)
+OUTPUT_NAME = SCORES
 _PROTOBUF_LIMIT_BYTES = 2 * 1024**3
 
 

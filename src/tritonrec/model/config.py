@@ -1,15 +1,16 @@
-"""`ModelConfig` and the named presets ``small``, ``base`` and ``large``."""
+"""`ModelConfig` and the named presets (:class:`Preset`: ``small``, ``base``, ``large``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass
 from typing import Any
 
 from tritonrec.dictconfig import known_fields
 from tritonrec.errors import ConfigError
 
-__all__ = ["PRESETS", "ModelConfig", "preset"]
+__all__ = ["PRESETS", "ModelConfig", "Preset", "preset"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,15 +64,23 @@ class ModelConfig:
         return cls(**values)
 
 
-PRESETS: dict[str, ModelConfig] = {
+class Preset(enum.StrEnum):
+    """The named model sizes."""
+
+    SMALL = "small"  # fast enough for tests and CPU demos
+    BASE = "base"  # the default
+    LARGE = "large"  # the big model of throughput and GPU measurements
+
+
+PRESETS: dict[Preset, ModelConfig] = {
     # Fast enough for tests and CPU demos.
-    "small": ModelConfig(
+    Preset.SMALL: ModelConfig(
         embedding_dim=32, n_heads=1, history_layers=0, cross_layers=1, cross_rank=32, mlp_hidden=(64,)
     ),
     # The default: one history block, two low-rank cross layers (tuned on Amazon Beauty validation NDCG@10).
-    "base": ModelConfig(),
+    Preset.BASE: ModelConfig(),
     # The "big model": wide embeddings and MLP (>= 50M parameters on a 400k-item synthetic catalogue).
-    "large": ModelConfig(
+    Preset.LARGE: ModelConfig(
         embedding_dim=128,
         n_heads=4,
         history_layers=2,
@@ -82,13 +91,13 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
-def preset(name: str) -> ModelConfig:
+def preset(name: str | Preset) -> ModelConfig:
     """Return the preset called ``name``.
 
     Raises:
         ConfigError: unknown preset (the message lists the known ones).
     """
     try:
-        return PRESETS[name]
-    except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        return PRESETS[Preset(name)]
+    except ValueError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {[p.value for p in Preset]}") from None

@@ -24,6 +24,15 @@ from dataclasses import dataclass
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonrec.contract import (
+    CANDIDATES,
+    DEFAULT_MAX_CANDIDATES,
+    DEFAULT_MODEL,
+    HISTORY,
+    MAX_CANDIDATES_PARAM,
+    MAX_HISTORY_PARAM,
+    SCORES,
+)
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import ConfigError
 
@@ -33,13 +42,23 @@ __all__ = [
     "Batching",
     "Variant",
     "VariantKind",
+    "VariantName",
+    "VariantOverrides",
     "config_text",
     "model_config",
     "parse_config_text",
 ]
 
-HISTORY, CANDIDATES, SCORES = "history", "candidates", "scores"
 WARMUP_CANDIDATES = 200
+
+
+class VariantName(enum.StrEnum):
+    """The served models ``tritonrec repo build`` writes (folder and model name in the repository)."""
+
+    CPU = DEFAULT_MODEL  # "ranker_cpu": Python backend + ONNX Runtime
+    ONNX = "ranker_onnx"
+    TRT_FP16 = "ranker_trt_fp16"
+    TRT_INT8 = "ranker_trt_int8"
 
 
 class VariantKind(enum.Enum):
@@ -96,7 +115,8 @@ class Variant:
         instances: model instances per device (``instance_group.count``).
         cpu_threads: ONNX Runtime intra-op threads per instance of the Python variant (0 = the cores the server may
             use, shared out between the instances).
-        max_candidates: most candidates per user; the Python variant rejects more with INVALID_ARG.
+        max_candidates: most candidates per user, written to the config's ``max_candidates`` parameter (clients
+            split longer lists; the Python variant rejects more with INVALID_ARG; TensorRT profiles end there).
         trt_accelerator: ``ranker_onnx`` only: let ONNX Runtime hand subgraphs to TensorRT (FP16).
         batching: dynamic batching and queue policy.
     """
@@ -108,7 +128,7 @@ class Variant:
     gpu: bool
     instances: int = 1
     cpu_threads: int = 0
-    max_candidates: int = 2048
+    max_candidates: int = DEFAULT_MAX_CANDIDATES
     trt_accelerator: bool = False
     batching: Batching = dataclasses.field(default_factory=Batching)
 
@@ -127,19 +147,59 @@ VARIANTS: dict[str, Variant] = {
         # two instances: with one, Triton 2.51's dynamic batcher stalls ~0.5 s on some requests while it waits for
         # the busy instance (measured by `tritonrec bench batching`; see model_repository/README.md)
         Variant(
-            name="ranker_cpu",
+            name=VariantName.CPU,
             kind=VariantKind.PYTHON_ORT,
             artifact="model.onnx",
             precision="fp32",
             gpu=False,
             instances=2,
         ),
-        Variant(name="ranker_onnx", kind=VariantKind.ONNXRUNTIME, artifact="model.onnx", precision="fp32", gpu=True),
-        Variant(name="ranker_trt_fp16", kind=VariantKind.TENSORRT, artifact="model.plan", precision="fp16", gpu=True),
-        Variant(name="ranker_trt_int8", kind=VariantKind.TENSORRT, artifact="model.plan", precision="int8", gpu=True),
+        Variant(name=VariantName.ONNX, kind=VariantKind.ONNXRUNTIME, artifact="model.onnx", precision="fp32", gpu=True),
+        Variant(
+            name=VariantName.TRT_FP16, kind=VariantKind.TENSORRT, artifact="model.plan", precision="fp16", gpu=True
+        ),
+        Variant(
+            name=VariantName.TRT_INT8, kind=VariantKind.TENSORRT, artifact="model.plan", precision="int8", gpu=True
+        ),
     )
 }
-DEFAULT_VARIANTS = ("ranker_cpu",)
+DEFAULT_VARIANTS = (VariantName.CPU,)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VariantOverrides:
+    """Changes to the shipped variants asked for at build time (``tritonrec repo build`` flags); None = keep.
+
+    Attributes:
+        max_batch_size: users per execution; preferred batch sizes above it are dropped.
+        max_queue_delay_us: the dynamic batcher's delay.
+        instances: model instances per device.
+        cpu_threads: ONNX Runtime threads per instance of the Python variant (0 = cores / instances).
+        ort_tensorrt: the TensorRT execution accelerator on ``ranker_onnx``.
+    """
+
+    max_batch_size: int | None = None
+    max_queue_delay_us: int | None = None
+    instances: int | None = None
+    cpu_threads: int | None = None
+    ort_tensorrt: bool = False
+
+    def apply(self, variant: Variant) -> Variant:
+        """``variant`` with these overrides (an override that does not apply to its kind is skipped)."""
+        batching = variant.batching
+        if self.max_batch_size is not None:
+            sizes = tuple(b for b in batching.preferred_batch_sizes if b <= self.max_batch_size)
+            batching = dataclasses.replace(batching, max_batch_size=self.max_batch_size, preferred_batch_sizes=sizes)
+        if self.max_queue_delay_us is not None:
+            batching = dataclasses.replace(batching, max_queue_delay_us=self.max_queue_delay_us)
+        changes: dict[str, object] = {"batching": batching}
+        if self.instances is not None:
+            changes["instances"] = self.instances
+        if self.cpu_threads is not None and variant.kind is VariantKind.PYTHON_ORT:
+            changes["cpu_threads"] = self.cpu_threads
+        if self.ort_tensorrt and variant.kind is VariantKind.ONNXRUNTIME:
+            changes["trt_accelerator"] = True
+        return dataclasses.replace(variant, **changes)  # type: ignore[arg-type]
 
 
 def _io(name: str, dtype: int, *, ragged: bool, output: bool = False) -> mc.ModelInput | mc.ModelOutput:
@@ -161,17 +221,17 @@ def _warmup(spec: FeatureSpec) -> mc.ModelWarmup:
     )
 
 
-def _backend_fields(config: mc.ModelConfig, variant: Variant, spec: FeatureSpec) -> None:
+def _limits(config: mc.ModelConfig, variant: Variant, spec: FeatureSpec) -> None:
+    """The request limits, stated once: clients, the engine-build script and the chart read them from here."""
+    config.parameters[MAX_HISTORY_PARAM].string_value = str(spec.history_len)
+    config.parameters[MAX_CANDIDATES_PARAM].string_value = str(variant.max_candidates)
+
+
+def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
     if variant.kind is VariantKind.PYTHON_ORT:
         config.backend = "python"  # runs model.py; the ONNX file is a parameter
-        params = {
-            "onnx_file": variant.artifact,
-            "intra_op_threads": str(variant.cpu_threads),
-            "max_history": str(spec.history_len),
-            "max_candidates": str(variant.max_candidates),
-        }
-        for key, value in params.items():
-            config.parameters[key].string_value = value
+        config.parameters["onnx_file"].string_value = variant.artifact
+        config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
     elif variant.kind is VariantKind.ONNXRUNTIME:
         config.platform = "onnxruntime_onnx"
         config.backend = "onnxruntime"
@@ -207,7 +267,8 @@ def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
     )
     if batching.dynamic:
         config.dynamic_batching.CopyFrom(_dynamic_batching(batching))
-    _backend_fields(config, variant, spec)
+    _limits(config, variant, spec)
+    _backend_fields(config, variant)
     return config
 
 

@@ -23,6 +23,7 @@ from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import CheckpointError, ConfigError
 from tritonrec.model.config import ModelConfig
 from tritonrec.model.ranker import RankingModel
+from tritonrec.train.report import TrainReport
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint"]
 
@@ -45,6 +46,11 @@ class Checkpoint:
     def spec(self) -> FeatureSpec:
         """The model's FeatureSpec."""
         return self.model.spec
+
+    @property
+    def report(self) -> TrainReport | None:
+        """The training report stored with the weights (None for a checkpoint saved without one)."""
+        return TrainReport.from_dict(self.metrics) if self.metrics.get("preset") else None
 
     @property
     def config(self) -> ModelConfig:

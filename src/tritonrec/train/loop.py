@@ -21,7 +21,7 @@ from tritonrec.data.splits import EvalSet, TrainBatch
 from tritonrec.errors import ConfigError
 from tritonrec.metrics import evaluate
 from tritonrec.model.ranker import RankingModel
-from tritonrec.model.scoring import torch_scorer
+from tritonrec.scorers.eager import torch_scorer
 
 __all__ = ["Loss", "TrainConfig", "TrainResult", "TrainSet", "seed_everything", "train_model"]
 
@@ -111,7 +111,7 @@ class TrainResult:
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     best_valid: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
+    train_s: float = 0.0
     stopped_by: str = ""
 
 
@@ -204,7 +204,7 @@ def train_model(
         bar.close()
         metrics = evaluate(torch_scorer(model), valid)
         elapsed = time.perf_counter() - start
-        result.epochs.append({"epoch": epoch, "loss": float(np.mean(losses)), "seconds": elapsed, **metrics})
+        result.epochs.append({"epoch": epoch, "loss": float(np.mean(losses)), "elapsed_s": elapsed, **metrics})
         logger.info(
             "epoch %d loss %.4f valid ndcg@10 %.4f (%.0f s)", epoch, np.mean(losses), metrics["ndcg@10"], elapsed
         )
@@ -226,5 +226,5 @@ def train_model(
         result.stopped_by = "max epochs"
     model.load_state_dict(best_state)
     model.eval()
-    result.seconds = time.perf_counter() - start
+    result.train_s = time.perf_counter() - start
     return result

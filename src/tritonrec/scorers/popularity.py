@@ -1,4 +1,4 @@
-"""Reference scorers that any trained model must beat."""
+"""The popularity baseline every trained model must beat, as a :data:`tritonrec.metrics.Scorer`."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from tritonrec.contract import CANDIDATES, HISTORY, SCORES
 from tritonrec.data.splits import FeatureBatch
-from tritonrec.export.onnx_export import INPUT_NAMES, OUTPUT_NAME
 from tritonrec.metrics import Scorer
 
 __all__ = ["onnx_scorer"]
@@ -28,10 +28,10 @@ def onnx_scorer(path: Path, *, threads: int = 0) -> Scorer:
 
     def score(batch: FeatureBatch) -> npt.NDArray[np.float32]:
         feeds = {
-            INPUT_NAMES[0]: np.ascontiguousarray(batch.histories, dtype=np.int64),
-            INPUT_NAMES[1]: np.ascontiguousarray(batch.candidates, dtype=np.int64),
+            HISTORY: np.ascontiguousarray(batch.histories, dtype=np.int64),
+            CANDIDATES: np.ascontiguousarray(batch.candidates, dtype=np.int64),
         }
-        (scores,) = session.run([OUTPUT_NAME], feeds)
+        (scores,) = session.run([SCORES], feeds)
         return np.asarray(scores, dtype=np.float32)
 
     return score
