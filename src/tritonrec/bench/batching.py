@@ -110,7 +110,8 @@ def run_batching_bench(
 def write_markdown(report: dict[str, Any]) -> str:
     """Render the batching comparison (every figure from ``report``)."""
     s = report["settings"]
-    lines = markdown_header(f"Dynamic batching: {VariantName.CPU.value}, closed loop at concurrency {s['concurrency']}", report)
+    title = f"Dynamic batching: {VariantName.CPU.value}, closed loop at concurrency {s['concurrency']}"
+    lines = markdown_header(title, report)
     for n, by_setting in report["results"].items():
         base = by_setting.get(BASELINE)
         lines += [
