@@ -17,6 +17,7 @@ from tritonrec.errors import ConfigError
 
 if TYPE_CHECKING:
     from tritonrec.bench.loadgen import PointSettings
+    from tritonrec.bench.points import Target
     from tritonrec.bench.traffic import TrafficSpec
 
 __all__ = ["register"]
@@ -48,12 +49,18 @@ def _add_target(p: argparse.ArgumentParser) -> None:
     where.add_argument("--export", type=Path, default=None, help="serve this ONNX export locally (ranker_cpu)")
 
 
-def _add_perf_analyzer(p: argparse.ArgumentParser, what: str) -> None:
+def _add_perf_analyzer(p: argparse.ArgumentParser, default: str = "auto") -> None:
     p.add_argument(
         "--perf-analyzer",
-        default=None,
-        help=f"path of perf_analyzer, or 'auto' (.tools/perf_analyzer or PATH); {what}",
+        default=default,
+        help="path of perf_analyzer; 'auto' (the default): .tools/perf_analyzer or PATH, ours only if neither has it; "
+        "'none': ours only",
     )
+
+
+def _add_repeats(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repeats", type=int, default=3, help="runs per point and tool, in random order (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the traffic and the order of the runs (default 0)")
 
 
 def _add_traffic(p: argparse.ArgumentParser) -> None:
@@ -108,14 +115,17 @@ def _traffic(args: argparse.Namespace) -> tuple[TrafficSpec, str | None]:
     return TrafficSpec(source=TrafficSource(args.source), user_zipf=args.user_zipf, candidates=counts), None
 
 
-def _perf_analyzer_path(value: str | None, *, required: bool) -> Path | None:
+def _perf_analyzer_path(value: str, *, required: bool = False) -> Path | None:
+    """The perf_analyzer binary ``--perf-analyzer`` names; None for 'none', or for 'auto' when none is installed."""
     from tritonrec.bench.perf_analyzer import find_perf_analyzer
 
-    if value is None and not required:
+    if value == "none" and not required:
         return None
-    found = find_perf_analyzer(None if value in (None, "auto") else Path(value))
+    found = find_perf_analyzer(None if value in ("auto", "none") else Path(value))
     if found is None:
-        raise ConfigError("perf_analyzer not found; install it: bash bench/tools/install_perf_analyzer.sh")
+        if required:
+            raise ConfigError("perf_analyzer not found; install it: bash bench/tools/install_perf_analyzer.sh")
+        print("perf_analyzer not found (bash bench/tools/install_perf_analyzer.sh installs it): ours only", flush=True)
     return found
 
 
@@ -126,6 +136,18 @@ def _endpoint_url(args: argparse.Namespace, stack: contextlib.ExitStack) -> str:
     from tritonrec.bench.endpoint import local_endpoint
 
     return stack.enter_context(local_endpoint(args.export)).grpc_url
+
+
+def _target(args: argparse.Namespace, stack: contextlib.ExitStack, perf_analyzer: Path | None) -> Target:
+    """The endpoint to measure (``--url``, or ``--export`` served here) with its metrics and CPU accounting."""
+    from tritonrec.bench.points import Target
+
+    if args.url:
+        return Target.at(str(args.url), metrics_url=args.metrics_url, perf_analyzer=perf_analyzer)
+    from tritonrec.bench.endpoint import local_endpoint
+
+    server = stack.enter_context(local_endpoint(args.export))
+    return Target.at(server.grpc_url, metrics_url=server.metrics_url, perf_analyzer=perf_analyzer)
 
 
 # -- subcommands ----------------------------------------------------------------------------------------------
@@ -203,7 +225,7 @@ def _client(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_export_out(p, "client.json, client.md")
     p.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrencies (default 1,8,32)")
     p.add_argument("--requests", type=int, default=1500, help="requests per client and concurrency")
-    _add_perf_analyzer(p, "omitted: clients only")
+    _add_perf_analyzer(p)
     p.set_defaults(handler=run_client)
 
 
@@ -218,7 +240,7 @@ def run_client(args: argparse.Namespace) -> int:
         args.export,
         args.out,
         settings,
-        perf_analyzer=_perf_analyzer_path(args.perf_analyzer, required=False),
+        perf_analyzer=_perf_analyzer_path(args.perf_analyzer),
         command=command_line(),
         progress=Console().show,
     )
@@ -237,15 +259,20 @@ def _sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     for p, concurrency in ((sweep, "1,4,8,16,32"), (pa, "8,32")):
         _add_target(p)
+        p.add_argument(
+            "--metrics-url",
+            default=None,
+            help="with --url: Triton's metrics endpoint (default http://<host>:8002/metrics)",
+        )
         p.add_argument("--out", type=Path, required=True, help="results folder (sweep.json, sweep.md, sweep.png)")
         p.add_argument("--model", default=None, help=f"model name (default: the scenario's, else {DEFAULT_MODEL})")
         p.add_argument("--concurrency", default=concurrency, help=f"closed-loop concurrencies (default {concurrency})")
         p.add_argument("--requests", type=int, default=1024, help="distinct requests drawn (default 1024)")
         _add_traffic(p)
         _add_point(p)
+        _add_repeats(p)
+        _add_perf_analyzer(p)
         p.set_defaults(handler=run_sweep)
-    _add_perf_analyzer(sweep, "omitted: ours only")
-    _add_perf_analyzer(pa, "default: auto")
     sweep.add_argument("--rates", default="", help="open-loop request rates per second, comma-separated")
 
 
@@ -262,20 +289,14 @@ def run_sweep(args: argparse.Namespace) -> int:
         concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
         rates=() if only_pa else tuple(numbers(args.rates)),
         requests=args.requests,
+        repeats=args.repeats,
+        seed=args.seed,
         point=_point_settings(args),
     )
     perf_analyzer = _perf_analyzer_path(args.perf_analyzer, required=only_pa)
     with contextlib.ExitStack() as stack:
-        url = _endpoint_url(args, stack)
-        report = sweep(
-            url,
-            traffic,
-            settings,
-            args.out,
-            command=command_line(),
-            perf_analyzer=perf_analyzer,
-            progress=Console().show,
-        )
+        target = _target(args, stack, perf_analyzer)
+        report = sweep(target, traffic, settings, args.out, command=command_line(), progress=Console().show)
     print(report.markdown)
     return 0
 
@@ -310,9 +331,16 @@ def _efficiency(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     _add_export_out(p, "efficiency.json, .md")
     p.add_argument("--url", default=None, help="measure this running Triton (serving --export) instead of a local one")
-    p.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
-    p.add_argument("--concurrency", default="4,8,16,32", help="concurrencies to find the best one")
+    p.add_argument(
+        "--traffics",
+        default="50-500,200",
+        help="candidates per request, N or LOW-HIGH, comma-separated (default 50-500,200)",
+    )
+    p.add_argument("--concurrency", default="4,8,16,32,64", help="searched in order until throughput stops rising")
+    p.add_argument("--in-process-s", type=float, default=6.0, help="time per in-process measurement (default 6 s)")
     _add_point(p)
+    _add_repeats(p)
+    _add_perf_analyzer(p)
     p.set_defaults(handler=run_efficiency)
 
 
@@ -321,12 +349,21 @@ def run_efficiency(args: argparse.Namespace) -> int:
     from tritonrec.bench.efficiency import EfficiencySettings, run_efficiency_bench
 
     settings = EfficiencySettings(
-        n_candidates=args.candidates,
+        traffics=tuple(names(args.traffics)),
         concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        repeats=args.repeats,
+        seed=args.seed,
+        in_process_s=args.in_process_s,
         point=_point_settings(args),
     )
     report = run_efficiency_bench(
-        args.export, args.out, settings, command=command_line(), url=args.url, progress=Console().show
+        args.export,
+        args.out,
+        settings,
+        command=command_line(),
+        url=args.url,
+        perf_analyzer=_perf_analyzer_path(args.perf_analyzer),
+        progress=Console().show,
     )
     print(report.markdown)
     return 0
@@ -337,9 +374,10 @@ def _batching(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_export_out(p, "batching.json, .md, .png")
     p.add_argument("--candidates", default="8,200", help="candidate counts (default 8,200)")
     p.add_argument("--concurrency", type=int, default=16, help="closed-loop concurrency (default 16)")
-    _add_perf_analyzer(p, "omitted: ours only")
     p.add_argument("--settings", default="", help="comma-separated batcher settings (default: all)")
     _add_point(p)
+    _add_repeats(p)
+    _add_perf_analyzer(p)
     p.set_defaults(handler=run_batching)
 
 
@@ -355,6 +393,8 @@ def run_batching(args: argparse.Namespace) -> int:
         settings=chosen,
         candidate_counts=tuple(int(n) for n in numbers(args.candidates)),
         concurrency=args.concurrency,
+        repeats=args.repeats,
+        seed=args.seed,
         point=_point_settings(args),
     )
     report = run_batching_bench(
@@ -362,7 +402,7 @@ def run_batching(args: argparse.Namespace) -> int:
         args.out,
         settings,
         command=command_line(),
-        perf_analyzer=_perf_analyzer_path(args.perf_analyzer, required=False),
+        perf_analyzer=_perf_analyzer_path(args.perf_analyzer),
         progress=Console().show,
     )
     print(report.markdown)

@@ -91,13 +91,23 @@ class RankingClient(ClientCore):
         name = model or self.model
         return dict(self._call(name, self._grpc.get_model_metadata, name, self.version, as_json=True))
 
+    def model_config(self, model: str | None = None) -> dict[str, Any]:
+        """The served model's configuration as Triton returns it (JSON form of ``ModelConfig``)."""
+        name = model or self.model
+        config = self._call(name, self._grpc.get_model_config, name, self.version, as_json=True)
+        return dict(config.get("config", config))
+
     def limits(self, model: str | None = None) -> ModelLimits:
         """The served model's limits (history length, candidates per request), read once from its config."""
         name = model or self.model
         if name not in self._limits:
-            config = self._call(name, self._grpc.get_model_config, name, self.version, as_json=True)
-            self._limits[name] = ModelLimits.from_config(config.get("config", config))
+            self._limits[name] = ModelLimits.from_config(self.model_config(name))
         return self._limits[name]
+
+    def raw_statistics(self, model: str | None = None) -> dict[str, Any]:
+        """Triton's full statistics answer for the model (JSON form): per-stage times, per-batch-size counts."""
+        name = model or self.model
+        return dict(self._call(name, self._grpc.get_inference_statistics, name, self.version, as_json=True))
 
     def statistics(self, model: str | None = None) -> dict[str, int]:
         """Triton's counters for the model: ``inference_count`` (users scored), ``execution_count`` (batches)."""
