@@ -16,7 +16,8 @@ can catch exactly what tritonrec means to report::
         ├── ServerOverloadedError   the model's queue is full or its queue timeout expired; retryable
         ├── InferenceTimeoutError   the caller's deadline passed (DEADLINE_EXCEEDED)
         ├── ModelNotReadyError      the model is unknown, unloaded, or its backend is unhealthy
-        └── PermissionDeniedError   a restricted API without its key, or an auth failure; never retried
+        ├── PermissionDeniedError   a restricted API without its key, or an auth failure; never retried
+        └── TransportSecurityError  the TLS handshake failed (certificate, host name, TLS vs plaintext); never retried
 
 A new kind of failure gets its own class under the branch it belongs to, and the CLI prints it as
 ``TypeName: message``.
@@ -38,6 +39,7 @@ __all__ = [
     "ServerError",
     "ServerOverloadedError",
     "ServerUnavailableError",
+    "TransportSecurityError",
     "TritonRecError",
 ]
 
@@ -109,3 +111,10 @@ class ModelNotReadyError(ClientError):
 
 class PermissionDeniedError(ClientError):
     """A restricted API was called without its key, or authentication failed. Never retried."""
+
+
+class TransportSecurityError(ClientError):
+    """The TLS handshake failed: an untrusted or mismatched certificate, or TLS against plaintext.
+
+    Never retried: the same settings fail the same way until someone fixes them.
+    """

@@ -39,11 +39,18 @@ from typing import IO
 
 from tritonrec.errors import ServerError
 
-__all__ = ["LocalTriton", "TritonInstall", "find_tritonserver", "free_port"]
+__all__ = ["KEEPALIVE_ARGS", "LocalTriton", "TritonInstall", "find_tritonserver", "free_port", "repository_models"]
 
 logger = logging.getLogger(__name__)
 
 _LOG_TAIL_LINES = 40
+KEEPALIVE_ARGS = (
+    # Clients may ping an idle connection (ClientOptions.keepalive_idle) as often as every 10 s without being
+    # answered GOAWAY "too_many_pings" (Triton's defaults refuse idle pings, and any ping more often than 5 min).
+    "--grpc-keepalive-permit-without-calls=1",
+    "--grpc-http2-min-recv-ping-interval-without-data=10000",
+)
+"""gRPC keepalive flags every ``LocalTriton`` (and the Helm chart's Triton) starts with."""
 _POLL_SECONDS = 0.2
 _STOP_GRACE_SECONDS = 30.0
 
@@ -84,6 +91,11 @@ def find_tritonserver() -> TritonInstall:
     return install
 
 
+def repository_models(repository: Path) -> list[str]:
+    """The model folders (those with a ``config.pbtxt``) of a model repository, sorted."""
+    return sorted(p.parent.name for p in repository.glob("*/config.pbtxt"))
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -117,7 +129,8 @@ class LocalTriton:
         repository: the model repository folder.
         grpc_port: gRPC port (0 = pick a free one); likewise ``http_port`` and ``metrics_port``.
         log_file: where the server's stdout/stderr go; None = inherit this process's terminal (streaming).
-        models: load only these models (explicit model control); None = every model in the repository.
+        models: load only these models; None = every model in the repository. The server always runs with
+            explicit model control, so models can be loaded, reloaded and unloaded while it runs.
         startup_timeout_s: seconds to wait for the server and its models to become ready.
         extra_args: more ``tritonserver`` flags, passed verbatim.
     """
@@ -179,10 +192,14 @@ class LocalTriton:
             "--allow-metrics=true",
             "--log-verbose=0",
         ]
-        if self.models is not None:
-            cmd.append("--model-control-mode=explicit")
-            cmd.extend(f"--load-model={name}" for name in self.models)
-        return cmd + self.extra_args
+        cmd.append("--model-control-mode=explicit")
+        cmd.extend(f"--load-model={name}" for name in self.served_models)
+        return cmd + list(KEEPALIVE_ARGS) + self.extra_args
+
+    @property
+    def served_models(self) -> list[str]:
+        """The models loaded at start: ``models``, or every model folder of the repository."""
+        return self.models if self.models is not None else repository_models(self.repository)
 
     def _prepare_backends(self, install: TritonInstall) -> Path:
         self._workdir = tempfile.TemporaryDirectory(prefix="tritonrec-triton-")
@@ -226,7 +243,7 @@ class LocalTriton:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
         urls = [f"{self.http_url}/v2/health/ready"]
-        urls += [f"{self.http_url}/v2/models/{name}/ready" for name in self.models or []]
+        urls += [f"{self.http_url}/v2/models/{name}/ready" for name in self.served_models]
         while time.monotonic() < deadline:
             code = self._process.poll() if self._process is not None else None
             if code is not None:
@@ -259,6 +276,28 @@ class LocalTriton:
         if self._process is None:
             raise ServerError("the server is not running")
         return self._process.wait()
+
+    def kill(self) -> int | None:
+        """SIGKILL the server and its Python stubs at once (a crash, ``kill -9``); ``start()`` brings it back."""
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+        return self.stop()
+
+    def stub_pids(self) -> list[int]:
+        """Process ids of the Python-backend stubs (one per model instance) while the server runs."""
+        if self._process is None:
+            return []
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                if parent == self._process.pid and "triton_python_b" in stat:
+                    pids.append(int(entry.name))
+        return sorted(pids)
 
     def stop(self) -> int | None:
         """Stop the server: SIGTERM, then SIGKILL of its whole process group after a grace period.

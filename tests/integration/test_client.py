@@ -148,7 +148,9 @@ def test_full_queue_is_a_retryable_overload_and_the_clients_retry_succeeds(serve
                 raw_errors.append(error_for(e.status(), e.message(), context=TINY_QUEUE.name))
 
     threads = [threading.Thread(target=flood) for _ in range(6)]
-    options = ClientOptions(timeout_s=30, retry=RetryPolicy(max_attempts=30, initial_backoff_s=0.01))
+    # no retry budget: this test is about the per-call policy riding out a short overload
+    policy = RetryPolicy(max_attempts=30, initial_backoff_s=0.01)
+    options = ClientOptions(timeout_s=30, retry=policy, retry_budget=None)
     with RankingClient(server.grpc_url, model=TINY_QUEUE.name, options=options) as client:
         client.limits()
         for t in threads:

@@ -209,7 +209,7 @@ def _one_traffic(
     limits = client.limits()
     traffic = TrafficSpec(candidates=_counts(text), seed=settings.seed)
     requests = prepare_requests(
-        load_user_pool(traffic, history_len=limits.max_history).sample(settings.requests), limits
+        load_user_pool(traffic, history_len=limits.max_history).sample(settings.requests), limits, MODEL
     )
     progress(f"traffic {text} candidates:")
     c = _search(target, requests, settings, progress)

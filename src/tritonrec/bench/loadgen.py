@@ -1,7 +1,8 @@
 """Load generation against a Triton endpoint: closed loop (fixed concurrency) and open loop (Poisson arrivals).
 
-One sender thread issues requests with tritonclient's gRPC ``async_infer``; gRPC's own threads complete them,
-so a Python process keeps hundreds of requests in flight without a thread each. Every completion is recorded
+One sender thread issues requests on the client's fast path (prebuilt raw-bytes ``ModelInferRequest`` s sent with
+the gRPC stub's ``ModelInfer.future``, see ``tritonrec.client.wire``); gRPC's own threads complete them, so a
+Python process keeps hundreds of requests in flight without a thread each. Every completion is recorded
 (scheduled, sent and done times, candidates, error kind). A measurement point runs a warm-up, then fixed windows
 until the last ``stable_windows`` agree (throughput and p50 within ``stability_pct`` of their mean, as
 perf_analyzer judges stability) or ``max_windows`` pass; the point reports only those last windows, with
@@ -28,17 +29,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import numpy as np
 import numpy.typing as npt
-import tritonclient.grpc as grpcclient
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tritonrec.bench.cpu import CpuMeter
 from tritonrec.bench.latency import summarize
 from tritonrec.bench.prometheus import metrics_delta, scrape
-from tritonrec.client.core import infer_inputs
+from tritonrec.client.channel import open_stub
+from tritonrec.client.core import as_dict, rpc_error
+from tritonrec.client.options import ClientOptions
 from tritonrec.client.request import ModelLimits, prepare_user
-from tritonrec.client.status import error_for
-from tritonrec.contract import CANDIDATES, HISTORY
+from tritonrec.client.wire import infer_request
 from tritonrec.errors import ConfigError
 
 __all__ = ["LoadMode", "PointSettings", "PreparedRequest", "measure_point", "prepare_requests", "server_breakdown"]
@@ -89,11 +92,18 @@ class PointSettings:
 
 @dataclass(frozen=True, slots=True)
 class PreparedRequest:
-    """Inputs of one request, built once and reused (tritonclient serializes them at send time)."""
+    """One request's tensors and its wire form for ``model``, built once and sent again and again."""
 
-    inputs: list[grpcclient.InferInput]
     history: IntArray
     candidates: IntArray
+    model: str
+    message: service_pb2.ModelInferRequest
+
+    def for_model(self, model: str) -> service_pb2.ModelInferRequest:
+        """The wire form addressed to ``model`` (the prebuilt one when it is the same model)."""
+        if model == self.model:
+            return self.message
+        return infer_request(model, "", self.history[None, :], self.candidates[None, :])
 
     @property
     def n_candidates(self) -> int:
@@ -101,12 +111,14 @@ class PreparedRequest:
         return int(self.candidates.size)
 
 
-def prepare_requests(pairs: list[tuple[IntArray, IntArray]], limits: ModelLimits) -> list[PreparedRequest]:
-    """Shape users as the ranking client does (padding, most recent L items) and wrap them as gRPC inputs."""
+def prepare_requests(
+    pairs: list[tuple[IntArray, IntArray]], limits: ModelLimits, model: str = ""
+) -> list[PreparedRequest]:
+    """Shape users as the ranking client does (padding, most recent L items) and build their wire form."""
     out = []
     for history, candidates in pairs:
         h, c = prepare_user(history, candidates, limits)
-        out.append(PreparedRequest(infer_inputs({HISTORY: h, CANDIDATES: c[None, :]}), h[0], c))
+        out.append(PreparedRequest(h[0], c, model, infer_request(model, "", h, c[None, :])))
     return out
 
 
@@ -123,12 +135,12 @@ class _Recorder:
         self.first_errors: dict[str, str] = {}
         self.outstanding = 0
 
-    def add(self, scheduled: float, sent: float, n: int, error: Any) -> None:
+    def add(self, scheduled: float, sent: float, n: int, error: grpc.RpcError | None) -> None:
         now = time.perf_counter()
         with self.lock:
             self.outstanding -= 1
             if error is not None:
-                failure = error_for(error.status(), error.message() or str(error), context="infer")
+                failure = rpc_error(error, "infer")
                 kind = type(failure).__name__
                 self.errors[len(self.done)] = kind
                 self.first_errors.setdefault(kind, str(failure)[:300])
@@ -142,13 +154,14 @@ class _Sender:
     """Sends ``requests`` in a loop at ``level`` until stopped (run in its own thread)."""
 
     def __init__(
-        self, client: grpcclient.InferenceServerClient, model: str, mode: LoadMode, level: float, seed: int
+        self, stub: service_pb2_grpc.GRPCInferenceServiceStub, model: str, mode: LoadMode, level: float, seed: int
     ) -> None:
-        self.client, self.model, self.mode, self.level = client, model, mode, level
+        self.stub, self.model, self.mode, self.level = stub, model, mode, level
         self.rng = np.random.default_rng(seed)
         self.recorder, self.stop = _Recorder(), threading.Event()
 
     def run(self, requests: list[PreparedRequest], settings: PointSettings) -> None:
+        messages = [r.for_model(self.model) for r in requests]
         slots = int(self.level) if self.mode is LoadMode.CLOSED else settings.max_in_flight
         window = threading.BoundedSemaphore(slots)
         next_at = time.perf_counter()
@@ -162,18 +175,20 @@ class _Sender:
                     return
             sent = time.perf_counter()
             scheduled = next_at if self.mode is LoadMode.OPEN else sent
-            request = requests[i % len(requests)]
+            k = i % len(requests)
             i += 1
             with self.recorder.lock:
                 self.recorder.outstanding += 1
+            call = self.stub.ModelInfer.future(messages[k], timeout=settings.timeout_s)
 
             def done(
-                result: Any, error: Any, s: float = scheduled, t: float = sent, n: int = request.n_candidates
+                future: grpc.Future, s: float = scheduled, t: float = sent, n: int = requests[k].n_candidates
             ) -> None:
-                self.recorder.add(s, t, n, error)
+                error = future.exception()
+                self.recorder.add(s, t, n, error if isinstance(error, grpc.RpcError) else None)
                 window.release()
 
-            self.client.async_infer(self.model, request.inputs, done, client_timeout=settings.timeout_s)
+            call.add_done_callback(done)
 
 
 def _window_stats(recorder: _Recorder, lo: float, hi: float, mode: LoadMode, level: float) -> dict[str, Any]:
@@ -237,9 +252,8 @@ def _overload(point: dict[str, Any], mode: LoadMode, level: float) -> str | None
     return None
 
 
-def _inference_stats(client: grpcclient.InferenceServerClient, model: str) -> dict[str, Any]:
-    stats: dict[str, Any] = client.get_inference_statistics(model, as_json=True)
-    return stats
+def _inference_stats(stub: service_pb2_grpc.GRPCInferenceServiceStub, model: str) -> dict[str, Any]:
+    return as_dict(stub.ModelStatistics(service_pb2.ModelStatisticsRequest(name=model), timeout=30))
 
 
 def _totals(stats: dict[str, Any]) -> dict[str, int]:
@@ -308,8 +322,8 @@ def measure_point(
     """
     if level <= 0:
         raise ConfigError(f"{mode.value} loop level must be > 0, got {level}")
-    client = grpcclient.InferenceServerClient(url)
-    sender = _Sender(client, model, mode, level, seed)
+    channel, stub = open_stub(url, ClientOptions(retry_budget=None))
+    sender = _Sender(stub, model, mode, level, seed)
     sender_error: list[BaseException] = []
 
     def send() -> None:
@@ -325,13 +339,13 @@ def measure_point(
     sender.stop.wait(settings.warmup_s)
     windows: list[dict[str, Any]] = []
     edges = [time.perf_counter()]
-    snapshots = [_inference_stats(client, model)]
+    snapshots = [_inference_stats(stub, model)]
     scraped = [scrape(metrics_url, model) if metrics_url else None]
     cpu_marks = [_cpu_mark(cpu)]
     while len(windows) < settings.max_windows and not sender.stop.is_set():
         sender.stop.wait(max(edges[-1] + settings.window_s - time.perf_counter(), 0.0))
         edges.append(time.perf_counter())
-        snapshots.append(_inference_stats(client, model))
+        snapshots.append(_inference_stats(stub, model))
         scraped.append(scrape(metrics_url, model) if metrics_url else None)
         cpu_marks.append(_cpu_mark(cpu))
         windows.append(_window_stats(sender.recorder, edges[-2], edges[-1], mode, level))
@@ -342,7 +356,7 @@ def measure_point(
     drain_until = time.perf_counter() + settings.timeout_s + 1
     while sender.recorder.outstanding > 0 and time.perf_counter() < drain_until:
         time.sleep(0.02)
-    client.close()
+    channel.close()
     if sender_error:
         raise sender_error[0]
     k = min(settings.stable_windows, len(windows))

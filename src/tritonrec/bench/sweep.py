@@ -121,7 +121,7 @@ def run_sweep(
         metadata = client.model_metadata()
         server_version = client.server_version()
     pool = load_user_pool(traffic, history_len=limits.max_history or 50)
-    requests = prepare_requests(pool.sample(settings.requests), limits)
+    requests = prepare_requests(pool.sample(settings.requests), limits, settings.model)
     levels = [(LoadMode.CLOSED, float(c)) for c in settings.concurrencies]
     levels += [(LoadMode.OPEN, float(r)) for r in settings.rates]
     tools = ["tritonrec", *(["perf_analyzer"] if target.perf_analyzer else [])]

@@ -5,10 +5,11 @@ onnxruntime and Triton's ``triton_python_backend_utils``, so it also runs in a s
 onnxruntime installed; the pure functions below are imported and unit-tested from ``tritonrec.repository``.
 
 One ``execute()`` call gets every request of a dynamic batch. Each request is checked on its own; a bad one is
-answered with its own INVALID_ARG error (raising in ``execute()`` would fail every request of the batch). The
-good ones are packed into one ``[B, L]`` / ``[B, N]`` pair (histories left-padded with 0 to the graph's ``L``,
-candidates right-padded with 0; the model masks padding, so scores do not change), scored in one session run
-and split back.
+answered with its own INVALID_ARG error (raising in ``execute()`` would fail every request of the batch), and one
+its client has cancelled (gone past its deadline, disconnected) with CANCELLED, unscored. The good ones are
+packed into one ``[B, L]`` / ``[B, N]`` pair (histories left-padded with 0 to the graph's ``L``, candidates
+right-padded with 0; the model masks padding, so scores do not change), scored in one session run and split
+back. If that run fails, each request is scored alone, so only the requests that fail on their own get INTERNAL.
 
 Ids: ``0`` is padding; negative ids are a client bug and rejected; ids above the catalogue are unknown items
 (new products) and score with the model's OOV embedding, a mapping that is inside the ONNX graph.
@@ -134,12 +135,30 @@ class TritonPythonModel:
         error = pb_utils.TritonError(message, code if code is not None else pb_utils.TritonError.INVALID_ARG)
         return pb_utils.InferenceResponse(output_tensors=[], error=error)
 
+    def _scores(self, pairs: list[tuple[IntArray, IntArray]]) -> list[FloatArray]:
+        histories, candidates = pack_requests(pairs, self.max_history)
+        (scores,) = self.session.run([self.output_name], {"history": histories, "candidates": candidates})
+        return split_scores(np.asarray(scores), pairs)
+
+    def _answer(self, i: int, pair: tuple[IntArray, IntArray], responses: list[Any]) -> None:
+        """Score one request of a failed batch alone: its own scores, or its own INTERNAL error."""
+        try:
+            (part,) = self._scores([pair])
+        except Exception as e:  # noqa: BLE001 - ONNX Runtime raises many types; each request gets its own answer
+            responses[i] = self._error(f"ONNX Runtime failed on this request: {e}", pb_utils.TritonError.INTERNAL)
+            return
+        responses[i] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("scores", part)])
+
     def execute(self, requests: list[Any]) -> list[Any]:
         """Score every valid request of the batch in one session run; answer bad ones with INVALID_ARG."""
         responses: list[Any] = [None] * len(requests)
         good: list[int] = []
         pairs: list[tuple[IntArray, IntArray]] = []
+        cancelled = getattr(pb_utils.TritonError, "CANCELLED", pb_utils.TritonError.UNAVAILABLE)
         for i, request in enumerate(requests):
+            if request.is_cancelled():
+                responses[i] = self._error("the request was cancelled before it was scored", cancelled)
+                continue
             history = pb_utils.get_input_tensor_by_name(request, "history").as_numpy()
             candidates = pb_utils.get_input_tensor_by_name(request, "candidates").as_numpy()
             problem = check_request(
@@ -152,14 +171,13 @@ class TritonPythonModel:
                 pairs.append((history, candidates))
         if not pairs:
             return responses
-        histories, candidates = pack_requests(pairs, self.max_history)
         try:
-            (scores,) = self.session.run([self.output_name], {"history": histories, "candidates": candidates})
-        except Exception as e:  # noqa: BLE001 - answer each request instead of failing the batch blindly
-            for i in good:
-                responses[i] = self._error(f"ONNX Runtime failed on this batch: {e}", pb_utils.TritonError.INTERNAL)
+            parts = self._scores(pairs)
+        except Exception:  # noqa: BLE001 - score the requests one by one instead of failing them all
+            for i, pair in zip(good, pairs, strict=True):
+                self._answer(i, pair, responses)
             return responses
-        for i, part in zip(good, split_scores(np.asarray(scores), pairs), strict=True):
+        for i, part in zip(good, parts, strict=True):
             responses[i] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("scores", part)])
         return responses
 
