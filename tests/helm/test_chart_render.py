@@ -425,3 +425,16 @@ def test_alert_pod_pattern_matches_triton_pods_only(rendered):
     assert re.fullmatch(pattern, f"{FULLNAME}-7d9f8b6c5d-x2k9p")
     for other in ("locust-worker-5b7c9d8f6-abcde", "locust-master-q8w7e", "engine-build-z1x2c"):
         assert not re.fullmatch(pattern, f"{FULLNAME}-{other}"), other
+
+
+def test_engine_build_takes_the_request_limits_from_the_model_config_not_from_values(rendered):
+    """Request limits are stated once, in config.pbtxt: the chart passes only the shapes TensorRT tunes for."""
+    for scenario in ("s3-engine-build", "pvc-engine-job"):
+        r = rendered[scenario]
+        pods = [pod for _name, pod in _pod_specs(r)]
+        (build,) = [c for pod in pods for c in _containers(pod) if c["name"] == "build-trt-engines"]
+        names = {e["name"] for e in build["env"]}
+        assert {"TRITONREC_OPT_BATCH", "TRITONREC_OPT_CANDIDATES"} <= names, scenario
+        assert not names & {"TRITONREC_MAX_BATCH", "TRITONREC_HISTORY_LENGTH", "TRITONREC_MAX_CANDIDATES"}, scenario
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values["engineBuild"]["shapes"]) == {"optBatch", "optCandidates"}

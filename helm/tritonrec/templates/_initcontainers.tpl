@@ -86,16 +86,10 @@
   env:
     - name: HOME
       value: /tmp
-    - name: TRITONREC_MAX_BATCH
-      value: {{ $e.shapes.maxBatch | quote }}
     - name: TRITONREC_OPT_BATCH
       value: {{ $e.shapes.optBatch | quote }}
-    - name: TRITONREC_HISTORY_LENGTH
-      value: {{ $e.shapes.historyLength | quote }}
     - name: TRITONREC_OPT_CANDIDATES
       value: {{ $e.shapes.optCandidates | quote }}
-    - name: TRITONREC_MAX_CANDIDATES
-      value: {{ $e.shapes.maxCandidates | quote }}
     {{- with $e.extraArgs }}
     - name: TRITONREC_TRTEXEC_EXTRA_ARGS
       value: {{ join " " . | quote }}
