@@ -16,7 +16,7 @@ securityContext:
     type: RuntimeDefault
 containers:
   - name: locust-{{ .role }}
-    image: {{ printf "%s:%s" $lt.image.repository $lt.image.tag }}
+    image: {{ include "tritonrec.image" (dict "image" $lt.image "root" .root) }}
     imagePullPolicy: {{ $lt.image.pullPolicy }}
     args:
       {{- toYaml .args | nindent 6 }}
