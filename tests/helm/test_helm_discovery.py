@@ -1,4 +1,4 @@
-"""Without helm or promtool, the chart tests fail on CI and skip elsewhere, naming the install command either way."""
+"""Without helm, promtool or checkov, the chart tests fail on CI and skip elsewhere, naming the install command."""
 
 from __future__ import annotations
 
@@ -50,4 +50,13 @@ def test_missing_promtool_fails_on_ci_and_skips_elsewhere_naming_the_install_com
     result = run_chart_test_without(ci, "TRITONREC_PROMTOOL", test)
     assert outcome in result.stdout, result.stdout + result.stderr
     assert "make tools-prometheus" in result.stdout
+    assert (result.returncode != 0) is ci
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [(True, "1 error"), (False, "1 skipped")])
+def test_missing_checkov_fails_on_ci_and_skips_elsewhere_naming_the_install_command(ci, outcome):
+    test = "tests/helm/test_checkov.py::test_the_recorded_total_is_the_one_checkov_reports"
+    result = run_chart_test_without(ci, "TRITONREC_CHECKOV", test)
+    assert outcome in result.stdout, result.stdout + result.stderr
+    assert "make tools-checkov" in result.stdout
     assert (result.returncode != 0) is ci
