@@ -437,6 +437,7 @@ def test_notes_name_the_headless_target_and_the_adapter_check(helm):
     assert f"dns:///{FULLNAME}-headless.{NAMESPACE}.svc.cluster.local:8001" in notes
     assert "grpc.lb_policy_name=round_robin" in notes
     assert "/apis/custom.metrics.k8s.io/v1beta1/namespaces/ranking/pods/*/tritonrec_queue_time_per_request_us" in notes
+    assert "/apis/custom.metrics.k8s.io/v1beta1/namespaces/ranking/pods/*/tritonrec_inferences_per_second" in notes
     assert "--model ranker_onnx" in notes
 
 
