@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer
+.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer tools-prometheus tools-checkov
 
 # torch is installed first and pinned (==2.13.0, CPU build on CPU machines): an unpinned torch pulls a
 # multi-GB CUDA build. constraints.txt pins every other package to the versions this repo was tested with.
@@ -23,7 +23,7 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/tritonrec demo --quick
 
-test: $(STAMP) tools-helm tools-perf-analyzer
+test: $(STAMP) tools-helm tools-perf-analyzer tools-prometheus tools-checkov
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
@@ -39,6 +39,14 @@ typecheck: $(STAMP)
 # The real helm binary for the chart tests (tests/helm); installed into .tools/helm/ (git-ignored).
 tools-helm:
 	helm/tools/install_helm.sh
+
+# The real prometheus and promtool (Debian 12's package, unpacked) for the chart's rule tests; into .tools/prometheus/.
+tools-prometheus:
+	helm/tools/install_prometheus.sh
+
+# checkov in its own virtualenv .tools/checkov/ (its pins conflict with constraints.txt; see the script's header).
+tools-checkov:
+	helm/tools/install_checkov.sh
 
 # NVIDIA's perf_analyzer into .tools/perf_analyzer (it cannot live in the venv: see the script's header).
 tools-perf-analyzer: $(STAMP)

@@ -27,6 +27,11 @@
 - --grpc-restricted-protocol={{ $list }}:{{ $t.restrictedApis.header }}=$(TRITON_ADMIN_KEY)
 - --http-restricted-api={{ $list }}:{{ $t.restrictedApis.header }}=$(TRITON_ADMIN_KEY)
 {{- end }}
+{{- if gt (int $t.grpcMaxConnectionAgeSeconds) 0 }}
+{{- /* Milliseconds, the unit of the bundled tritonserver 2.51 (`tritonserver --help`). */}}
+- --grpc-max-connection-age={{ mul $t.grpcMaxConnectionAgeSeconds 1000 }}
+- --grpc-max-connection-age-grace={{ mul $t.grpcMaxConnectionAgeGraceSeconds 1000 }}
+{{- end }}
 {{- range $t.extraArgs }}
 - {{ . | quote }}
 {{- end }}
