@@ -77,12 +77,8 @@ def test_batching_rejects_preferred_sizes_above_the_maximum():
 def test_committed_configs_are_what_the_builder_writes(name):
     committed = parse_config_text((COMMITTED / name / CONFIG_FILE).read_text())
     generated = model_config(VARIANTS[name], SPEC)
-    if "max_history" not in generated.parameters:
-        # Request limits stated once: every committed config carries max_history and max_candidates (the engine
-        # build script and the chart read them); branch issue-18 added them by hand to the GPU variants before the
-        # builder emits them. Once it does, this branch is dead and the comparison is exact again.
-        for key in ("max_history", "max_candidates"):
-            del committed.parameters[key]
+    assert generated.parameters["max_history"].string_value == "50"  # the limits, stated once, in every variant
+    assert generated.parameters["max_candidates"].string_value == "2048"
     assert committed == generated, "regenerate with `tritonrec repo build --configs-only`"
 
 

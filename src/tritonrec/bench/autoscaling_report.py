@@ -8,7 +8,6 @@ JSON with the command.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tritonrec.bench.autoscaling import (
     simulate,
     summarize,
 )
+from tritonrec.bench.report import markdown_header, new_record, write_report
 
 __all__ = ["comparison_markdown", "comparison_report", "plot_comparison", "summary_dict", "write_hpa_comparison"]
 
@@ -56,7 +56,7 @@ def comparison_report(
 ) -> dict[str, Any]:
     """A JSON-ready record of several runs of the same traffic: settings, summaries per steady window, timelines."""
     return {
-        "command": command,
+        **new_record(command),
         "capacity_curve": {"source": curve.source, "max_rps": curve.max_rps, "points": [list(p) for p in curve.points]},
         "traffic": [list(p) for p in traffic.points],
         "pods": {"startup_s": pods.startup_s, "max_queue": pods.max_queue, "metric_window_s": pods.metric_window_s},
@@ -87,9 +87,7 @@ def comparison_markdown(report: Mapping[str, Any], *, every_s: int = 600) -> str
     """Markdown of a comparison record: summary per run and window, then replicas over time side by side."""
     names = list(report["runs"])
     lines = [
-        "# HPA simulation: replicas over a traffic ramp, per autoscaling metric",
-        "",
-        f"Command: `{report['command']}`  ",
+        *markdown_header("HPA simulation: replicas over a traffic ramp, per autoscaling metric", report),
         f"Capacity curve: {report['capacity_curve']['source']} (one pod: {report['capacity_curve']['max_rps']:g} req/s"
         f" at most); pods serve {report['pods']['startup_s']} s after creation, queue {report['pods']['max_queue']}.",
         "",
@@ -190,8 +188,6 @@ def write_hpa_comparison(
     """
     runs: dict[str, SimulationResult] = {name: simulate(curve, traffic, hpa, pods) for name, hpa in hpas.items()}
     report = comparison_report(runs, curve=curve, traffic=traffic, pods=pods, windows=windows, command=command)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "hpa-simulation.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out_dir / "hpa-simulation.md").write_text(comparison_markdown(report))
-    plot_comparison(report, out_dir / "hpa-simulation.png")
+    plots = {"hpa-simulation.png": lambda path: plot_comparison(report, path)}
+    write_report(out_dir, "hpa-simulation", report, comparison_markdown(report), plots)
     return report
