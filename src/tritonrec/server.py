@@ -278,24 +278,46 @@ class LocalTriton:
         return self._process.wait()
 
     def kill(self) -> int | None:
-        """SIGKILL the server and its Python stubs at once (a crash, ``kill -9``); ``start()`` brings it back."""
+        """SIGKILL the server and its Python stubs at once (a crash, ``kill -9``); ``start()`` brings it back.
+
+        A killed server cannot remove the shared-memory regions its Python stubs used
+        (``/dev/shm/triton_python_backend_shm_region_*``); they are removed here, as a supervisor would, so
+        repeated crashes do not fill ``/dev/shm``.
+        """
+        regions = self._stub_regions()
         if self._process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._process.pid, signal.SIGKILL)
-        return self.stop()
+        code = self.stop()
+        for region in regions:
+            with contextlib.suppress(OSError):
+                (Path("/dev/shm") / region).unlink()
+        return code
 
-    def stub_pids(self) -> list[int]:
-        """Process ids of the Python-backend stubs (one per model instance) while the server runs."""
+    def _stub_regions(self) -> list[str]:
+        regions = []
+        for pid in self.stub_pids():
+            with contextlib.suppress(OSError, IndexError):
+                argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+                if argv[2].startswith(b"triton_python_backend_shm_region_"):
+                    regions.append(argv[2].decode())
+        return regions
+
+    def stub_pids(self, model: str | None = None) -> list[int]:
+        """Process ids of the Python-backend stubs (one per model instance; only ``model``'s when given)."""
         if self._process is None:
             return []
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, IndexError, ValueError):
                 stat = (entry / "stat").read_text()
                 parent = int(stat.rsplit(")", 1)[1].split()[1])
-                if parent == self._process.pid and "triton_python_b" in stat:
+                if parent != self._process.pid or "triton_python_b" not in stat:
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if model is None or Path(argv[1].decode()).parent.parent.name == model:  # <repo>/<model>/<v>/model.py
                     pids.append(int(entry.name))
         return sorted(pids)
 

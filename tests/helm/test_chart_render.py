@@ -112,20 +112,46 @@ def test_probes_use_triton_health_endpoints_and_startup_covers_model_loading(ren
     c = rendered[scenario].triton_container
     assert c["startupProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
-    assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    # liveness by a real inference (files/infer_probe.py): a dead Python stub keeps /v2/health/live at 200
+    command = c["livenessProbe"]["exec"]["command"]
+    assert command[:2] == ["python3", "/opt/tritonrec/probe/infer_probe.py"] and "--models" in command
     startup = c["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 600  # ten minutes to load models
 
 
-def test_dead_backend_hook_is_off_by_default_and_replaces_liveness_when_on(helm):
-    command = '{"probes":{"deadBackendCheck":{"enabled":true,"command":["/opt/tritonrec/check","--model","x"]}}}'
-    result = template(helm, "--set-json", command)
-    assert result.returncode == 0, result.stderr
-    deployment = next(o for o in load_objects(result.stdout) if o["kind"] == "Deployment")
-    liveness = deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
-    assert liveness["exec"]["command"] == ["/opt/tritonrec/check", "--model", "x"] and "httpGet" not in liveness
+def test_dead_backend_check_probes_the_served_models_with_the_bundled_script_or_a_given_command(helm):
+    objects = load_objects(template(helm).stdout)
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    command = pod["containers"][0]["livenessProbe"]["exec"]["command"]
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["probes"]["deadBackendCheck"]["enabled"] is False
+    assert command[command.index("--models") + 1] == ",".join(values["triton"]["loadModels"])
+    assert command[command.index("--url") + 1] == f"http://127.0.0.1:{values['ports']['http']}"
+    probe = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-infer-probe"))
+    assert probe["data"]["infer_probe.py"] == (CHART / "files" / "infer_probe.py").read_text().rstrip("\n")
+    assert any(v.get("configMap", {}).get("name") == probe["metadata"]["name"] for v in pod["volumes"])
+    own = '{"probes":{"deadBackendCheck":{"enabled":true,"command":["/opt/tritonrec/check","--model","x"]}}}'
+    liveness = next(o for o in load_objects(template(helm, "--set-json", own).stdout) if o["kind"] == "Deployment")
+    liveness = liveness["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
+    assert liveness["exec"]["command"] == ["/opt/tritonrec/check", "--model", "x"] and "httpGet" not in liveness
+    off = template(helm, "--set", "probes.deadBackendCheck.enabled=false")
+    plain = next(o for o in load_objects(off.stdout) if o["kind"] == "Deployment")
+    assert plain["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_triton_keepalive_flags_are_the_local_launchers(rendered, scenario):
+    from tritonrec.server import KEEPALIVE_ARGS
+
+    container = rendered[scenario].triton_container
+    assert set(KEEPALIVE_ARGS) <= set(container.get("args", []) + container.get("command", []))
+
+
+def test_restricted_apis_by_default_close_reconfiguration_and_leave_ranking_open():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    protocols = values["triton"]["restrictedApis"]["protocols"]
+    assert "model-repository" in protocols  # loading/unloading models needs the admin key (tested for real)
+    assert "inference" not in protocols and "model-config" not in protocols  # clients read their limits
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -192,9 +192,6 @@ the one the running Deployment records (or engineBuild.alwaysRunJob). `lookup` a
 {{- if and (eq $v.triton.modelControlMode "explicit") (not $v.triton.loadModels) }}
 {{- fail "triton.modelControlMode=explicit with an empty triton.loadModels loads no model: list the models to serve" }}
 {{- end }}
-{{- if and $v.probes.deadBackendCheck.enabled (not $v.probes.deadBackendCheck.command) }}
-{{- fail "probes.deadBackendCheck.enabled needs probes.deadBackendCheck.command" }}
-{{- end }}
 {{- if and $v.loadTest.enabled (or (not $v.loadTest.image.repository) (not $v.loadTest.image.tag)) }}
 {{- fail "loadTest.enabled needs loadTest.image.repository and loadTest.image.tag: build helm/images/locust.Dockerfile and push it" }}
 {{- end }}
@@ -242,4 +239,27 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end }}
+
+{{/*
+The dead-backend liveness command: the user's, or infer_probe.py (files/) on the models Triton serves.
+*/}}
+{{- define "tritonrec.deadBackendCommand" -}}
+{{- $check := .Values.probes.deadBackendCheck -}}
+{{- if $check.command -}}
+{{- toYaml $check.command }}
+{{- else -}}
+{{- $models := $check.models | default .Values.triton.loadModels -}}
+{{- if not $models -}}
+{{- fail "probes.deadBackendCheck needs the models to probe: set probes.deadBackendCheck.models (or triton.loadModels)" -}}
+{{- end -}}
+- python3
+- /opt/tritonrec/probe/infer_probe.py
+- --url
+- http://127.0.0.1:{{ .Values.ports.http }}
+- --models
+- {{ join "," $models | quote }}
+- --timeout-s
+- {{ max 1 (sub .Values.probes.liveness.timeoutSeconds 1) | quote }}
+{{- end -}}
 {{- end }}

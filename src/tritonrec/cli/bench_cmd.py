@@ -33,6 +33,7 @@ def register(p: argparse.ArgumentParser) -> None:
     _locust(sub)
     _efficiency(sub)
     _batching(sub)
+    _reliability(sub)
 
 
 # -- shared arguments -----------------------------------------------------------------------------------------
@@ -405,5 +406,30 @@ def run_batching(args: argparse.Namespace) -> int:
         perf_analyzer=_perf_analyzer_path(args.perf_analyzer),
         progress=Console().show,
     )
+    print(report.markdown)
+    return 0
+
+
+def _reliability(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "reliability",
+        help="fuzzing, overload, kill -9, dead backend, corrupt model, rollout and soak on the local server",
+    )
+    _add_export_out(p, "reliability.json, .md")
+    p.add_argument("--fuzz-cases", type=int, default=5000, help="generated bad requests (default 5000)")
+    p.add_argument("--overload-s", type=float, default=10.0, help="seconds of overload per retry setting (default 10)")
+    p.add_argument("--soak-s", type=float, default=600.0, help="seconds of steady load (default 600)")
+    p.add_argument("--locust-s", type=float, default=20.0, help="seconds of the locust run kill -9 hits (default 20)")
+    p.set_defaults(handler=run_reliability)
+
+
+def run_reliability(args: argparse.Namespace) -> int:
+    """Every reliability measurement against the export served locally; print reliability.md."""
+    from tritonrec.bench.reliability import ReliabilitySettings, run_reliability_bench
+
+    settings = ReliabilitySettings(
+        fuzz_cases=args.fuzz_cases, overload_s=args.overload_s, soak_s=args.soak_s, locust_s=args.locust_s
+    )
+    report = run_reliability_bench(args.export, args.out, settings, command=command_line(), progress=Console().show)
     print(report.markdown)
     return 0
