@@ -37,4 +37,3 @@ def test_an_unpacked_server_without_this_pythons_stub_is_refused(tmp_path, monke
     monkeypatch.setenv(TRITONSERVER_DIR_ENV, str(_layout(tmp_path, stub=False)))
     with pytest.raises(ServerError, match=f"triton_python_backend_stub is missing .*Python {VERSION}"):
         find_tritonserver()
-
