@@ -129,3 +129,17 @@ def test_export_refuses_a_model_it_cannot_trace(tmp_path):
     spec = FeatureSpec(n_items=20, history_len=4)
     with pytest.raises(ExportError, match="torch.export of the ranker failed"):
         export_program(Branchy(spec, preset("small")), tmp_path)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bench/gpu/run.sh runs it on one)")
+@pytest.mark.parametrize("precision, atol", [("fp32", 1e-3), ("bf16", 0.05), ("fp16", 0.01)])
+def test_program_on_cuda_with_graphs_scores_like_the_cpu(model, program, precision, atol):
+    cuda = torch.device("cuda")
+    runner = ProgramRunner(load_program(program[1].path, cuda), cuda, precision=precision, cuda_graphs=True)
+    for users, n in ((5, 200), (64, 200), (3, 17), (5, 200)):  # bucketed shapes; a replay after other shapes
+        h, c = _batch(model.spec, users, n, seed=users + n)
+        with torch.inference_mode():
+            expected = model(h, c)
+        torch.testing.assert_close(runner.score(h, c), expected, atol=atol, rtol=0)
+    assert len(runner.graphs) == 3

@@ -36,9 +36,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor
-from torch.utils.dlpack import from_dlpack
+# Idle OpenMP threads sleep instead of spinning (read when torch loads): spinning threads would take the cores
+# Triton's gRPC and batching threads need (ranker_cpu turns ONNX Runtime's spinning off for the same reason).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+from torch.utils.dlpack import from_dlpack  # noqa: E402
 
 try:  # present only inside the Triton Python backend
     import triton_python_backend_utils as pb_utils
