@@ -70,6 +70,10 @@ fi
 mkdir -p "$CARRY/checkpoint"
 cp "$CHECKPOINT/checkpoint.json" "$CHECKPOINT/weights.pt" "$CARRY/checkpoint/"
 
+echo "== provenance"
+{ echo "commit $(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- src bench || echo -dirty)"
+  echo "prepared $(date -u +%Y-%m-%dT%H:%M:%SZ) for CPython $PYVER"; } | tee "$CARRY/SOURCE"
+
 echo "== sizes"
 (cd "$CARRY" && find . -type f -printf '%s\t%p\n' | sort -k2 | awk -F'\t' '{printf "%10.2f MiB  %s\n", $1 / 1048576, $2}')
 carried=$("$PY" -m tritonrec.bench.gpu_carry size "$CARRY")

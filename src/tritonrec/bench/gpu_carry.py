@@ -102,18 +102,22 @@ def carried_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
-def _libpython_present() -> bool:
-    name = (
-        sysconfig.get_config_var("INSTSONAME") or f"libpython{sys.version_info.major}.{sys.version_info.minor}.so.1.0"
-    )
-    dirs = [sysconfig.get_config_var("LIBDIR") or "", "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib"]
-    if any(d and (Path(d) / name).exists() for d in dirs):
+def _library_present(name: str, *dirs: str) -> bool:
+    """Whether the dynamic linker finds ``name``: in ``dirs``, the usual folders, or ``ldconfig``'s cache."""
+    usual = ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib")
+    if any(d and (Path(d) / name).exists() for d in (*dirs, *usual)):
         return True
     try:
         listed = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, timeout=10).stdout  # noqa: S607
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return name in listed
+    return f"{name} " in listed
+
+
+def _libpython_present() -> bool:
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    name = sysconfig.get_config_var("INSTSONAME") or f"libpython{version}.so.1.0"
+    return _library_present(name, sysconfig.get_config_var("LIBDIR") or "")
 
 
 def _unpack_perf_analyzer(carry: Path, work: Path, server_libs: Path) -> Path | None:
@@ -127,7 +131,12 @@ def _unpack_perf_analyzer(carry: Path, work: Path, server_libs: Path) -> Path | 
     binary.write_bytes(lzma.decompress(source.read_bytes()))
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     # perf_analyzer asks for these by their plain names; the server's wheel bundles them under hashed names
-    for plain, pattern in (("libb64.so.0d", "libb64-*.so.0d"), ("libcudart.so.12", "libcudart-*.so.12*")):
+    # (OpenSSL 3 only where the machine has none: the system's is preferred)
+    needed = [("libb64.so.0d", "libb64-*.so.0d"), ("libcudart.so.12", "libcudart-*.so.12*")]
+    for plain, pattern in (("libssl.so.3", "libssl-*.so.3"), ("libcrypto.so.3", "libcrypto-*.so.3")):
+        if not _library_present(plain):
+            needed.append((plain, pattern))
+    for plain, pattern in needed:
         bundled = sorted(server_libs.glob(pattern))
         link = folder / "lib" / plain
         if bundled and not link.exists():
