@@ -36,7 +36,7 @@ started=$(date +%s)
 
 flags=(--device "$DEVICE" --out "$OUT" --work-dir "$WORK/served")
 if [ -d "$CARRY" ]; then
-  echo "== installing what was carried ($CARRY): $(tr '\n' ' ' < "$CARRY/SOURCE" 2>/dev/null)"
+  echo "== installing what was carried ($CARRY): $(tr '\n' ' ' 2>/dev/null < "$CARRY/SOURCE")"
   "$PY" -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$WORK/site" "$CARRY"/wheels/*.whl || { echo "installing the carried wheels failed"; exit 1; }
   export PYTHONPATH="$ROOT/src:$WORK/site${PYTHONPATH#"$ROOT/src"}"
