@@ -133,5 +133,9 @@ def test_report_renders_every_stage_from_the_record():
     assert "| 64 | perf_analyzer | 15,000 | 3.00M | 9.0 | 18 | 12.5 | 71.5 (99) | 3.2 | 1.1 |" in text
     assert "**Best within a 20 ms p99: 3,000,000 candidates/s** at concurrency 64" in text
     assert "Goal of 5M candidates/s for `base`: not met." in text
+    record["served"]["parity"] = {"error": "InferenceServerException: stub died"}
+    assert "Parity over gRPC **failed to run**: `InferenceServerException: stub died`" in write_markdown(record)
     record["served"] = {**record["served"], "error": "ServerError: no GPU"}
     assert "**The server did not start**: `ServerError: no GPU`" in write_markdown(record)
+    record["served"] = {"error": "RuntimeError: export failed", "points": []}
+    assert "**The served stage failed**: `RuntimeError: export failed`" in write_markdown(record)

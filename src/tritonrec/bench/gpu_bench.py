@@ -245,10 +245,13 @@ def run_gpu_bench(
     save("quality")
     if settings.serve:
         served_dir = work_dir or out_dir / "served"
-        record["served"] = measure_served(
-            base, data.test, served_dir, settings.served, device=settings.device.split(":")[0],
-            perf_analyzer=perf_analyzer, time_left=left(), progress=progress,
-        )  # fmt: skip
+        try:
+            record["served"] = measure_served(
+                base, data.test, served_dir, settings.served, device=settings.device.split(":")[0],
+                perf_analyzer=perf_analyzer, time_left=left(), progress=progress,
+            )  # fmt: skip
+        except Exception as e:  # noqa: BLE001 - a failed served stage is a result; the stages after it still run
+            record["served"] = {"error": f"{type(e).__name__}: {e}"[:800], "points": []}
         if (served_dir / "server.log").is_file() and served_dir != out_dir:
             shutil.copy2(served_dir / "server.log", out_dir / "server.log")
         best = best_within_sla(record["served"]["points"])

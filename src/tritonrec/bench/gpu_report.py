@@ -108,6 +108,8 @@ def _served(record: dict[str, Any]) -> list[str]:
     served = record["served"]
     if served is None:
         return []
+    if "variant" not in served:
+        return ["## Served: `ranker_gpu`", "", f"**The served stage failed**: `{served['error'][:400]}`", ""]
     v = served["variant"]
     lines = [
         f"## Served: `{v['name']}` on tritonserver ({v['precision']}, "
@@ -120,10 +122,15 @@ def _served(record: dict[str, Any]) -> list[str]:
     if "error" in served:
         return [*lines, "", f"**The server did not start**: `{served['error'][:400]}`", ""]
     parity = served["parity"]
+    if "error" in parity:
+        lines.append(f"Parity over gRPC **failed to run**: `{parity['error'][:300]}`.")
+    else:
+        lines.append(
+            f"Parity over gRPC on {parity['users']} Beauty test users against {parity['reference']}: max abs "
+            f"{parity['max_abs_diff']:g}, mean {parity['mean_abs_diff']:g} (tolerance {parity['tolerance']:g}: "
+            f"{'passed' if parity['passed'] else 'FAILED'})."
+        )
     lines += [
-        f"Parity over gRPC on {parity['users']} Beauty test users against {parity['reference']}: max abs "
-        f"{parity['max_abs_diff']:g}, mean {parity['mean_abs_diff']:g} (tolerance {parity['tolerance']:g}: "
-        f"{'passed' if parity['passed'] else 'FAILED'}).",
         "",
         "| concurrency | generator | req/s | cand/s | p50 ms | p99 ms | users per execution | GPU busy % mean (max) "
         "| server CPU cores | generator CPU cores |",

@@ -268,7 +268,10 @@ def measure_served(
         return result
     try:
         progress("served: parity against in-process scores ...")
-        result["parity"] = _parity(model, rows.head(settings.parity_users), server.grpc_url, settings, device)
+        try:
+            result["parity"] = _parity(model, rows.head(settings.parity_users), server.grpc_url, settings, device)
+        except Exception as e:  # noqa: BLE001 - recorded; the load points say whether it serves at all
+            result["parity"] = {"error": f"{type(e).__name__}: {e}"[:600]}
         with RankingClient(server.grpc_url, model=variant.name) as client:
             requests = prepare_requests(pool.sample(settings.requests), client.limits())
             result["tritonserver"] = client.server_version()
@@ -278,9 +281,14 @@ def measure_served(
                 continue
             progress(f"served: concurrency {concurrency} ...")
             timeout = max(30.0, min(time_left(), 120.0))
-            result["points"].append(_measure_point(server, requests, concurrency, settings, perf_analyzer, timeout))
+            try:
+                point = _measure_point(server, requests, concurrency, settings, perf_analyzer, timeout)
+            except Exception as e:  # noqa: BLE001 - one failed point is a result; the next one still runs
+                point = {"concurrency": concurrency, "error": f"{type(e).__name__}: {e}"[:600]}
+            result["points"].append(point)
     finally:
         server.stop()
+        result["server_log_tail"] = server.log_tail(30) if result.get("parity", {}).get("error") else None
     return result
 
 
