@@ -9,7 +9,11 @@ GPU the ``ranker_cpu`` variant (Python backend running ONNX Runtime) is what it 
   breaks, so the server runs with ``LD_LIBRARY_PATH`` pointing at them;
 - the stub embeds ``libpython`` and finds its environment through ``PATH`` (as pytriton does), so the server
   starts with this interpreter's ``bin`` folder first on ``PATH``: models then import numpy/onnxruntime from
-  the same virtual environment.
+  the same virtual environment; this interpreter's ``LIBDIR`` (where its ``libpython`` lives) is added to
+  ``LD_LIBRARY_PATH`` for the stub.
+
+Where the wheel is not installed but its server files are (``bench/gpu/prepare.sh`` carries a pruned copy to
+machines without a registry), :data:`TRITONSERVER_DIR_ENV` names the wheel's ``tritonserver`` folder.
 
 Use it as a context manager (tests, the demo) or through ``tritonrec serve``::
 
@@ -27,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.error
@@ -39,7 +44,15 @@ from typing import IO
 
 from tritonrec.errors import ServerError
 
-__all__ = ["KEEPALIVE_ARGS", "LocalTriton", "TritonInstall", "find_tritonserver", "free_port", "repository_models"]
+__all__ = [
+    "KEEPALIVE_ARGS",
+    "TRITONSERVER_DIR_ENV",
+    "LocalTriton",
+    "TritonInstall",
+    "find_tritonserver",
+    "free_port",
+    "repository_models",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +67,10 @@ KEEPALIVE_ARGS = (
 _POLL_SECONDS = 0.2
 _STOP_GRACE_SECONDS = 30.0
 
+TRITONSERVER_DIR_ENV = "TRITONREC_TRITONSERVER_DIR"
+"""Environment variable naming a ``tritonserver`` folder laid out as in the wheel (``bin/``, ``backends/``,
+``python_backend_stubs/``, the libraries in ``../../nvidia_pytriton.libs``); used instead of the installed wheel."""
+
 
 @dataclass(frozen=True, slots=True)
 class TritonInstall:
@@ -65,19 +82,27 @@ class TritonInstall:
     libs: Path
 
 
-def find_tritonserver() -> TritonInstall:
-    """Locate the ``tritonserver`` binary shipped in the nvidia-pytriton wheel.
-
-    Raises:
-        ServerError: the wheel is not installed, or has no stub for this Python version.
-    """
+def _wheel_root() -> Path:
+    override = os.environ.get(TRITONSERVER_DIR_ENV)
+    if override:
+        return Path(override)
     try:
         import pytriton  # optional dependency: only needed to serve
     except ImportError as e:
         raise ServerError(
-            "the Triton server binary comes with the nvidia-pytriton wheel: pip install 'tritonrec[serve]'"
+            "the Triton server binary comes with the nvidia-pytriton wheel: pip install 'tritonrec[serve]' "
+            f"(or set {TRITONSERVER_DIR_ENV} to an unpacked copy of its tritonserver folder)"
         ) from e
-    root = Path(pytriton.__file__).parent / "tritonserver"
+    return Path(pytriton.__file__).parent / "tritonserver"
+
+
+def find_tritonserver() -> TritonInstall:
+    """Locate the ``tritonserver`` binary shipped in the nvidia-pytriton wheel (or under :data:`TRITONSERVER_DIR_ENV`).
+
+    Raises:
+        ServerError: the wheel is not installed, or has no stub for this Python version.
+    """
+    root = _wheel_root()
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     install = TritonInstall(
         binary=root / "bin" / "tritonserver",
@@ -224,7 +249,10 @@ class LocalTriton:
         install = find_tritonserver()
         cmd = self.command(install, self._prepare_backends(install))
         env = dict(os.environ)
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(install.libs), env.get("LD_LIBRARY_PATH", "")]))
+        libpython_dir = sysconfig.get_config_var("LIBDIR") or ""
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            filter(None, [str(install.libs), env.get("LD_LIBRARY_PATH", ""), libpython_dir])
+        )
         env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")]))
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -27,18 +27,23 @@ SPEC = FeatureSpec(n_items=100, history_len=50)
 COMMITTED = Path(__file__).resolve().parents[2] / "model_repository"
 
 
+# users per execution and preferred batches: 64 for the CPU and native GPU backends; ranker_gpu batches larger
+BATCHES = {"ranker_gpu": (512, [128, 256, 512])}
+
+
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_every_variant_config_parses_back_to_the_same_proto(name):
     config = model_config(VARIANTS[name], SPEC)
     parsed = parse_config_text(config_text(config))
     assert parsed == config
-    assert parsed.max_batch_size == 64
+    max_batch, preferred = BATCHES.get(name, (64, [16, 32, 64]))
+    assert parsed.max_batch_size == max_batch
     assert [i.name for i in parsed.input] == ["history", "candidates"]
     assert all(i.data_type == mc.TYPE_INT64 and list(i.dims) == [-1] for i in parsed.input)
     assert parsed.output[0].name == "scores" and parsed.output[0].data_type == mc.TYPE_FP32
     assert parsed.version_policy.latest.num_versions == 1
     batching = parsed.dynamic_batching
-    assert list(batching.preferred_batch_size) == [16, 32, 64] and batching.max_queue_delay_microseconds > 0
+    assert list(batching.preferred_batch_size) == preferred and batching.max_queue_delay_microseconds > 0
     assert batching.default_queue_policy.max_queue_size > 0
     assert batching.default_queue_policy.timeout_action == mc.ModelQueuePolicy.REJECT
     warmup = parsed.model_warmup[0]
@@ -52,6 +57,17 @@ def test_backends_and_devices_match_the_design_table():
     assert configs["ranker_cpu"].instance_group[0].kind == kind.KIND_CPU
     assert all(i.allow_ragged_batch for i in configs["ranker_cpu"].input)
     assert configs["ranker_cpu"].parameters["max_history"].string_value == "50"
+    gpu = configs["ranker_gpu"]
+    assert gpu.backend == "python" and gpu.instance_group[0].kind == kind.KIND_GPU
+    assert all(i.allow_ragged_batch for i in gpu.input)  # the Python model packs requests of any L and N
+    assert {k: v.string_value for k, v in gpu.parameters.items()} == {
+        "max_history": "50",
+        "max_candidates": "2048",
+        "program_file": "model.pt2",
+        "precision": "fp32",
+        "cuda_graphs": "1",
+        "intra_op_threads": "0",
+    }
     assert configs["ranker_onnx"].platform == "onnxruntime_onnx"
     for name in ("ranker_trt_fp16", "ranker_trt_int8"):
         assert configs[name].platform == "tensorrt_plan" and configs[name].default_model_filename == "model.plan"
@@ -66,6 +82,19 @@ def test_tensorrt_accelerator_is_an_onnx_variant_option():
     assert accelerators[0].name == "tensorrt" and accelerators[0].parameters["precision_mode"] == "FP16"
     with pytest.raises(ConfigError, match="onnxruntime backend option"):
         dataclasses.replace(VARIANTS["ranker_cpu"], trt_accelerator=True)
+
+
+def test_precision_and_cuda_graphs_fit_the_variant_kind():
+    gpu = VARIANTS["ranker_gpu"]
+    bf16 = dataclasses.replace(gpu, precision="bf16", cuda_graphs=False)
+    assert model_config(bf16, SPEC).parameters["precision"].string_value == "bf16"
+    assert model_config(bf16, SPEC).parameters["cuda_graphs"].string_value == "0"
+    with pytest.raises(ConfigError, match="runs fp32, bf16 or fp16, not int8"):
+        dataclasses.replace(gpu, precision="int8")
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        dataclasses.replace(gpu, precision="fp8")
+    with pytest.raises(ConfigError, match="CUDA graphs are an option of the PyTorch variant"):
+        dataclasses.replace(VARIANTS["ranker_cpu"], cuda_graphs=True)
 
 
 def test_batching_rejects_preferred_sizes_above_the_maximum():
@@ -84,9 +113,11 @@ def test_committed_configs_are_what_the_builder_writes(name):
 
 def test_unknown_variant_and_missing_export_are_repository_errors(tmp_path):
     with pytest.raises(RepositoryError, match="unknown variant"):
-        resolve_variants(["ranker_gpu"])
+        resolve_variants(["ranker_tpu"])
     with pytest.raises(RepositoryError, match="run `tritonrec export onnx` first"):
         build_repository(tmp_path / "repo", SPEC, resolve_variants(["ranker_cpu"]), export_dir=tmp_path)
+    with pytest.raises(RepositoryError, match="needs model.pt2 .* run `tritonrec export torch` first"):
+        build_repository(tmp_path / "repo", SPEC, resolve_variants(["ranker_gpu"]), export_dir=tmp_path)
 
 
 def test_build_copies_graph_external_data_and_python_model(tmp_path):
@@ -101,6 +132,18 @@ def test_build_copies_graph_external_data_and_python_model(tmp_path):
     assert sorted(p.name for p in version.iterdir()) == ["model.onnx", "model.onnx.data", "model.py"]
     assert "class TritonPythonModel" in (version / "model.py").read_text()
     assert written["ranker_trt_fp16"] == [tmp_path / "repo" / "ranker_trt_fp16" / CONFIG_FILE]  # engine built on GPU
+
+
+def test_build_copies_the_program_and_the_torch_python_model(tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model.pt2").write_bytes(b"program")
+    build_repository(tmp_path / "repo", SPEC, resolve_variants(["ranker_gpu"]), export_dir=export)
+    version = tmp_path / "repo" / "ranker_gpu" / "1"
+    assert sorted(p.name for p in version.iterdir()) == ["model.pt2", "model.py"]
+    model_py = (version / "model.py").read_text()
+    assert "class TritonPythonModel" in model_py and "torch.export" in model_py
+    assert "import tritonrec" not in model_py and "from tritonrec" not in model_py  # runs without the package
 
 
 def _ids(*rows):

@@ -1,4 +1,4 @@
-"""``tritonrec export onnx``: checkpoint -> ONNX FP32 (+ FP16) with parity records."""
+"""``tritonrec export onnx`` / ``export torch``: checkpoint -> ONNX (FP32 + FP16) or a torch.export program."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tritonrec.cli.common import add_data_source, prepare_from_args, print_json
 
-__all__ = ["register", "run_export_onnx"]
+__all__ = ["register", "run_export_onnx", "run_export_torch"]
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -23,6 +23,11 @@ def register(p: argparse.ArgumentParser) -> None:
     )
     onnx.add_argument("--json", action="store_true", help="print the export report as JSON")
     onnx.set_defaults(handler=run_export_onnx)
+    program = sub.add_parser("torch", help="a torch.export program (model.pt2) for ranker_gpu, parity-checked")
+    program.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
+    add_data_source(program)
+    program.add_argument("--out", type=Path, required=True, help="output folder (model.pt2, program.json)")
+    program.set_defaults(handler=run_export_torch)
 
 
 def run_export_onnx(args: argparse.Namespace) -> int:
@@ -46,4 +51,18 @@ def run_export_onnx(args: argparse.Namespace) -> int:
             f"{record.candidate} vs {record.reference}: max abs {record.max_abs:.2e}, max rel {record.max_rel:.2e} "
             f"over {record.n_scores:,} scores -> {'ok' if record.passed else 'FAILED'}"
         )
+    return 0
+
+
+def run_export_torch(args: argparse.Namespace) -> int:
+    """Export a checkpoint as a torch.export program and print its parity record."""
+    from tritonrec.pipeline.steps import program_step
+
+    result = program_step(args.checkpoint, prepare_from_args(args), args.out)
+    record = result.parity
+    print(f"torch.export program (torch {result.torch_version}): {result.path}")
+    print(
+        f"{record.candidate} vs {record.reference}: max abs {record.max_abs:.2e} over {record.n_scores:,} scores "
+        f"-> {'ok' if record.passed else 'FAILED'}"
+    )
     return 0

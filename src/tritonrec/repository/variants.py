@@ -8,6 +8,7 @@ dynamic batcher stacks users; a request may also carry several users (``[B, L]``
 | variant | backend | where |
 |---|---|---|
 | ``ranker_cpu`` | Python backend running ONNX Runtime over the whole dynamic batch | CPU (local, CI, CPU nodes) |
+| ``ranker_gpu`` | Python backend running the ``torch.export`` program on CUDA over the whole batch | GPU, no TensorRT |
 | ``ranker_onnx`` | ``onnxruntime_onnx`` (optional TensorRT execution accelerator) | GPU (NGC image) |
 | ``ranker_trt_fp16`` | ``tensorrt_plan``, FP16 engine built on the target GPU | GPU |
 | ``ranker_trt_int8`` | ``tensorrt_plan``, INT8 engine from the calibrated QDQ ONNX | GPU |
@@ -50,12 +51,14 @@ __all__ = [
 ]
 
 WARMUP_CANDIDATES = 200
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 
 class VariantName(enum.StrEnum):
     """The served models ``tritonrec repo build`` writes (folder and model name in the repository)."""
 
     CPU = DEFAULT_MODEL  # "ranker_cpu": Python backend + ONNX Runtime
+    GPU = "ranker_gpu"  # Python backend + the torch.export program on CUDA
     ONNX = "ranker_onnx"
     TRT_FP16 = "ranker_trt_fp16"
     TRT_INT8 = "ranker_trt_int8"
@@ -65,8 +68,13 @@ class VariantKind(enum.Enum):
     """How a variant runs the model."""
 
     PYTHON_ORT = "python_ort"  # Python backend + ONNX Runtime (CPU)
+    PYTHON_TORCH = "python_torch"  # Python backend + a torch.export program (CUDA; CPU in CI)
     ONNXRUNTIME = "onnxruntime"  # native onnxruntime_onnx backend (GPU)
     TENSORRT = "tensorrt"  # native tensorrt_plan backend (GPU)
+
+
+PYTHON_KINDS = frozenset({VariantKind.PYTHON_ORT, VariantKind.PYTHON_TORCH})
+"""The kinds served by Triton's Python backend (a ``model.py`` beside the artifact, ragged batching)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,7 +118,8 @@ class Variant:
         name: the Triton model name (folder in the repository).
         kind: backend family.
         artifact: file in the version folder (``default_model_filename``).
-        precision: ``fp32``, ``fp16`` or ``int8`` (documentation and reports).
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``int8`` (``ranker_gpu`` runs it: autocast on its device;
+            the others: documentation and reports).
         gpu: run on GPUs (``KIND_GPU``) instead of CPU (``KIND_CPU``).
         instances: model instances per device (``instance_group.count``).
         cpu_threads: ONNX Runtime intra-op threads per instance of the Python variant (0 = the cores the server may
@@ -118,6 +127,7 @@ class Variant:
         max_candidates: most candidates per user, written to the config's ``max_candidates`` parameter (clients
             split longer lists; the Python variant rejects more with INVALID_ARG; TensorRT profiles end there).
         trt_accelerator: ``ranker_onnx`` only: let ONNX Runtime hand subgraphs to TensorRT (FP16).
+        cuda_graphs: ``ranker_gpu`` only: replay one CUDA graph per bucketed batch shape instead of eager launches.
         batching: dynamic batching and queue policy.
     """
 
@@ -130,11 +140,16 @@ class Variant:
     cpu_threads: int = 0
     max_candidates: int = DEFAULT_MAX_CANDIDATES
     trt_accelerator: bool = False
+    cuda_graphs: bool = False
     batching: Batching = dataclasses.field(default_factory=Batching)
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "fp16", "int8"):
-            raise ConfigError(f"{self.name}: precision must be fp32, fp16 or int8, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{self.name}: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.kind is VariantKind.PYTHON_TORCH and self.precision == "int8":
+            raise ConfigError(f"{self.name}: the PyTorch variant runs fp32, bf16 or fp16, not int8")
+        if self.cuda_graphs and self.kind is not VariantKind.PYTHON_TORCH:
+            raise ConfigError(f"{self.name}: CUDA graphs are an option of the PyTorch variant (ranker_gpu)")
         if self.instances < 1 or self.cpu_threads < 0 or self.max_candidates < 1:
             raise ConfigError(f"{self.name}: instances and max_candidates must be >= 1, cpu_threads >= 0")
         if self.trt_accelerator and self.kind is not VariantKind.ONNXRUNTIME:
@@ -153,6 +168,24 @@ VARIANTS: dict[str, Variant] = {
             precision="fp32",
             gpu=False,
             instances=2,
+        ),
+        # two instances on the GPU: one packs and copies its batch while the other's kernels run; batches up to
+        # 512 users (102,400 candidates at N=200) because the GPU needs large batches and the Python backend costs
+        # per execution; FP32 until a GPU run has measured BF16/FP16 quality and speed (bench/gpu/README.md)
+        Variant(
+            name=VariantName.GPU,
+            kind=VariantKind.PYTHON_TORCH,
+            artifact="model.pt2",
+            precision="fp32",
+            gpu=True,
+            instances=2,
+            cuda_graphs=True,
+            batching=Batching(
+                max_batch_size=512,
+                preferred_batch_sizes=(128, 256, 512),
+                max_queue_delay_us=1_000,
+                max_queue_size=4_096,
+            ),
         ),
         Variant(name=VariantName.ONNX, kind=VariantKind.ONNXRUNTIME, artifact="model.onnx", precision="fp32", gpu=True),
         Variant(
@@ -174,7 +207,7 @@ class VariantOverrides:
         max_batch_size: users per execution; preferred batch sizes above it are dropped.
         max_queue_delay_us: the dynamic batcher's delay.
         instances: model instances per device.
-        cpu_threads: ONNX Runtime threads per instance of the Python variant (0 = cores / instances).
+        cpu_threads: CPU threads per instance of the Python variants (0 = cores / instances).
         ort_tensorrt: the TensorRT execution accelerator on ``ranker_onnx``.
     """
 
@@ -195,7 +228,7 @@ class VariantOverrides:
         changes: dict[str, object] = {"batching": batching}
         if self.instances is not None:
             changes["instances"] = self.instances
-        if self.cpu_threads is not None and variant.kind is VariantKind.PYTHON_ORT:
+        if self.cpu_threads is not None and variant.kind in PYTHON_KINDS:
             changes["cpu_threads"] = self.cpu_threads
         if self.ort_tensorrt and variant.kind is VariantKind.ONNXRUNTIME:
             changes["trt_accelerator"] = True
@@ -232,6 +265,12 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
         config.backend = "python"  # runs model.py; the ONNX file is a parameter
         config.parameters["onnx_file"].string_value = variant.artifact
         config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
+    elif variant.kind is VariantKind.PYTHON_TORCH:
+        config.backend = "python"  # runs model.py; the torch.export program is a parameter
+        config.parameters["program_file"].string_value = variant.artifact
+        config.parameters["precision"].string_value = variant.precision
+        config.parameters["cuda_graphs"].string_value = "1" if variant.cuda_graphs else "0"
+        config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
     elif variant.kind is VariantKind.ONNXRUNTIME:
         config.platform = "onnxruntime_onnx"
         config.backend = "onnxruntime"
@@ -249,7 +288,7 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
 
 def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
     """Return the Triton ``ModelConfig`` of ``variant`` for a model with ``spec``."""
-    ragged = variant.kind is VariantKind.PYTHON_ORT  # only the Python model can batch requests of different L, N
+    ragged = variant.kind in PYTHON_KINDS  # only the Python models can batch requests of different L, N
     batching = variant.batching
     config = mc.ModelConfig(
         name=variant.name,
