@@ -226,7 +226,15 @@ def _client(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _add_export_out(p, "client.json, client.md")
     p.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrencies (default 1,8,32)")
-    p.add_argument("--requests", type=int, default=1500, help="requests per client and concurrency")
+    p.add_argument("--requests", type=int, default=1500, help="requests per client run (default 1500)")
+    p.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
+    p.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="another checkout's src/ folder: its clients run too, for a before/after (e.g. a git worktree)",
+    )
+    _add_repeats(p)
     _add_perf_analyzer(p)
     p.set_defaults(handler=run_client)
 
@@ -236,7 +244,11 @@ def run_client(args: argparse.Namespace) -> int:
     from tritonrec.bench.client_bench import ClientBenchSettings, run_client_bench
 
     settings = ClientBenchSettings(
-        concurrencies=tuple(int(c) for c in numbers(args.concurrency)), requests=args.requests
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        requests=args.requests,
+        n_candidates=args.candidates,
+        repeats=args.repeats,
+        seed=args.seed,
     )
     report = run_client_bench(
         args.export,
@@ -244,6 +256,7 @@ def run_client(args: argparse.Namespace) -> int:
         settings,
         perf_analyzer=_perf_analyzer_path(args.perf_analyzer),
         command=command_line(),
+        baseline_src=args.baseline_src,
         progress=Console().show,
     )
     print(report.markdown)
