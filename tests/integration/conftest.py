@@ -25,7 +25,7 @@ def export_dir(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     # Weights as ONNX external data (what a model past 2 GB gets): the repository must carry model.onnx.data too.
     export_checkpoint(checkpoint, data.test, out, fp16=False, parity_rows=64, external_data=True)
-    assert (out / "model.onnx.data").is_file()
+    assert (out / "model.onnx.data").is_file() and (out / "model_ragged.onnx.data").is_file()
     return out
 
 

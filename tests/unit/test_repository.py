@@ -13,13 +13,22 @@ from tritonrec.repository import (
     CONFIG_FILE,
     VARIANTS,
     Batching,
+    VariantOverrides,
     build_repository,
     config_text,
     model_config,
     parse_config_text,
     resolve_variants,
 )
-from tritonrec.repository.ranker_cpu_model import check_request, pack_requests, split_scores
+from tritonrec.repository.ranker_cpu_model import (
+    cgroup_cpu_limit,
+    check_request,
+    pack_flat,
+    pack_requests,
+    serving_cpus,
+    split_flat,
+    split_scores,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -71,9 +80,28 @@ def test_backends_and_devices_match_the_design_table():
     assert configs["ranker_onnx"].platform == "onnxruntime_onnx"
     for name in ("ranker_trt_fp16", "ranker_trt_int8"):
         assert configs[name].platform == "tensorrt_plan" and configs[name].default_model_filename == "model.plan"
+    cpu = configs["ranker_cpu"].parameters
+    assert cpu["layout"].string_value == "ragged" and cpu["onnx_file"].string_value == "model_ragged.onnx"
     for name in ("ranker_onnx", "ranker_trt_fp16", "ranker_trt_int8"):
-        assert configs[name].instance_group[0].kind == kind.KIND_GPU
-        assert not any(i.allow_ragged_batch for i in configs[name].input)  # native backends batch equal shapes
+        config = configs[name]
+        assert config.instance_group[0].kind == kind.KIND_GPU
+        # Triton's ragged batching: candidates concatenated, their running totals in, scores scattered back out
+        ragged = {i.name: i.allow_ragged_batch for i in config.input}
+        assert ragged == {"history": False, "candidates": True}  # clients pad histories to max_history
+        (offsets,) = config.batch_input
+        assert offsets.kind == mc.BatchInput.BATCH_ACCUMULATED_ELEMENT_COUNT
+        assert list(offsets.target_name) == ["candidate_offsets"] and list(offsets.source_input) == ["candidates"]
+        (scatter,) = config.batch_output
+        assert scatter.kind == mc.BatchOutput.BATCH_SCATTER_WITH_INPUT_SHAPE and list(scatter.target_name) == ["scores"]
+    assert configs["ranker_onnx"].default_model_filename == "model_offsets.onnx"
+
+
+def test_the_padded_layout_stays_available_as_an_override():
+    padded = VariantOverrides(layout="padded").apply(VARIANTS["ranker_cpu"])
+    assert padded.layout == "padded" and padded.artifact == "model.onnx"
+    assert model_config(padded, SPEC).parameters["layout"].string_value == "padded"
+    with pytest.raises(ConfigError, match="layout"):
+        dataclasses.replace(VARIANTS["ranker_cpu"], layout="offsets")
 
 
 def test_tensorrt_accelerator_is_an_onnx_variant_option():
@@ -123,13 +151,13 @@ def test_unknown_variant_and_missing_export_are_repository_errors(tmp_path):
 def test_build_copies_graph_external_data_and_python_model(tmp_path):
     export = tmp_path / "export"
     export.mkdir()
-    (export / "model.onnx").write_bytes(b"graph")
-    (export / "model.onnx.data").write_bytes(b"weights")
+    (export / "model_ragged.onnx").write_bytes(b"graph")
+    (export / "model_ragged.onnx.data").write_bytes(b"weights")
     written = build_repository(
         tmp_path / "repo", SPEC, resolve_variants(["ranker_cpu", "ranker_trt_fp16"]), export_dir=export
     )
     version = tmp_path / "repo" / "ranker_cpu" / "1"
-    assert sorted(p.name for p in version.iterdir()) == ["model.onnx", "model.onnx.data", "model.py"]
+    assert sorted(p.name for p in version.iterdir()) == ["model.py", "model_ragged.onnx", "model_ragged.onnx.data"]
     assert "class TritonPythonModel" in (version / "model.py").read_text()
     assert written["ranker_trt_fp16"] == [tmp_path / "repo" / "ranker_trt_fp16" / CONFIG_FILE]  # engine built on GPU
 
@@ -174,3 +202,31 @@ def test_pack_right_aligns_histories_and_split_restores_each_request():
     scores = (candidates * 10).astype(np.float32)
     parts = split_scores(scores, pairs)
     assert [p.tolist() for p in parts] == [[[50, 60, 70]], [[80]], [[90], [100]]]
+
+
+def test_flat_packing_concatenates_real_candidates_and_trims_histories_to_the_longest():
+    pairs = [
+        (np.array([[0, 0, 5]], np.int64), np.array([[7, 8]], np.int64)),
+        (np.array([[3, 4]], np.int64), np.array([[9, 10, 11]], np.int64)),
+        (np.zeros((1, 0), np.int64), np.array([[12]], np.int64)),
+    ]
+    history, candidates, users = pack_flat(pairs)
+    assert history.tolist() == [[0, 5], [3, 4], [0, 0]]  # the longest real history is 2 items
+    assert candidates.tolist() == [7, 8, 9, 10, 11, 12] and users.tolist() == [0, 0, 1, 1, 1, 2]
+    parts = split_flat(np.arange(6, dtype=np.float32), pairs)
+    assert [p.tolist() for p in parts] == [[[0.0, 1.0]], [[2.0, 3.0, 4.0]], [[5.0]]]
+    empty, _, _ = pack_flat([(np.zeros((1, 0), np.int64), np.array([[1]], np.int64))])
+    assert empty.shape == (1, 1)  # at least one (padding) column
+
+
+def test_threads_follow_the_cgroup_cpu_quota_not_the_nodes_cores(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # a Kubernetes limit of 1.5 CPUs
+    assert cgroup_cpu_limit(tmp_path) == 1.5
+    assert serving_cpus(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_limit(tmp_path) is None and serving_cpus(tmp_path) >= 1
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_limit(v1) == 3.0

@@ -74,7 +74,8 @@ def run_repo_build(args: argparse.Namespace) -> int:
         export_dir = args.checkpoint / "onnx"
         print(f"exporting {args.checkpoint} -> {export_dir}", flush=True)
         data = prepare_from_args(args)
-        spec = export_step(args.checkpoint, data, export_dir).spec
+        gpu_graph = any(v.layout == "offsets" for v in variants)
+        spec = export_step(args.checkpoint, data, export_dir, gpu_graph=gpu_graph).spec
         if any(v.kind is VariantKind.PYTHON_TORCH for v in variants):
             program_step(args.checkpoint, data, export_dir)  # model.pt2 + program.json beside the ONNX files
     written = build_repository(args.out, spec, variants, export_dir=None if args.configs_only else export_dir)

@@ -166,7 +166,9 @@ class HistoryEncoder(nn.Module):
             ``[B, L, D]``; padded positions are zeroed.
         """
         length = items.shape[1]
-        distance = torch.arange(length - 1, -1, -1, device=items.device)
+        # distance from the most recent item; a forward arange (the exporter mis-handles a negative step on a
+        # dynamic length: the flat graph's history axis is dynamic)
+        distance = (length - 1) - torch.arange(length, device=items.device)
         x = items + self.recency(distance)[None, :, :]
         for attn, attn_norm, ffn, ffn_norm in zip(self.attn, self.attn_norm, self.ffn, self.ffn_norm, strict=True):
             h = attn_norm(x)

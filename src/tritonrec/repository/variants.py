@@ -26,6 +26,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonrec.contract import (
+    CANDIDATE_OFFSETS,
     CANDIDATES,
     DEFAULT_MAX_CANDIDATES,
     DEFAULT_MODEL,
@@ -45,6 +46,7 @@ __all__ = [
     "VariantKind",
     "VariantName",
     "VariantOverrides",
+    "LAYOUT_FILES",
     "config_text",
     "model_config",
     "parse_config_text",
@@ -128,6 +130,10 @@ class Variant:
             split longer lists; the Python variant rejects more with INVALID_ARG; TensorRT profiles end there).
         trt_accelerator: ``ranker_onnx`` only: let ONNX Runtime hand subgraphs to TensorRT (FP16).
         cuda_graphs: ``ranker_gpu`` only: replay one CUDA graph per bucketed batch shape instead of eager launches.
+        layout: how a batch reaches the graph (``tritonrec.export.ragged``): ``padded`` ``[B, N]`` (every user padded
+            to the batch's longest list); ``ragged`` (``ranker_cpu``: candidates concatenated with a per-candidate
+            user index, histories trimmed to the batch's longest); ``offsets`` (native GPU backends: Triton's ragged
+            batching concatenates the candidates and passes ``candidate_offsets``).
         batching: dynamic batching and queue policy.
     """
 
@@ -141,9 +147,13 @@ class Variant:
     max_candidates: int = DEFAULT_MAX_CANDIDATES
     trt_accelerator: bool = False
     cuda_graphs: bool = False
+    layout: str = "padded"
     batching: Batching = dataclasses.field(default_factory=Batching)
 
     def __post_init__(self) -> None:
+        allowed = _LAYOUTS[self.kind]
+        if self.layout not in allowed:
+            raise ConfigError(f"{self.name}: layout must be one of {', '.join(allowed)} for {self.kind.value}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"{self.name}: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.kind is VariantKind.PYTHON_TORCH and self.precision == "int8":
@@ -156,6 +166,15 @@ class Variant:
             raise ConfigError(f"{self.name}: the TensorRT execution accelerator is an onnxruntime backend option")
 
 
+_LAYOUTS = {
+    VariantKind.PYTHON_ORT: ("ragged", "padded"),
+    VariantKind.PYTHON_TORCH: ("padded",),
+    VariantKind.ONNXRUNTIME: ("offsets", "padded"),
+    VariantKind.TENSORRT: ("offsets", "padded"),
+}
+LAYOUT_FILES = {"padded": "model.onnx", "ragged": "model_ragged.onnx", "offsets": "model_offsets.onnx"}
+"""The export's file of each layout (``tritonrec export onnx``; ``offsets`` with ``--gpu-graph``)."""
+
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -164,10 +183,11 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             name=VariantName.CPU,
             kind=VariantKind.PYTHON_ORT,
-            artifact="model.onnx",
+            artifact=LAYOUT_FILES["ragged"],
             precision="fp32",
             gpu=False,
             instances=2,
+            layout="ragged",
         ),
         # two instances on the GPU: one packs and copies its batch while the other's kernels run; batches up to
         # 512 users (102,400 candidates at N=200) because the GPU needs large batches and the Python backend costs
@@ -187,12 +207,31 @@ VARIANTS: dict[str, Variant] = {
                 max_queue_size=4_096,
             ),
         ),
-        Variant(name=VariantName.ONNX, kind=VariantKind.ONNXRUNTIME, artifact="model.onnx", precision="fp32", gpu=True),
+        # native GPU backends get Triton's ragged batching: the candidates of a batch concatenated, their running
+        # totals as candidate_offsets, the scores scattered back by each request's candidates shape
         Variant(
-            name=VariantName.TRT_FP16, kind=VariantKind.TENSORRT, artifact="model.plan", precision="fp16", gpu=True
+            name=VariantName.ONNX,
+            kind=VariantKind.ONNXRUNTIME,
+            artifact=LAYOUT_FILES["offsets"],
+            precision="fp32",
+            gpu=True,
+            layout="offsets",
         ),
         Variant(
-            name=VariantName.TRT_INT8, kind=VariantKind.TENSORRT, artifact="model.plan", precision="int8", gpu=True
+            name=VariantName.TRT_FP16,
+            kind=VariantKind.TENSORRT,
+            artifact="model.plan",
+            precision="fp16",
+            gpu=True,
+            layout="offsets",
+        ),
+        Variant(
+            name=VariantName.TRT_INT8,
+            kind=VariantKind.TENSORRT,
+            artifact="model.plan",
+            precision="int8",
+            gpu=True,
+            layout="offsets",
         ),
     )
 }
@@ -209,6 +248,9 @@ class VariantOverrides:
         instances: model instances per device.
         cpu_threads: CPU threads per instance of the Python variants (0 = cores / instances).
         ort_tensorrt: the TensorRT execution accelerator on ``ranker_onnx``.
+        layout: ``padded`` serves the padded graph (``model.onnx``) on a variant that has the choice (the
+            comparison ``tritonrec bench layout`` makes); None keeps the variant's.
+        preferred_batch_sizes: the dynamic batcher's preferred sizes (None keeps them; ``()`` none).
     """
 
     max_batch_size: int | None = None
@@ -216,6 +258,8 @@ class VariantOverrides:
     instances: int | None = None
     cpu_threads: int | None = None
     ort_tensorrt: bool = False
+    layout: str | None = None
+    preferred_batch_sizes: tuple[int, ...] | None = None
 
     def apply(self, variant: Variant) -> Variant:
         """``variant`` with these overrides (an override that does not apply to its kind is skipped)."""
@@ -225,7 +269,16 @@ class VariantOverrides:
             batching = dataclasses.replace(batching, max_batch_size=self.max_batch_size, preferred_batch_sizes=sizes)
         if self.max_queue_delay_us is not None:
             batching = dataclasses.replace(batching, max_queue_delay_us=self.max_queue_delay_us)
+        if self.preferred_batch_sizes is not None:
+            batching = dataclasses.replace(batching, preferred_batch_sizes=self.preferred_batch_sizes)
         changes: dict[str, object] = {"batching": batching}
+        if (
+            self.layout is not None
+            and self.layout in _LAYOUTS[variant.kind]
+            and variant.kind is not VariantKind.TENSORRT
+        ):
+            changes["layout"] = self.layout
+            changes["artifact"] = LAYOUT_FILES[self.layout]
         if self.instances is not None:
             changes["instances"] = self.instances
         if self.cpu_threads is not None and variant.kind in PYTHON_KINDS:
@@ -264,6 +317,7 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
     if variant.kind is VariantKind.PYTHON_ORT:
         config.backend = "python"  # runs model.py; the ONNX file is a parameter
         config.parameters["onnx_file"].string_value = variant.artifact
+        config.parameters["layout"].string_value = variant.layout
         config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
     elif variant.kind is VariantKind.PYTHON_TORCH:
         config.backend = "python"  # runs model.py; the torch.export program is a parameter
@@ -286,6 +340,28 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
         config.default_model_filename = variant.artifact
 
 
+def _ragged_batching(config: mc.ModelConfig) -> None:
+    """Triton's ragged batching for a native backend: concatenated candidates in, scores scattered back out.
+
+    ``candidates`` may differ in length between the requests of a batch; the backend gets them concatenated
+    (``[M]``), plus ``candidate_offsets`` (``BATCH_ACCUMULATED_ELEMENT_COUNT``: the running total after each
+    request), and returns ``scores`` ``[M]``, which Triton cuts back to each request's candidates shape
+    (``BATCH_SCATTER_WITH_INPUT_SHAPE``). Histories stay ``[B, L]``: clients pad them to ``max_history``.
+    """
+    for tensor in config.input:
+        if tensor.name == CANDIDATES:
+            tensor.allow_ragged_batch = True
+    config.batch_input.add(
+        kind=mc.BatchInput.BATCH_ACCUMULATED_ELEMENT_COUNT,
+        target_name=[CANDIDATE_OFFSETS],
+        data_type=mc.TYPE_INT32,
+        source_input=[CANDIDATES],
+    )
+    config.batch_output.add(
+        target_name=[SCORES], kind=mc.BatchOutput.BATCH_SCATTER_WITH_INPUT_SHAPE, source_input=[CANDIDATES]
+    )
+
+
 def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
     """Return the Triton ``ModelConfig`` of ``variant`` for a model with ``spec``."""
     ragged = variant.kind in PYTHON_KINDS  # only the Python models can batch requests of different L, N
@@ -306,6 +382,8 @@ def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
     )
     if batching.dynamic:
         config.dynamic_batching.CopyFrom(_dynamic_batching(batching))
+    if variant.layout == "offsets":
+        _ragged_batching(config)
     _limits(config, variant, spec)
     _backend_fields(config, variant)
     return config
