@@ -13,8 +13,8 @@ the batch's longest list scores padding; the flat layout does not:
 - output ``scores`` float32 ``[M]``, in the same order.
 
 Both wrap :class:`~tritonrec.model.ranker.RankingModel` without changing it: the histories are encoded once per
-user, then every candidate is scored against its user's encoded history as a batch of one-candidate rows
-(``RankingModel.score``), so the arithmetic is the model's own.
+user (and the target attention's keys and values projected once per user), then every candidate is scored
+against its user's encoded history (``RankingModel.score_flat``), so the arithmetic is the model's own.
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ class RaggedRanker(nn.Module):
     def forward(self, history: Tensor, candidates: Tensor, user_index: Tensor) -> Tensor:
         """Score each candidate against the history of its user."""
         encoded, mask = self.model.encode_history(history)  # once per user: [B, L, D], [B, L]
-        scores: Tensor = self.model.score(encoded[user_index], mask[user_index], candidates[:, None])[:, 0]
-        return scores
+        return self.model.score_flat(encoded, mask, candidates, user_index)
 
 
 class OffsetsRanker(nn.Module):
