@@ -37,7 +37,7 @@ from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSpec, 
 from tritonrec.client import RankingClient
 from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, USER_INDEX
 from tritonrec.errors import ConfigError
-from tritonrec.repository.ranker_cpu_model import open_session, pack_flat, pack_requests, serving_cpus
+from tritonrec.repository.ranker_cpu_model import open_session, pack_flat, pack_requests, session_threads
 
 __all__ = ["EfficiencySettings", "ServingShape", "in_process_throughput", "run_efficiency_bench", "write_markdown"]
 
@@ -92,7 +92,7 @@ class ServingShape:
         """Read from the served config (JSON), resolving ``intra_op_threads`` 0 as ``model.py`` does here."""
         instances = sum(int(g.get("count", 1)) for g in config.get("instance_group", [])) or 1
         params = {k: v.get("string_value", "0") for k, v in config.get("parameters", {}).items()}
-        threads = int(params.get("intra_op_threads", "0")) or max(1, serving_cpus() // instances)
+        threads = session_threads(config)
         layout, onnx_file = params.get("layout", "padded"), params.get("onnx_file", "model.onnx")
         return cls(instances, threads, history_len, layout, onnx_file)
 

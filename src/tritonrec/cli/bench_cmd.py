@@ -34,6 +34,7 @@ def register(p: argparse.ArgumentParser) -> None:
     _efficiency(sub)
     _batching(sub)
     _reliability(sub)
+    _tune(sub)
     _gpu(sub)
 
 
@@ -540,3 +541,80 @@ def run_gpu(args: argparse.Namespace) -> int:
     )
     print(report.markdown)
     return 0
+
+
+def _tune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="search ranker_cpu's batcher, instances x threads and layout for the most candidates/s within a p99",
+    )
+    _add_export_out(p, "tune.json, .md, .png")
+    p.add_argument("--p99-ms", type=float, default=100.0, help="latency target (default 100 ms)")
+    p.add_argument("--concurrency", default="8,16,32", help="concurrencies per configuration (default 8,16,32)")
+    p.add_argument("--layouts", default="ragged,padded", help="graph layouts to try (default ragged,padded)")
+    p.add_argument("--max-batch-sizes", default="16,32,64", help="max_batch_size values (default 16,32,64)")
+    p.add_argument("--queue-delays-us", default="0,2000,5000", help="max_queue_delay values (default 0,2000,5000)")
+    p.add_argument(
+        "--instance-threads",
+        default=None,
+        help="instances x threads to try, e.g. 1x2,2x1 (default: every split of the CPUs the server may use)",
+    )
+    p.add_argument("--passes", type=int, default=2, help="rounds over the dimensions (default 2)")
+    p.add_argument(
+        "--confirm-repeats", type=int, default=3, help="rounds of the side-by-side confirmation (default 3; 0 skips)"
+    )
+    p.add_argument("--requests", type=int, default=512, help="distinct requests drawn (default 512)")
+    p.add_argument("--measurement-ms", type=int, default=3000, help="perf_analyzer window (default 3000)")
+    p.add_argument(
+        "--pa-stability-pct", type=int, default=25, help="perf_analyzer's spread allowed between windows (default 25)"
+    )
+    _add_traffic(p)
+    _add_perf_analyzer(p)
+    p.set_defaults(handler=run_tune)
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """The coordinate search over ranker_cpu's serving configuration; print tune.md."""
+    from tritonrec.bench.points import PaSettings
+    from tritonrec.bench.tune import TuneSettings
+    from tritonrec.bench.tune import run_tune as tune
+
+    traffic, _ = _traffic(args)
+    settings = TuneSettings(
+        p99_ms=args.p99_ms,
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        max_batch_sizes=tuple(int(b) for b in numbers(args.max_batch_sizes)),
+        queue_delays_us=tuple(int(d) for d in numbers(args.queue_delays_us)),
+        instance_threads=_instance_threads(args.instance_threads),
+        layouts=tuple(names(args.layouts)),
+        passes=args.passes,
+        confirm_repeats=args.confirm_repeats,
+        perf_analyzer=PaSettings(measurement_ms=args.measurement_ms, stability_pct=args.pa_stability_pct),
+    )
+    perf_analyzer = _perf_analyzer_path(args.perf_analyzer, required=True)
+    if perf_analyzer is None:  # required=True raises first; this keeps the type narrow
+        raise ConfigError("perf_analyzer is needed")
+    report = tune(
+        args.export,
+        args.out,
+        settings,
+        traffic,
+        perf_analyzer=perf_analyzer,
+        command=command_line(),
+        requests=args.requests,
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
+
+
+def _instance_threads(text: str | None) -> tuple[tuple[int, int], ...] | None:
+    if text is None:
+        return None
+    shapes = []
+    for item in names(text):
+        instances, sep, threads = item.partition("x")
+        if not (sep and instances.isdigit() and threads.isdigit() and int(instances) > 0 and int(threads) > 0):
+            raise ConfigError(f"--instance-threads wants INSTANCESxTHREADS items such as 2x1, got {item!r}")
+        shapes.append((int(instances), int(threads)))
+    return tuple(shapes)

@@ -41,6 +41,12 @@ def register(p: argparse.ArgumentParser) -> None:
     build.add_argument(
         "--ort-tensorrt", action="store_true", help="ranker_onnx: enable the TensorRT execution accelerator (FP16)"
     )
+    build.add_argument(
+        "--tuned",
+        type=Path,
+        default=None,
+        help="tune.json of `tritonrec bench tune`: its chosen configuration for the Python variants (flags win)",
+    )
     build.set_defaults(handler=run_repo_build)
 
 
@@ -55,7 +61,14 @@ def run_repo_build(args: argparse.Namespace) -> int:
         cpu_threads=args.cpu_threads,
         ort_tensorrt=args.ort_tensorrt,
     )
-    variants = [overrides.apply(v) for v in resolve_variants(names(args.variants))]
+    variants = resolve_variants(names(args.variants))
+    if args.tuned is not None:
+        from tritonrec.bench.tune import overrides_from_report
+        from tritonrec.repository import VariantKind
+
+        tuned = overrides_from_report(args.tuned)
+        variants = [tuned.apply(v) if v.kind is VariantKind.PYTHON_ORT else v for v in variants]
+    variants = [overrides.apply(v) for v in variants]
     if args.export is not None:
         from tritonrec.export.manifest import read_export_spec
 

@@ -43,6 +43,7 @@ __all__ = [
     "pack_flat",
     "pack_requests",
     "serving_cpus",
+    "session_threads",
     "split_flat",
     "split_scores",
 ]
@@ -173,6 +174,17 @@ def serving_cpus(root: Path = Path("/sys/fs/cgroup")) -> int:
     return max(1, min(cores, int(limit)) if limit is not None else cores)
 
 
+def session_threads(config: dict[str, Any], root: Path = Path("/sys/fs/cgroup")) -> int:
+    """ONNX Runtime threads of each instance of the model ``config`` (Triton's JSON form of config.pbtxt).
+
+    The config's ``intra_op_threads`` parameter when set; otherwise (``0``) the CPUs the server may use are shared
+    out between the model's instances: 2 instances under an 8-CPU limit get 4 threads each.
+    """
+    params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+    instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
+    return int(params.get("intra_op_threads", "0")) or max(1, serving_cpus(root) // instances)
+
+
 def open_session(path: Path, threads: int = 0) -> Any:
     """The ONNX Runtime CPU session this model serves with, ``threads`` intra-op threads (0 = every core).
 
@@ -199,10 +211,7 @@ class TritonPythonModel:
         self.max_history = int(params["max_history"])
         self.max_candidates = int(params["max_candidates"])
         path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
-        # intra_op_threads 0: the cores are shared out between the model's instances (2 instances on 2 cores: one each)
-        instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
-        threads = int(params.get("intra_op_threads", "0")) or max(1, serving_cpus() // instances)
-        self.session = open_session(path, threads)
+        self.session = open_session(path, session_threads(config))
         self.output_name = "scores"
         self.layout = params.get("layout", "padded")
 
