@@ -109,7 +109,7 @@ def test_evaluate_scores_an_onnx_file_like_its_checkpoint(beauty_slice_dir, chec
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(checkpoint_dir), *data]) == 0
     eager = json.loads(capsys.readouterr().out)
-    for name in ("model.onnx", "model_fp16.onnx"):
+    for name in ("model.onnx", "model_ragged.onnx", "model_fp16.onnx"):  # each in the layout its inputs name
         assert main(["evaluate", "--onnx", str(tmp_path / name), *data]) == 0
         onnx_metrics = json.loads(capsys.readouterr().out)
         assert onnx_metrics["n_users"] == eager["n_users"] == 300

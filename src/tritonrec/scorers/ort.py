@@ -12,7 +12,7 @@ from tritonrec.contract import CANDIDATE_OFFSETS, CANDIDATES, HISTORY, SCORES, U
 from tritonrec.data.splits import FeatureBatch, trim_history_padding
 from tritonrec.metrics import Scorer
 
-__all__ = ["flatten_batch", "onnx_scorer", "ragged_onnx_scorer"]
+__all__ = ["file_scorer", "flatten_batch", "onnx_scorer", "ragged_onnx_scorer"]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -71,3 +71,17 @@ def ragged_onnx_scorer(path: Path, *, threads: int = 0, offsets: bool = False) -
         return np.asarray(scores, dtype=np.float32).reshape(batch.candidates.shape)
 
     return score
+
+
+def file_scorer(path: Path, *, threads: int = 0) -> Scorer:
+    """A scorer over any graph ``tritonrec export onnx`` writes, in the layout its inputs name.
+
+    ``user_index`` -> the flat CPU graph, ``candidate_offsets`` -> the flat GPU graph, otherwise padded ``[B, N]``.
+    """
+    options = ort.SessionOptions()
+    inputs = {i.name for i in ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).get_inputs()}
+    if USER_INDEX in inputs:
+        return ragged_onnx_scorer(path, threads=threads)
+    if CANDIDATE_OFFSETS in inputs:
+        return ragged_onnx_scorer(path, threads=threads, offsets=True)
+    return onnx_scorer(path, threads=threads)
