@@ -28,17 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from tritonrec.bench.endpoint import local_endpoint
-from tritonrec.bench.loadgen import LoadMode, prepare_requests
-from tritonrec.bench.points import PaSettings, Target, run_theirs
+from tritonrec.bench.loadgen import prepare_requests
+from tritonrec.bench.points import PaSettings, Target
 from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
-from tritonrec.bench.spread import Spread, compare, shuffled_trials, spread
+from tritonrec.bench.served_models import Contender, ServedModels
+from tritonrec.bench.spread import Spread
 from tritonrec.bench.traffic import TrafficSpec, load_user_pool
 from tritonrec.client import RankingClient
-from tritonrec.client.channel import open_stub
-from tritonrec.client.options import ClientOptions
 from tritonrec.errors import ConfigError
 from tritonrec.export.manifest import read_export_spec
-from tritonrec.repository import VARIANTS, VariantName, VariantOverrides, build_repository
+from tritonrec.repository import VARIANTS, VariantName, VariantOverrides
 from tritonrec.repository.ranker_cpu_model import serving_cpus
 
 __all__ = ["TuneConfig", "TuneSettings", "overrides_from_report", "run_tune", "write_markdown"]
@@ -144,115 +143,6 @@ def _neighbours(config: TuneConfig, dimension: str, settings: TuneSettings) -> l
     return out
 
 
-def _best_point(points: list[dict[str, Any]], p99_ms: float) -> dict[str, Any] | None:
-    ok = [p for p in points if "error" not in p and p["latency_ms"]["p99"] <= p99_ms]
-    return max(ok, key=lambda p: p["candidates_per_second"]) if ok else None
-
-
-class _Search:
-    """Loads configurations into the running server and remembers each one's sweep over the concurrencies."""
-
-    def __init__(
-        self, server: Any, target: Target, requests: list[Any], spec: Any, export_dir: Path, settings: TuneSettings
-    ):
-        self.server, self.target, self.requests, self.spec = server, target, requests, spec
-        self.export_dir, self.settings = export_dir, settings
-        self.measured: dict[TuneConfig, dict[str, Any]] = {}
-        self._names: dict[TuneConfig, str] = {}
-
-    def load(self, config: TuneConfig) -> str:
-        """Build and load ``config`` as a model of its own; its name."""
-        name = self._names.setdefault(config, f"tune_{len(self._names)}")
-        variant = dataclasses.replace(config.overrides().apply(VARIANTS[BASE]), name=name)
-        build_repository(self.server.repository, self.spec, [variant], export_dir=self.export_dir)
-        self._control("load", name)
-        return name
-
-    def unload(self, config: TuneConfig) -> None:
-        """Unload ``config``'s model (its threads stop competing for the CPUs)."""
-        self._control("unload", self._names[config])
-
-    def _control(self, action: str, name: str) -> None:
-        from tritonclient.grpc import service_pb2
-
-        channel, stub = open_stub(self.server.grpc_url, ClientOptions())
-        try:
-            if action == "load":
-                stub.RepositoryModelLoad(service_pb2.RepositoryModelLoadRequest(model_name=name), timeout=300)
-            else:
-                stub.RepositoryModelUnload(service_pb2.RepositoryModelUnloadRequest(model_name=name), timeout=60)
-        finally:
-            channel.close()
-
-    def run(self, config: TuneConfig, concurrency: int) -> dict[str, Any]:
-        """One perf_analyzer run of the loaded ``config`` at ``concurrency``."""
-        name = self._names[config]
-        return run_theirs(self.target, name, self.requests, LoadMode.CLOSED, concurrency, self.settings.perf_analyzer)
-
-    def measure(self, config: TuneConfig, progress: Progress) -> dict[str, Any]:
-        """``config``'s sweep over the concurrencies (measured once) and its best point within the target."""
-        if config in self.measured:
-            return self.measured[config]
-        self.load(config)
-        try:
-            points = []
-            for c in self.settings.concurrencies:
-                progress(f"{config.label()}: concurrency {c} ...")
-                points.append({"concurrency": c, **self.run(config, c)})
-        finally:
-            self.unload(config)
-        best = _best_point(points, self.settings.p99_ms)
-        result = {
-            "config": asdict(config),
-            "label": config.label(),
-            "points": points,
-            "best": None
-            if best is None
-            else {k: best[k] for k in ("concurrency", "candidates_per_second", "requests_per_second", "latency_ms")},
-        }
-        self.measured[config] = result
-        return result
-
-    def confirm(self, contenders: dict[str, TuneConfig], progress: Progress) -> dict[str, Any]:
-        """Each contender at its best concurrency, ``confirm_repeats`` rounds in a shuffled order, side by side."""
-        runs: dict[str, list[dict[str, Any]]] = {label: [] for label in contenders}
-        levels = {}
-        for label, config in contenders.items():
-            best = self.measure(config, progress)["best"]
-            levels[label] = best["concurrency"] if best else min(self.settings.concurrencies)
-        for config in set(contenders.values()):
-            self.load(config)
-        try:
-            for label, repeat in shuffled_trials(list(contenders), self.settings.confirm_repeats, seed=13):
-                progress(f"confirm {label} (round {repeat + 1}) at concurrency {levels[label]} ...")
-                runs[label].append(self.run(contenders[label], levels[label]))
-        finally:
-            for config in set(contenders.values()):
-                self.unload(config)
-        out: dict[str, Any] = {}
-        for label, config in contenders.items():
-            ok = [r for r in runs[label] if "error" not in r]
-            cps = spread([r["candidates_per_second"] for r in ok]) if ok else None
-            p99 = spread([r["latency_ms"]["p99"] for r in ok]) if ok else None
-            out[label] = {
-                "label": config.label(),
-                "concurrency": levels[label],
-                "candidates_per_second": cps.to_dict() if cps else None,
-                "p99_ms": p99.to_dict() if p99 else None,
-                "errors": [r["error"] for r in runs[label] if "error" in r],
-            }
-        shipped = out["shipped"]["candidates_per_second"]
-        for label, row in out.items():
-            if row["candidates_per_second"] and shipped:
-                row["vs_shipped"] = compare(
-                    Spread.from_dict(row["candidates_per_second"]),
-                    Spread.from_dict(shipped),
-                    a_name=label,
-                    b_name="shipped",
-                ).to_dict()
-        return out
-
-
 def _score(result: dict[str, Any]) -> float:
     return float(result["best"]["candidates_per_second"]) if result["best"] else 0.0
 
@@ -282,30 +172,52 @@ def run_tune(
             server_version = client.server_version()
         pool = load_user_pool(traffic, history_len=limits.max_history)
         prepared = prepare_requests(pool.sample(requests), limits)
-        search = _Search(server, target, prepared, spec, export_dir, settings)
+        search = ServedModels(
+            server,
+            target,
+            prepared,
+            settings.perf_analyzer,
+            concurrencies=settings.concurrencies,
+            p99_ms=settings.p99_ms,
+        )
+
+        def measure(config: TuneConfig) -> dict[str, Any]:
+            variant = config.overrides().apply(VARIANTS[BASE])
+            search.add(config, Contender(variant, export_dir, spec, config.label()))
+            return search.sweep(config, progress)
+
         shipped = _shipped(settings)
         best = shipped
-        search.measure(shipped, progress)
+        measure(shipped)
         for _ in range(settings.passes):
             for dimension in dimensions:
                 for config in _neighbours(best, dimension, settings):
-                    result = search.measure(config, progress)
-                    if _score(result) > _score(search.measured[best]) * 1.03:  # beyond run-to-run noise
+                    if _score(measure(config)) > _score(search.measured[best]) * 1.03:  # beyond run-to-run noise
                         best = config
         other_layout = next((lay for lay in settings.layouts if lay != best.layout), None)
         contenders = {"shipped": shipped, "tuned": best}
         if other_layout is not None:
             contenders[f"tuned, {other_layout}"] = dataclasses.replace(best, layout=other_layout)
         contenders.update(extra or {})
-        confirmation = search.confirm(contenders, progress) if settings.confirm_repeats else {}
-    ranked = sorted(search.measured.values(), key=_score, reverse=True)
-    chosen = search.measured[best]
+        for config in contenders.values():
+            measure(config)
+        confirmation = (
+            search.confirm(contenders, settings.confirm_repeats, progress, baseline="shipped")
+            if settings.confirm_repeats
+            else {}
+        )
+    configs = [c for c in search.measured if isinstance(c, TuneConfig)]  # every key is one
+    ranked = [
+        {"config": asdict(c), **search.measured[c]}
+        for c in sorted(configs, key=lambda c: _score(search.measured[c]), reverse=True)
+    ]
+    chosen = {"config": asdict(best), **search.measured[best]}
     record = {
         **new_record(command, tritonserver=server_version, perf_analyzer=True),
         "settings": asdict(settings),
         "traffic": {"source": traffic.source.value, "candidates": asdict(traffic.candidates)},
         "p99_target_ms": settings.p99_ms,
-        "shipped": search.measured[shipped],
+        "shipped": {"config": asdict(shipped), **search.measured[shipped]},
         "chosen": chosen,
         "chosen_overrides": asdict(best.overrides()),
         "gain_over_shipped": round(_score(chosen) / max(_score(search.measured[shipped]), 1.0), 3),
