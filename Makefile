@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer tools-prometheus tools-checkov
+.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-chromium
 
 # torch is installed first and pinned (==2.13.0, CPU build on CPU machines): an unpinned torch pulls a
 # multi-GB CUDA build. constraints.txt pins every other package to the versions this repo was tested with.
@@ -23,7 +23,7 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/tritonrec demo --quick
 
-test: $(STAMP) tools-helm tools-perf-analyzer tools-prometheus tools-checkov
+test: $(STAMP) tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-chromium
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
@@ -51,6 +51,10 @@ tools-checkov:
 # NVIDIA's perf_analyzer into .tools/perf_analyzer (it cannot live in the venv: see the script's header).
 tools-perf-analyzer: $(STAMP)
 	PYTHON=$(BIN)/python bash bench/tools/install_perf_analyzer.sh
+
+# Debian's Chromium for the select report's browser test (root + apt; see the script's header).
+tools-chromium:
+	bash bench/tools/install_chromium.sh
 
 clean:
 	rm -rf $(VENV) artifacts reports .pytest_cache .mypy_cache .ruff_cache

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tritonrec.bench.loadgen import LoadMode, PreparedRequest
-from tritonrec.bench.points import PaSettings, Target, run_theirs
+from tritonrec.bench.loadgen import LoadMode, PointSettings, PreparedRequest
+from tritonrec.bench.points import PaSettings, Target, run_ours, run_theirs
 from tritonrec.bench.report import Progress
 from tritonrec.bench.spread import Spread, compare, shuffled_trials, spread
 from tritonrec.client.channel import open_stub
@@ -54,6 +54,8 @@ class ServedModels:
         settings: perf_analyzer's window and stability rule.
         concurrencies: closed-loop concurrencies of a sweep.
         p99_ms: a sweep's best point is the fastest whose p99 meets this.
+        point: where ``target`` has no perf_analyzer, our closed-loop generator measures instead, with these
+            windows (the record's ``tool`` says which measured).
     """
 
     def __init__(
@@ -65,9 +67,12 @@ class ServedModels:
         *,
         concurrencies: tuple[int, ...],
         p99_ms: float,
+        point: PointSettings | None = None,
     ):
         self.server, self.target, self.requests, self.settings = server, target, requests, settings
         self.concurrencies, self.p99_ms = concurrencies, p99_ms
+        self.point = point or PointSettings()
+        self.tool = "perf_analyzer" if target.perf_analyzer is not None else "tritonrec"
         self.measured: dict[Hashable, dict[str, Any]] = {}
         self._names: dict[Hashable, str] = {}
         self._contenders: dict[Hashable, Contender] = {}
@@ -106,7 +111,11 @@ class ServedModels:
             channel.close()
 
     def run(self, key: Hashable, concurrency: int) -> dict[str, Any]:
-        """One perf_analyzer run of the loaded ``key`` at ``concurrency``."""
+        """One closed-loop run of the loaded ``key`` at ``concurrency`` (perf_analyzer, else our generator)."""
+        if self.target.perf_analyzer is None:
+            point = run_ours(self.target, self.name(key), self.requests, LoadMode.CLOSED, concurrency, self.point)
+            reason = point["unstable_reason"]  # windows that disagree are kept (and say so); failures are not
+            return point if reason is None or reason.startswith("windows") else {**point, "error": reason}
         return run_theirs(self.target, self.name(key), self.requests, LoadMode.CLOSED, concurrency, self.settings)
 
     def sweep(self, key: Hashable, progress: Progress) -> dict[str, Any]:
@@ -124,7 +133,12 @@ class ServedModels:
             self.unload(key)
         best = best_point(points, self.p99_ms)
         fields = ("concurrency", "candidates_per_second", "requests_per_second", "latency_ms")
-        result = {"label": label, "points": points, "best": None if best is None else {k: best[k] for k in fields}}
+        result = {
+            "label": label,
+            "tool": self.tool,
+            "points": points,
+            "best": None if best is None else {k: best[k] for k in fields},
+        }
         self.measured[key] = result
         return result
 
@@ -158,6 +172,7 @@ class ServedModels:
             p99 = spread([r["latency_ms"]["p99"] for r in ok]) if ok else None
             out[name] = {
                 "label": self._contenders[key].label,
+                "tool": self.tool,
                 "concurrency": levels[name],
                 "candidates_per_second": cps.to_dict() if cps else None,
                 "p99_ms": p99.to_dict() if p99 else None,

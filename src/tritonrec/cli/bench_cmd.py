@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tritonrec.cli.common import Console, command_line, names, numbers
+from tritonrec.cli.common import add_perf_analyzer as _add_perf_analyzer
+from tritonrec.cli.common import add_traffic as _add_traffic
+from tritonrec.cli.common import perf_analyzer_from_args as _perf_analyzer_path
+from tritonrec.cli.common import traffic_from_args as _traffic
 from tritonrec.errors import ConfigError
 
 if TYPE_CHECKING:
     from tritonrec.bench.loadgen import PointSettings
     from tritonrec.bench.points import Target
-    from tritonrec.bench.traffic import TrafficSpec
 
 __all__ = ["register"]
 
@@ -52,35 +55,9 @@ def _add_target(p: argparse.ArgumentParser) -> None:
     where.add_argument("--export", type=Path, default=None, help="serve this ONNX export locally (ranker_cpu)")
 
 
-def _add_perf_analyzer(p: argparse.ArgumentParser, default: str = "auto") -> None:
-    p.add_argument(
-        "--perf-analyzer",
-        default=default,
-        help="path of perf_analyzer; 'auto' (the default): .tools/perf_analyzer or PATH, ours only if neither has it; "
-        "'none': ours only",
-    )
-
-
 def _add_repeats(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=3, help="runs per point and tool, in random order (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seeds the traffic and the order of the runs (default 0)")
-
-
-def _add_traffic(p: argparse.ArgumentParser) -> None:
-    from tritonrec.bench.traffic import Distribution, TrafficSource
-
-    p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (bench/scenarios/): model and traffic")
-    p.add_argument(
-        "--source", default=TrafficSource.BEAUTY.value, choices=[s.value for s in TrafficSource], help="whose users"
-    )
-    p.add_argument("--candidates", default="50-500", help="candidates per request: N or LOW-HIGH (default 50-500)")
-    p.add_argument(
-        "--candidate-distribution",
-        default=Distribution.UNIFORM.value,
-        choices=[d.value for d in Distribution if d is not Distribution.FIXED],
-        help="how LOW-HIGH counts are drawn (default uniform)",
-    )
-    p.add_argument("--user-zipf", type=float, default=1.1, help="Zipf exponent over users (default 1.1)")
 
 
 def _add_point(p: argparse.ArgumentParser) -> None:
@@ -100,36 +77,6 @@ def _point_settings(args: argparse.Namespace) -> PointSettings:
         stable_windows=min(PointSettings().stable_windows, args.max_windows),
         stability_pct=args.stability_pct,
     )
-
-
-def _traffic(args: argparse.Namespace) -> tuple[TrafficSpec, str | None]:
-    """The traffic (and model) of ``--scenario``, else of the traffic flags."""
-    from tritonrec.bench.scenario import load_scenario
-    from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSource, TrafficSpec
-
-    if args.scenario is not None:
-        scenario = load_scenario(args.scenario)
-        return scenario.traffic, scenario.model
-    low, _, high = args.candidates.partition("-")
-    if not (low.isdigit() and (high.isdigit() or not high)):
-        raise ConfigError(f"--candidates must be N or LOW-HIGH, got {args.candidates!r}")
-    distribution = Distribution(args.candidate_distribution) if high else Distribution.FIXED
-    counts = CandidateCounts(low=int(low), high=int(high or low), distribution=distribution)
-    return TrafficSpec(source=TrafficSource(args.source), user_zipf=args.user_zipf, candidates=counts), None
-
-
-def _perf_analyzer_path(value: str, *, required: bool = False) -> Path | None:
-    """The perf_analyzer binary ``--perf-analyzer`` names; None for 'none', or for 'auto' when none is installed."""
-    from tritonrec.bench.perf_analyzer import find_perf_analyzer
-
-    if value == "none" and not required:
-        return None
-    found = find_perf_analyzer(None if value in ("auto", "none") else Path(value))
-    if found is None:
-        if required:
-            raise ConfigError("perf_analyzer not found; install it: bash bench/tools/install_perf_analyzer.sh")
-        print("perf_analyzer not found (bash bench/tools/install_perf_analyzer.sh installs it): ours only", flush=True)
-    return found
 
 
 def _endpoint_url(args: argparse.Namespace, stack: contextlib.ExitStack) -> str:

@@ -24,6 +24,11 @@ def register(p: argparse.ArgumentParser) -> None:
         "--export", type=Path, help="folder written by `tritonrec export onnx` (+ `export torch` for ranker_gpu)"
     )
     source.add_argument("--checkpoint", type=Path, help="checkpoint to export first (needs --dataset)")
+    source.add_argument(
+        "--from-selection",
+        type=Path,
+        help="select.json of `tritonrec select`: ranker_cpu serving the chosen candidate's graph",
+    )
     add_data_source(build, required=False)
     build.add_argument("--out", type=Path, required=True, help="repository folder to write")
     build.add_argument(
@@ -69,7 +74,17 @@ def run_repo_build(args: argparse.Namespace) -> int:
         tuned = overrides_from_report(args.tuned)
         variants = [tuned.apply(v) if v.kind is VariantKind.PYTHON_ORT else v for v in variants]
     variants = [overrides.apply(v) for v in variants]
-    if args.export is not None:
+    if args.from_selection is not None:
+        from tritonrec.export.manifest import read_export_spec
+        from tritonrec.select.served import selected_variant
+
+        chosen, export_dir = selected_variant(args.from_selection)
+        variants = [overrides.apply(chosen)]
+        spec = read_export_spec(export_dir / "model.onnx")
+        print(
+            f"ranker_cpu serves {export_dir / chosen.artifact} ({chosen.precision}), the pick of {args.from_selection}"
+        )
+    elif args.export is not None:
         from tritonrec.export.manifest import read_export_spec
 
         artifact = "model.onnx" if (args.export / "model.onnx").is_file() else "model.pt2"
