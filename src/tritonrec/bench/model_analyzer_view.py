@@ -70,6 +70,8 @@ def _best_lines(record: dict[str, Any]) -> list[str]:
             f"req/s, {default['candidates_per_second']:,.0f} candidates/s at concurrency {default['concurrency']}"
             + (f"; best / default {gain:.2f}x (one measurement each)." if gain else ".")
         )
+    else:
+        lines.append("Its default (the configuration it started from) met the target at no concurrency it measured.")
     lines += [
         "",
         "`tritonrec bench tune --model-analyzer <this folder>` measures it side by side with the shipped and the "
