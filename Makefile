@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-chromium
+.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-chromium tools-model-analyzer
 
 # torch is installed first and pinned (==2.13.0, CPU build on CPU machines): an unpinned torch pulls a
 # multi-GB CUDA build. constraints.txt pins every other package to the versions this repo was tested with.
@@ -55,6 +55,11 @@ tools-perf-analyzer: $(STAMP)
 # Debian's Chromium for the select report's browser test (root + apt; see the script's header).
 tools-chromium:
 	bash bench/tools/install_chromium.sh
+
+# NVIDIA Triton Model Analyzer in its own virtualenv .tools/model_analyzer/ (for `tritonrec bench model-analyzer`;
+# not part of `make test`: its test skips without it).
+tools-model-analyzer:
+	bash bench/tools/install_model_analyzer.sh
 
 clean:
 	rm -rf $(VENV) artifacts reports .pytest_cache .mypy_cache .ruff_cache

@@ -268,7 +268,16 @@ def _host_line(host: Mapping[str, Any]) -> str:
 
 
 def _versions_line(versions: Mapping[str, Any]) -> str:
-    shown = ("tritonrec", "tritonserver", "tritonclient", "onnxruntime", "torch", "perf_analyzer", "locust")
+    shown = (
+        "tritonrec",
+        "tritonserver",
+        "tritonclient",
+        "onnxruntime",
+        "torch",
+        "perf_analyzer",
+        "model_analyzer",
+        "locust",
+    )
     return "Versions: " + ", ".join(f"{name} {versions[name]}" for name in shown if versions.get(name))
 
 

@@ -38,6 +38,7 @@ def register(p: argparse.ArgumentParser) -> None:
     _batching(sub)
     _reliability(sub)
     _tune(sub)
+    _model_analyzer(sub)
     _gpu(sub)
 
 
@@ -515,6 +516,13 @@ def _tune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--pa-stability-pct", type=int, default=25, help="perf_analyzer's spread allowed between windows (default 25)"
     )
+    p.add_argument(
+        "--model-analyzer",
+        type=Path,
+        default=None,
+        help="a `bench model-analyzer` report (folder or model_analyzer.json): its best configuration joins the "
+        "side-by-side confirmation as 'model analyzer'",
+    )
     _add_traffic(p)
     _add_perf_analyzer(p)
     p.set_defaults(handler=run_tune)
@@ -538,17 +546,20 @@ def run_tune(args: argparse.Namespace) -> int:
         confirm_repeats=args.confirm_repeats,
         perf_analyzer=PaSettings(measurement_ms=args.measurement_ms, stability_pct=args.pa_stability_pct),
     )
-    perf_analyzer = _perf_analyzer_path(args.perf_analyzer, required=True)
-    if perf_analyzer is None:  # required=True raises first; this keeps the type narrow
-        raise ConfigError("perf_analyzer is needed")
+    extra = None
+    if args.model_analyzer is not None:
+        from tritonrec.bench.model_analyzer_results import report_contender
+
+        extra = {"model analyzer": report_contender(args.model_analyzer)}
     report = tune(
         args.export,
         args.out,
         settings,
         traffic,
-        perf_analyzer=perf_analyzer,
+        perf_analyzer=_required_perf_analyzer(args.perf_analyzer),
         command=command_line(),
         requests=args.requests,
+        extra=extra,
         progress=Console().show,
     )
     print(report.markdown)
@@ -565,3 +576,83 @@ def _instance_threads(text: str | None) -> tuple[tuple[int, int], ...] | None:
             raise ConfigError(f"--instance-threads wants INSTANCESxTHREADS items such as 2x1, got {item!r}")
         shapes.append((int(instances), int(threads)))
     return tuple(shapes)
+
+
+def _required_perf_analyzer(value: str) -> Path:
+    perf_analyzer = _perf_analyzer_path(value, required=True)
+    if perf_analyzer is None:  # required=True raises first; this keeps the type narrow
+        raise ConfigError("perf_analyzer is needed")
+    return perf_analyzer
+
+
+def _model_analyzer(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "model-analyzer",
+        help="NVIDIA Triton Model Analyzer's search on ranker_cpu (local launch, bundled tritonserver, our "
+        "perf_analyzer, same traffic and p99 target as bench tune); its best beside its default",
+    )
+    _add_export_out(p, "model_analyzer.json, .md, .png; Model Analyzer's own files in OUT/ma")
+    p.add_argument("--p99-ms", type=float, default=100.0, help="the p99 constraint (default 100 ms)")
+    p.add_argument("--min-concurrency", type=int, default=8, help="search from this concurrency (default 8)")
+    p.add_argument("--max-concurrency", type=int, default=32, help="up to this one, doubling (default 32)")
+    p.add_argument("--min-instances", type=int, default=1, help="fewest instances searched (default 1)")
+    p.add_argument(
+        "--max-instances", type=int, default=None, help="most instances searched (default: the CPUs the server may use)"
+    )
+    p.add_argument("--min-batch-size", type=int, default=16, help="smallest max_batch_size (default 16)")
+    p.add_argument("--max-batch-size", type=int, default=64, help="largest max_batch_size, doubling (default 64)")
+    p.add_argument("--requests", type=int, default=512, help="distinct requests in the input data (default 512)")
+    p.add_argument("--measurement-ms", type=int, default=3000, help="perf_analyzer window (default 3000)")
+    p.add_argument(
+        "--pa-stability-pct", type=int, default=25, help="perf_analyzer's spread allowed between windows (default 25)"
+    )
+    p.add_argument(
+        "--keep-preferred",
+        action="store_true",
+        help="start from the shipped config with its preferred batch sizes (Model Analyzer then measures its default "
+        "only: they make every smaller max_batch_size illegal to it)",
+    )
+    p.add_argument("--timeout-s", type=float, default=3600.0, help="limit of the whole Model Analyzer run (3600)")
+    p.add_argument(
+        "--model-analyzer-bin",
+        type=Path,
+        default=None,
+        help="the model-analyzer binary (default: $MODEL_ANALYZER, .tools/model_analyzer, /work/ma/venv, PATH)",
+    )
+    _add_traffic(p)
+    _add_perf_analyzer(p)
+    p.set_defaults(handler=run_model_analyzer)
+
+
+def run_model_analyzer(args: argparse.Namespace) -> int:
+    """Model Analyzer's search on ranker_cpu; print model_analyzer.md."""
+    from tritonrec.bench.model_analyzer import ModelAnalyzerSettings
+    from tritonrec.bench.model_analyzer import run_model_analyzer as profile
+    from tritonrec.bench.points import PaSettings
+
+    traffic, _ = _traffic(args)
+    settings = ModelAnalyzerSettings(
+        p99_ms=args.p99_ms,
+        min_concurrency=args.min_concurrency,
+        max_concurrency=args.max_concurrency,
+        min_instances=args.min_instances,
+        max_instances=args.max_instances,
+        min_batch_size=args.min_batch_size,
+        max_batch_size=args.max_batch_size,
+        requests=args.requests,
+        perf_analyzer=PaSettings(measurement_ms=args.measurement_ms, stability_pct=args.pa_stability_pct),
+        keep_preferred=args.keep_preferred,
+        timeout_s=args.timeout_s,
+    )
+    report = profile(
+        args.export,
+        args.out,
+        settings,
+        traffic,
+        perf_analyzer=_required_perf_analyzer(args.perf_analyzer),
+        command=command_line(),
+        binary=args.model_analyzer_bin,
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
