@@ -1,0 +1,108 @@
+"""Compression runs end to end on a Beauty slice: lineage, checkpoints old and new, the CLI, distillation loss."""
+
+import json
+
+import pytest
+import torch
+
+from tritonrec.cli import main
+from tritonrec.compress.distill import distillation_objective
+from tritonrec.compress.options import DistillOptions, FinetuneOptions, PruneOptions, QuantizeOptions
+from tritonrec.compress.run import compress_checkpoint
+from tritonrec.data.registry import prepare_dataset
+from tritonrec.errors import ConfigError
+from tritonrec.model.config import preset
+from tritonrec.model.ranker import RankingModel
+from tritonrec.train.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from tritonrec.train.loop import Loss, label_loss
+
+pytestmark = pytest.mark.unit
+
+SUMMARY_KEYS = {"method", "params", "bytes", "ndcg@10", "auc", "ndcg@10_delta", "auc_delta", "parent"}
+
+
+@pytest.fixture(scope="module")
+def data(beauty_slice_dir):
+    return prepare_dataset("beauty", beauty_slice_dir)
+
+
+@pytest.fixture(scope="module")
+def parent_dir(data, tmp_path_factory):
+    torch.manual_seed(0)
+    model = RankingModel(data.spec, preset("small"), data.catalogue)
+    return save_checkpoint(tmp_path_factory.mktemp("parent"), model, metrics={"test": {}})
+
+
+def test_lineage_round_trips_through_a_checkpoint_and_chains(parent_dir, data, tmp_path):
+    first = compress_checkpoint(
+        parent_dir, data, PruneOptions(ratio=0.5, finetune=FinetuneOptions(max_epochs=0)), tmp_path / "p", eval_users=50
+    )
+    second = compress_checkpoint(tmp_path / "p", data, QuantizeOptions(storage="int8"), tmp_path / "q", eval_users=50)
+    loaded = load_checkpoint(tmp_path / "q")
+    assert loaded.lineage == second.lineage
+    assert loaded.lineage.methods == ("prune", "quantize-embeddings") and loaded.lineage.root == str(parent_dir)
+    assert loaded.lineage.parent_lineage == first.lineage
+    assert loaded.lineage.arguments == {"storage": "int8", "block": 0, "compact_catalogue": True}
+    assert loaded.lineage.metrics_before == first.lineage.metrics_after  # the same rows, scored the same way
+    assert loaded.lineage.details["evaluated_users"] == 50
+    assert json.loads((tmp_path / "q" / "checkpoint.json").read_text())["format_version"] == FORMAT_VERSION == 2
+
+
+def test_an_identical_run_is_reused_and_a_different_one_is_not(parent_dir, data, tmp_path):
+    options = QuantizeOptions(storage="int4")
+    first = compress_checkpoint(parent_dir, data, options, tmp_path / "q", eval_users=40)
+    again = compress_checkpoint(parent_dir, data, options, tmp_path / "q", eval_users=40, reuse=True)
+    assert again.reused and again.lineage == first.lineage and again.checkpoint_bytes == first.checkpoint_bytes
+    other = compress_checkpoint(parent_dir, data, options, tmp_path / "q", eval_users=41, reuse=True)
+    assert not other.reused
+
+
+def test_compress_cli_prints_the_summary_and_evaluate_and_export_take_the_result(
+    parent_dir, beauty_slice_dir, tmp_path, capsys
+):
+    data_args = ["--dataset", "beauty", "--data-dir", str(beauty_slice_dir)]
+    out = tmp_path / "shared"
+    argv = ["compress", "share", "--checkpoint", str(parent_dir), *data_args, "--kind", "qr", "--ratio", "4"]
+    assert main([*argv, "--out", str(out), "--finetune-epochs", "0", "--eval-users", "64", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert SUMMARY_KEYS <= set(summary) and summary["method"] == "share" and summary["parent"] == str(parent_dir)
+    assert summary["params"] < summary["parent_params"]
+    assert main(["evaluate", "--checkpoint", str(out), *data_args, "--limit", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ndcg@10"] == summary["ndcg@10"]
+    assert (
+        main(["export", "onnx", "--checkpoint", str(out), *data_args, "--out", str(tmp_path / "onnx"), "--json"]) == 0
+    )
+    assert all(record["passed"] for record in json.loads(capsys.readouterr().out)["parity"])
+
+
+def test_bad_compression_arguments_are_config_errors(parent_dir, beauty_slice_dir, capsys):
+    data_args = ["--dataset", "beauty", "--data-dir", str(beauty_slice_dir), "--out", "/nonexistent/never"]
+    data_args += ["--eval-users", "16"]
+    assert main(["compress", "prune", "--checkpoint", str(parent_dir), *data_args, "--ratio", "1.5"]) == 1
+    assert "ConfigError: the pruning ratio" in capsys.readouterr().err
+    assert (
+        main(["compress", "share", "--checkpoint", str(parent_dir), *data_args, "--kind", "qr", "--ratio", "500"]) == 1
+    )
+    assert "ConfigError: no quotient-remainder split" in capsys.readouterr().err
+
+
+def test_the_distillation_loss_mixes_labels_and_teacher_scores(tiny_spec_and_catalogue):
+    spec, catalogue = tiny_spec_and_catalogue
+    torch.manual_seed(0)
+    teacher = RankingModel(spec, preset("small"), catalogue).eval()
+    histories, candidates = torch.randint(0, 301, (4, 12)), torch.randint(1, 301, (4, 6))
+    labels = torch.zeros(4, 6)
+    labels[:, 0] = 1
+    with torch.no_grad():
+        same = teacher(histories, candidates)
+    hard = label_loss(same, labels, Loss.SAMPLED_SOFTMAX)
+    # the student scores exactly as the teacher: the teacher term vanishes, only (1 - w) of the label loss is left
+    objective = distillation_objective(teacher, Loss.SAMPLED_SOFTMAX, 2.0, 0.25)
+    torch.testing.assert_close(objective(same, labels, histories, candidates), 0.75 * hard)
+    assert distillation_objective(teacher, Loss.BCE, 1.0, 0.0)(same, labels, histories, candidates) == label_loss(
+        same, labels, Loss.BCE
+    )
+    other = torch.zeros_like(same)
+    assert objective(other, labels, histories, candidates) > 0.75 * label_loss(other, labels, Loss.SAMPLED_SOFTMAX)
+    with pytest.raises(ConfigError):
+        DistillOptions.for_preset("small", weight=1.5)
