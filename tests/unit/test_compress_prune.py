@@ -82,12 +82,10 @@ def test_pruning_removes_dead_channels_physically_and_keeps_the_scores(model_wit
         torch.testing.assert_close(pruned(h, c), parent(h, c), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("variant", ["pruned", "qr+int4", "hash+int8/16"])
+@pytest.mark.parametrize("variant", ["qr+int4", "hash+int8/16"])  # pruned + QR + INT4: tests/integration
 def test_compressed_models_export_to_onnx_with_parity(model_with_dead_channels, variant, tmp_path):
     model = model_with_dead_channels
-    if variant == "pruned":
-        model, _ = prune_model(model, _batches(), 0.3)
-    elif variant == "qr+int4":
+    if variant == "qr+int4":
         shared, _ = share_item_table(model, TableSharing.QR, 4)
         model, _ = quantize_embeddings(shared, QuantizeOptions(storage="int4"))
     else:
