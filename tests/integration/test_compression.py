@@ -82,6 +82,13 @@ def test_the_compression_bench_measures_every_model_and_judges_the_goals(data, p
     assert qr4["methods"] == ["share"] and qr4["details"]["collisions"]["colliding_ids"] == 0
     expected = qr4["metrics"]["auc"] - section["parent"]["metrics"]["auc"]
     assert qr4["delta_vs_root"]["auc"] == pytest.approx(expected, abs=2e-5)  # both rounded to 5 decimals
+    kernels = section["lookup_kernels"]
+    assert [(k["storage"], k["block"]) for k in kernels] == [("int8", 32), ("int4", 32), ("int4", 32)]  # small: D=32
+    for run in kernels:
+        assert set(run["kernels"]) == {"fp32 Gather", "Gather + dequantize", "GatherBlockQuantized"}
+        assert all(k["matches_its_table"] for k in run["kernels"].values())
+        assert run["kernels"]["Gather + dequantize"]["ops"] == sorted(run["kernels"]["Gather + dequantize"]["ops"])
+        assert "GatherBlockQuantized" in run["kernels"]["GatherBlockQuantized"]["ops"]
     goals = {g["key"]: g for g in record["goals"]}
     for absent in ("distilled", "int4", "synthetic_8x"):  # not in this plan: never "met"
         assert goals[absent]["met"] is None and goals[absent]["figures"] == "not measured"

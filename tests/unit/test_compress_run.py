@@ -14,7 +14,7 @@ from tritonrec.errors import ConfigError
 from tritonrec.model.config import preset
 from tritonrec.model.ranker import RankingModel
 from tritonrec.train.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
-from tritonrec.train.loop import Loss, label_loss
+from tritonrec.train.loop import Loss, TrainResult, label_loss
 
 pytestmark = pytest.mark.unit
 
@@ -106,3 +106,25 @@ def test_the_distillation_loss_mixes_labels_and_teacher_scores(tiny_spec_and_cat
     assert objective(other, labels, histories, candidates) > 0.75 * label_loss(other, labels, Loss.SAMPLED_SOFTMAX)
     with pytest.raises(ConfigError):
         DistillOptions.for_preset("small", weight=1.5)
+
+
+@pytest.mark.parametrize("improves", [False, True])
+def test_fine_tuning_is_kept_only_when_it_validates_better(parent_dir, data, tmp_path, monkeypatch, improves):
+    def fake_training(model, train_set, valid_set, config, *, progress, objective):
+        assert objective is not None  # the parent teaches (teacher_weight > 0)
+        with torch.no_grad():
+            model.mlp.net[-1].bias.add_(5.0)  # a change the result must keep or undo
+        return TrainResult(best_epoch=1, best_valid={"ndcg@10": 1.0 if improves else -1.0}, epochs=[{"epoch": 1}])
+
+    monkeypatch.setattr("tritonrec.compress.run.train_model", fake_training)
+    options = PruneOptions(ratio=0.5, finetune=FinetuneOptions(max_epochs=1, teacher_weight=1.0))
+    result = compress_checkpoint(parent_dir, data, options, tmp_path / "p", eval_users=32)
+    pruned = load_checkpoint(tmp_path / "p").model
+    finetune = result.lineage.details["finetune"]
+    assert finetune["best_epoch"] == (1 if improves else 0) and "ndcg@10" in finetune["valid_before"]
+    plain = compress_checkpoint(
+        parent_dir, data, PruneOptions(ratio=0.5, finetune=FinetuneOptions(max_epochs=0)), tmp_path / "n", eval_users=32
+    )
+    shift = pruned.mlp.net[-1].bias - load_checkpoint(tmp_path / "n").model.mlp.net[-1].bias
+    torch.testing.assert_close(shift, torch.full_like(shift, 5.0 if improves else 0.0))
+    assert plain.lineage.details["finetune"] == {"epochs": []}

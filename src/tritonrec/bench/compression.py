@@ -12,7 +12,9 @@ Per dataset plan (Amazon Beauty with ``base``; a large synthetic catalogue with 
    ``repeats`` rounds that visit every model in turn, so load from other processes hits them alike; the
    median and the min-max of the rounds are reported;
 5. served speed: each export served by the bundled Triton (``ranker_cpu``) and driven closed-loop at one fixed
-   concurrency with the same users (:func:`tritonrec.bench.loadgen.measure_point`).
+   concurrency with the same users (:func:`tritonrec.bench.loadgen.measure_point`);
+6. the lookup of the parent's item table quantized, as exported against ONNX Runtime's ``GatherBlockQuantized``
+   (:mod:`tritonrec.bench.gather_kernels`).
 
 ``compression.json`` is rewritten after every stage, so a long run keeps what finished; the goals and the
 Markdown are in :mod:`tritonrec.bench.compression_report`.
@@ -29,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from tritonrec.bench.compression_report import evaluate_goals, render_markdown
 from tritonrec.bench.endpoint import local_endpoint
+from tritonrec.bench.gather_kernels import gather_kernels
 from tritonrec.bench.loadgen import LoadMode, PointSettings, PreparedRequest, measure_point, prepare_requests
 from tritonrec.bench.report import Progress, Report, new_record, quiet, write_report
 from tritonrec.bench.traffic import CandidateCounts, TrafficSpec, UserPool
@@ -55,6 +59,7 @@ from tritonrec.model.config import EmbeddingStorage, Preset, TableSharing
 from tritonrec.pipeline.steps import export_step, train_or_reuse
 from tritonrec.repository.ranker_cpu_model import open_session, pack_requests
 from tritonrec.scorers.eager import torch_scorer
+from tritonrec.train.checkpoint import load_checkpoint
 from tritonrec.train.loop import TrainConfig
 
 __all__ = ["DatasetPlan", "SpeedSettings", "VariantPlan", "beauty_plan", "run_compression_bench", "synthetic_plan"]
@@ -139,7 +144,8 @@ def beauty_plan(
     """Every method on Amazon Beauty with ``base``.
 
     Pruning at each ratio, distillation into ``small`` (and the same student trained on labels only, the
-    control), hash and QR sharing at each ratio, INT8/INT4 tables, and the combinations that aim at a 4x smaller
+    control), hash and QR sharing at each ratio, INT8/INT4 tables, the middle pruning ratio fine-tuned on labels
+    only (the control of fine-tuning with the parent as teacher), and the combinations that aim at a 4x smaller
     model. ``train`` trains the parent only when it is missing.
     """
     student = distill or DistillOptions.for_preset(Preset.SMALL)
@@ -157,10 +163,12 @@ def beauty_plan(
     variants += [
         VariantPlan(name="int8", parent=PARENT, options=int8),
         VariantPlan(name="int4", parent=PARENT, options=int4),
-        VariantPlan(name="int4-block16", parent=PARENT, options=dataclasses.replace(int4, block=16)),
+        VariantPlan(name="int4-block32", parent=PARENT, options=dataclasses.replace(int4, block=32)),
     ]
     prune, share = _middle(prune_ratios), _middle(share_ratios)
     if prune is not None:
+        labels_only = PruneOptions(ratio=prune, finetune=dataclasses.replace(finetune, teacher_weight=0.0))
+        variants.append(VariantPlan(name=f"prune-{prune:g}-labels-only", parent=PARENT, options=labels_only))
         variants.append(VariantPlan(name=f"prune-{prune:g}+int4", parent=f"prune-{prune:g}", options=int4))
     if share is not None:
         variants.append(VariantPlan(name=f"qr-{share:g}+int4", parent=f"qr-{share:g}", options=int4))
@@ -326,6 +334,19 @@ def served_speed(export_dir: Path, pairs: list[tuple[Any, Any]], settings: Speed
     }
 
 
+def _lookup_kernels(parent: Path, requests: list[PreparedRequest], settings: SpeedSettings) -> list[dict[str, Any]]:
+    """The parent's item table looked up three ways for the candidates of one serving batch (INT8, INT4, INT4/32)."""
+    table = load_checkpoint(parent).model.items.item
+    if not isinstance(table, nn.Embedding):
+        return []
+    rows = np.stack([r.candidates for r in requests[: settings.batch_users]])
+    runs = ((EmbeddingStorage.INT8, 0), (EmbeddingStorage.INT4, 0), (EmbeddingStorage.INT4, 32))
+    return [
+        gather_kernels(table.weight, storage, block, rows, repeats=settings.repeats, repeat_s=settings.repeat_s / 3)
+        for storage, block in runs
+    ]
+
+
 def _parent_entry(plan: DatasetPlan, data: PreparedData, settings: SpeedSettings) -> tuple[dict[str, Any], Any]:
     step = train_or_reuse(
         data, plan.preset, plan.parent, TrainConfig(**{**asdict(plan.train), "threads": settings.threads})
@@ -391,6 +412,8 @@ def _run_plan(
     speeds = in_process_speed(exports, requests, data.spec.history_len, settings)
     for entry, name in zip(entries, dirs, strict=True):
         entry["in_process"] = speeds[name]
+    progress(f"{plan.label}: lookup kernels of the item table ...")
+    section["lookup_kernels"] = _lookup_kernels(plan.parent, requests, settings)
     save()
     for entry, name in zip(entries, dirs, strict=True):
         progress(f"{plan.label}: {name} served through Triton at concurrency {settings.concurrency} ...")

@@ -223,6 +223,27 @@ def _qr_hash_table(plan: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _kernel_table(plan: dict[str, Any]) -> list[str]:
+    runs = plan.get("lookup_kernels") or []
+    if not runs:
+        return []
+    shape = "x".join(str(n) for n in runs[0]["rows_shape"])
+    lines = [
+        f"Lookup of the parent's item table for {shape} candidate ids (one ONNX Runtime thread; median "
+        "[min-max] of interleaved rounds; error against the FP32 table):",
+        "",
+        "| storage / block | kernel | lookups/s | max abs error | ONNX ops |",
+        "|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for kernel, k in run["kernels"].items():
+            lines.append(
+                f"| {run['storage']} / {run['block']} | {kernel} | {k['lookups_per_second']:,} "
+                f"[{k['min']:,}-{k['max']:,}] | {k['max_abs_error']:.2e} | {', '.join(k['ops'])} |"
+            )
+    return [*lines, ""]
+
+
 def _plan_section(label: str, plan: dict[str, Any]) -> list[str]:
     parent = plan["parent"]
     info = f"{parent['preset']} parent `{parent['checkpoint']}`, {parent['evaluated_users']:,} test users"
@@ -240,6 +261,7 @@ def _plan_section(label: str, plan: dict[str, Any]) -> list[str]:
         *(_row(v, parent) for v in plan["variants"]),
         "",
         *_qr_hash_table(plan),
+        *_kernel_table(plan),
     ]
     return lines
 

@@ -14,9 +14,18 @@ __all__ = ["register", "run_compress"]
 
 
 def _finetune_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--finetune-epochs", type=int, default=3, help="fine-tuning epochs at most (0 = none; default 3)")
-    p.add_argument("--finetune-minutes", type=float, default=4.0, help="fine-tuning time budget (default 4)")
-    p.add_argument("--finetune-lr", type=float, default=5e-4, help="fine-tuning learning rate (default 5e-4)")
+    from tritonrec.compress.options import FinetuneOptions
+
+    d = FinetuneOptions()
+    p.add_argument("--finetune-epochs", type=int, default=d.max_epochs, help="fine-tuning epochs (0 = none)")
+    p.add_argument("--finetune-minutes", type=float, default=d.max_minutes, help="fine-tuning time budget")
+    p.add_argument("--finetune-lr", type=float, default=d.lr, help="fine-tuning learning rate")
+    p.add_argument(
+        "--finetune-teacher-weight",
+        type=float,
+        default=d.teacher_weight,
+        help="share of the parent-as-teacher term in the fine-tuning loss (0 = labels only)",
+    )
 
 
 def _common(p: argparse.ArgumentParser, parent_flag: str, parent_help: str) -> None:
@@ -26,6 +35,7 @@ def _common(p: argparse.ArgumentParser, parent_flag: str, parent_help: str) -> N
     p.add_argument("--eval-users", type=int, default=0, help="score only the first N test users (0 = all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.set_defaults(handler=run_compress)
 
 
@@ -98,7 +108,12 @@ def _options(args: argparse.Namespace) -> Any:
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError(f"--student-config {args.student_config}: {e}") from e
         return DistillOptions(student=student, student_name="custom", **budget)
-    finetune = FinetuneOptions(max_epochs=args.finetune_epochs, max_minutes=args.finetune_minutes, lr=args.finetune_lr)
+    finetune = FinetuneOptions(
+        max_epochs=args.finetune_epochs,
+        max_minutes=args.finetune_minutes,
+        lr=args.finetune_lr,
+        teacher_weight=args.finetune_teacher_weight,
+    )
     if method is CompressionMethod.PRUNE:
         return PruneOptions(ratio=args.ratio, calibration_rows=args.calibration_rows, finetune=finetune)
     return ShareOptions(kind=args.kind, ratio=args.ratio, finetune=finetune)
@@ -116,6 +131,7 @@ def run_compress(args: argparse.Namespace) -> int:
         args.out,
         eval_users=args.eval_users,
         seed=args.seed,
+        threads=args.threads,
         progress=not (args.quiet or args.json),
     )
     summary = result.summary()

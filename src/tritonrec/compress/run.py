@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tritonrec.compress.distill import distill
+from tritonrec.compress.distill import distill, distillation_objective
 from tritonrec.compress.options import (
     CompressOptions,
     DistillOptions,
@@ -39,7 +39,7 @@ from tritonrec.model.ranker import RankingModel
 from tritonrec.scorers.eager import torch_scorer
 from tritonrec.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from tritonrec.train.lineage import Lineage
-from tritonrec.train.loop import Loss, TrainConfig, train_model
+from tritonrec.train.loop import EARLY_STOP_METRIC, Loss, TrainConfig, train_model
 from tritonrec.train.report import Metrics
 
 __all__ = ["CompressionResult", "compress_checkpoint", "evaluation_rows"]
@@ -114,19 +114,30 @@ def _calibration_batches(data: PreparedData, rows: int, seed: int) -> list[Featu
 
 
 def _finetune(
-    model: RankingModel, data: PreparedData, options: FinetuneOptions, seed: int, progress: bool
+    model: RankingModel, parent: RankingModel, data: PreparedData, options: FinetuneOptions, seed: int, progress: bool
 ) -> dict[str, Any]:
+    """Fine-tune ``model`` in place; keep its weights from before when no epoch validates better."""
     if options.max_epochs == 0:
         return {"epochs": []}
     config = TrainConfig(
         loss=Loss(data.loss), max_epochs=options.max_epochs, max_minutes=options.max_minutes, lr=options.lr, seed=seed
     )
-    result = train_model(model, data.train, data.valid, config, progress=progress)
+    valid = data.valid.head(config.valid_users) if config.valid_users else data.valid
+    before = evaluate(torch_scorer(model), valid)
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    objective = None
+    if options.teacher_weight > 0:
+        objective = distillation_objective(parent, config.loss, options.temperature, options.teacher_weight)
+    result = train_model(model, data.train, data.valid, config, progress=progress, objective=objective)
+    improved = result.best_valid[EARLY_STOP_METRIC] > before[EARLY_STOP_METRIC]
+    if not improved:
+        model.load_state_dict(start)
     return {
         "train": config.to_dict(),
         "train_s": round(result.train_s, 1),
-        "best_epoch": result.best_epoch,
+        "best_epoch": result.best_epoch if improved else 0,
         "stopped_by": result.stopped_by,
+        "valid_before": before,
         "epochs": result.epochs,
     }
 
@@ -144,7 +155,7 @@ def _transform(
     elif isinstance(options, ShareOptions):
         model, details = share_item_table(parent.model, options.kind, options.ratio)
     details["metrics_before_finetune"] = evaluate(torch_scorer(model), rows)
-    details["finetune"] = _finetune(model, data, options.finetune, seed, progress)
+    details["finetune"] = _finetune(model, parent.model, data, options.finetune, seed, progress)
     model.eval()
     return model, details
 
