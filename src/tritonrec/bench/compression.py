@@ -128,14 +128,14 @@ class SpeedSettings:
 
 
 def _middle(values: tuple[float, ...]) -> float | None:
-    return sorted(values)[len(values) // 2] if values else None
+    return sorted(values)[(len(values) - 1) // 2] if values else None
 
 
 def beauty_plan(
     parent: Path,
     *,
     prune_ratios: tuple[float, ...] = (0.25, 0.5, 0.75),
-    share_ratios: tuple[float, ...] = (2.0, 4.0, 8.0),
+    share_ratios: tuple[float, ...] = (4.0, 16.0),
     finetune: FinetuneOptions,
     train: TrainConfig,
     distill: DistillOptions | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -381,7 +382,7 @@ def _compression(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("--train-minutes", type=float, default=14.0, help="budget of a parent trained here (default 14)")
     p.add_argument("--prune-ratios", default="0.25,0.5,0.75", help="pruning ratios (default 0.25,0.5,0.75)")
-    p.add_argument("--share-ratios", default="2,4,8", help="hash/QR compression ratios (default 2,4,8)")
+    p.add_argument("--share-ratios", default="4,16", help="hash/QR compression ratios (default 4,16)")
     p.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning epochs after prune/share (default 2)")
     p.add_argument("--finetune-minutes", type=float, default=8.0, help="fine-tuning budget (default 8)")
     p.add_argument("--distill-minutes", type=float, default=14.0, help="student training budget (default 14)")
@@ -391,6 +392,7 @@ def _compression(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--synthetic-parent", type=Path, default=Path("artifacts/synth-large"), help="its large parent")
     p.add_argument("--synthetic-train-minutes", type=float, default=30.0, help="budget of that parent (default 30)")
     p.add_argument("--synthetic-share-ratio", type=float, default=4.0, help="hash/QR ratio there (default 4)")
+    p.add_argument("--synthetic-finetune-minutes", type=float, default=20.0, help="its fine-tuning budget (default 20)")
     p.add_argument("--eval-users", type=int, default=0, help="score only the first N test users (0 = all)")
     p.add_argument("--no-beauty", action="store_true", help="only the synthetic plan")
     p.add_argument("--repeats", type=int, default=7, help="in-process rounds (default 7)")
@@ -426,12 +428,13 @@ def run_compression(args: argparse.Namespace) -> int:
         )
     if args.synthetic_dir is not None:
         train = TrainConfig(loss=Loss.BCE, max_minutes=args.synthetic_train_minutes)
+        large_finetune = dataclasses.replace(finetune, max_minutes=args.synthetic_finetune_minutes)
         plans.append(
             synthetic_plan(
                 args.synthetic_dir,
                 args.synthetic_parent,
                 share_ratio=args.synthetic_share_ratio,
-                finetune=finetune,
+                finetune=large_finetune,
                 train=train,
                 eval_users=args.eval_users,
             )  # fmt: skip
