@@ -11,6 +11,6 @@ COPY src ./src
 COPY bench ./bench
 # client: RankingClient (tritonclient[grpc]); bench: locust. constraints.txt pins what the repository tests with.
 RUN pip install --no-cache-dir ".[client,bench]" -c constraints.txt
-# The chart runs it as uid 1000 with a read-only root filesystem and HOME=/tmp.
-USER 1000:1000
+# The chart runs it as uid 10001 (no system user: checkov CKV_K8S_40) with a read-only root filesystem and HOME=/tmp.
+USER 10001:10001
 ENTRYPOINT ["locust"]

@@ -10,13 +10,15 @@ can catch exactly what tritonrec means to report::
     ├── ExportError        an export failed, or its artifact does not match its source within tolerance
     ├── RepositoryError    a Triton model repository cannot be built from what was given
     ├── ServerError        the Triton server binary is missing, a port is taken, or the server/a model failed
+    ├── ToolError          an external tool we run (Model Analyzer) is missing or failed; the message says where
     └── ClientError        a ranking request over gRPC failed (``status`` holds the gRPC status code name)
         ├── InvalidRequestError     the request is malformed (checked before sending, or INVALID_ARGUMENT)
         ├── ServerUnavailableError  no server answers (down, restarting, connection refused); retryable
         ├── ServerOverloadedError   the model's queue is full or its queue timeout expired; retryable
         ├── InferenceTimeoutError   the caller's deadline passed (DEADLINE_EXCEEDED)
         ├── ModelNotReadyError      the model is unknown, unloaded, or its backend is unhealthy
-        └── PermissionDeniedError   a restricted API without its key, or an auth failure; never retried
+        ├── PermissionDeniedError   a restricted API without its key, or an auth failure; never retried
+        └── TransportSecurityError  the TLS handshake failed (certificate, host name, TLS vs plaintext); never retried
 
 A new kind of failure gets its own class under the branch it belongs to, and the CLI prints it as
 ``TypeName: message``.
@@ -38,6 +40,8 @@ __all__ = [
     "ServerError",
     "ServerOverloadedError",
     "ServerUnavailableError",
+    "ToolError",
+    "TransportSecurityError",
     "TritonRecError",
 ]
 
@@ -68,6 +72,13 @@ class RepositoryError(TritonRecError):
 
 class ServerError(TritonRecError):
     """The Triton server could not be started, did not become ready, or a model failed to load."""
+
+
+class ToolError(TritonRecError):
+    """An external tool we run (NVIDIA Triton Model Analyzer) is missing or failed.
+
+    The message names the step that failed, the command, its exit code and the tail of the tool's log.
+    """
 
 
 class ClientError(TritonRecError):
@@ -109,3 +120,10 @@ class ModelNotReadyError(ClientError):
 
 class PermissionDeniedError(ClientError):
     """A restricted API was called without its key, or authentication failed. Never retried."""
+
+
+class TransportSecurityError(ClientError):
+    """The TLS handshake failed: an untrusted or mismatched certificate, or TLS against plaintext.
+
+    Never retried: the same settings fail the same way until someone fixes them.
+    """

@@ -9,7 +9,11 @@ GPU the ``ranker_cpu`` variant (Python backend running ONNX Runtime) is what it 
   breaks, so the server runs with ``LD_LIBRARY_PATH`` pointing at them;
 - the stub embeds ``libpython`` and finds its environment through ``PATH`` (as pytriton does), so the server
   starts with this interpreter's ``bin`` folder first on ``PATH``: models then import numpy/onnxruntime from
-  the same virtual environment.
+  the same virtual environment; this interpreter's ``LIBDIR`` (where its ``libpython`` lives) is added to
+  ``LD_LIBRARY_PATH`` for the stub.
+
+Where the wheel is not installed but its server files are (``bench/gpu/prepare.sh`` carries a pruned copy to
+machines without a registry), :data:`TRITONSERVER_DIR_ENV` names the wheel's ``tritonserver`` folder.
 
 Use it as a context manager (tests, the demo) or through ``tritonrec serve``::
 
@@ -27,11 +31,12 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -39,13 +44,34 @@ from typing import IO
 
 from tritonrec.errors import ServerError
 
-__all__ = ["LocalTriton", "TritonInstall", "find_tritonserver", "free_port"]
+__all__ = [
+    "KEEPALIVE_ARGS",
+    "TRITONSERVER_DIR_ENV",
+    "LocalTriton",
+    "TritonInstall",
+    "find_tritonserver",
+    "free_port",
+    "prepare_backends",
+    "repository_models",
+    "server_environment",
+]
 
 logger = logging.getLogger(__name__)
 
 _LOG_TAIL_LINES = 40
+KEEPALIVE_ARGS = (
+    # Clients may ping an idle connection (ClientOptions.keepalive_idle) as often as every 10 s without being
+    # answered GOAWAY "too_many_pings" (Triton's defaults refuse idle pings, and any ping more often than 5 min).
+    "--grpc-keepalive-permit-without-calls=1",
+    "--grpc-http2-min-recv-ping-interval-without-data=10000",
+)
+"""gRPC keepalive flags every ``LocalTriton`` (and the Helm chart's Triton) starts with."""
 _POLL_SECONDS = 0.2
 _STOP_GRACE_SECONDS = 30.0
+
+TRITONSERVER_DIR_ENV = "TRITONREC_TRITONSERVER_DIR"
+"""Environment variable naming a ``tritonserver`` folder laid out as in the wheel (``bin/``, ``backends/``,
+``python_backend_stubs/``, the libraries in ``../../nvidia_pytriton.libs``); used instead of the installed wheel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +84,27 @@ class TritonInstall:
     libs: Path
 
 
-def find_tritonserver() -> TritonInstall:
-    """Locate the ``tritonserver`` binary shipped in the nvidia-pytriton wheel.
-
-    Raises:
-        ServerError: the wheel is not installed, or has no stub for this Python version.
-    """
+def _wheel_root() -> Path:
+    override = os.environ.get(TRITONSERVER_DIR_ENV)
+    if override:
+        return Path(override)
     try:
         import pytriton  # optional dependency: only needed to serve
     except ImportError as e:
         raise ServerError(
-            "the Triton server binary comes with the nvidia-pytriton wheel: pip install 'tritonrec[serve]'"
+            "the Triton server binary comes with the nvidia-pytriton wheel: pip install 'tritonrec[serve]' "
+            f"(or set {TRITONSERVER_DIR_ENV} to an unpacked copy of its tritonserver folder)"
         ) from e
-    root = Path(pytriton.__file__).parent / "tritonserver"
+    return Path(pytriton.__file__).parent / "tritonserver"
+
+
+def find_tritonserver() -> TritonInstall:
+    """Locate the ``tritonserver`` binary shipped in the nvidia-pytriton wheel (or under :data:`TRITONSERVER_DIR_ENV`).
+
+    Raises:
+        ServerError: the wheel is not installed, or has no stub for this Python version.
+    """
+    root = _wheel_root()
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     install = TritonInstall(
         binary=root / "bin" / "tritonserver",
@@ -82,6 +116,39 @@ def find_tritonserver() -> TritonInstall:
         if not path.exists():
             raise ServerError(f"{path} is missing from the nvidia-pytriton install (Python {version})")
     return install
+
+
+def prepare_backends(install: TritonInstall, dest: Path) -> Path:
+    """Copy the wheel's backend folder to ``dest`` with the Python stub for this interpreter in it; ``dest``.
+
+    The server's ``--backend-directory`` is then ``dest`` (site-packages stays untouched). ``dest`` must not exist.
+    """
+    shutil.copytree(install.backends, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(install.stub, dest / "python" / "triton_python_backend_stub")
+    return dest
+
+
+def server_environment(install: TritonInstall, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables ``tritonserver`` needs on top of ``base`` (default: this process's environment).
+
+    ``LD_LIBRARY_PATH``: the wheel's bundled libraries (the copied stub lost its relative RPATH to them), then
+    ``base``'s, then this interpreter's ``LIBDIR`` (its ``libpython``, which the stub embeds). ``PATH``: this
+    interpreter's ``bin`` folder first, so the stub's models import numpy/onnxruntime from this environment.
+    Only these two variables are returned; a launcher merges them into the environment it starts the server with.
+    """
+    env = os.environ if base is None else base
+    libpython_dir = sysconfig.get_config_var("LIBDIR") or ""
+    return {
+        "LD_LIBRARY_PATH": os.pathsep.join(
+            filter(None, [str(install.libs), env.get("LD_LIBRARY_PATH", ""), libpython_dir])
+        ),
+        "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")])),
+    }
+
+
+def repository_models(repository: Path) -> list[str]:
+    """The model folders (those with a ``config.pbtxt``) of a model repository, sorted."""
+    return sorted(p.parent.name for p in repository.glob("*/config.pbtxt"))
 
 
 def free_port() -> int:
@@ -117,7 +184,8 @@ class LocalTriton:
         repository: the model repository folder.
         grpc_port: gRPC port (0 = pick a free one); likewise ``http_port`` and ``metrics_port``.
         log_file: where the server's stdout/stderr go; None = inherit this process's terminal (streaming).
-        models: load only these models (explicit model control); None = every model in the repository.
+        models: load only these models; None = every model in the repository. The server always runs with
+            explicit model control, so models can be loaded, reloaded and unloaded while it runs.
         startup_timeout_s: seconds to wait for the server and its models to become ready.
         extra_args: more ``tritonserver`` flags, passed verbatim.
     """
@@ -179,17 +247,18 @@ class LocalTriton:
             "--allow-metrics=true",
             "--log-verbose=0",
         ]
-        if self.models is not None:
-            cmd.append("--model-control-mode=explicit")
-            cmd.extend(f"--load-model={name}" for name in self.models)
-        return cmd + self.extra_args
+        cmd.append("--model-control-mode=explicit")
+        cmd.extend(f"--load-model={name}" for name in self.served_models)
+        return cmd + list(KEEPALIVE_ARGS) + self.extra_args
+
+    @property
+    def served_models(self) -> list[str]:
+        """The models loaded at start: ``models``, or every model folder of the repository."""
+        return self.models if self.models is not None else repository_models(self.repository)
 
     def _prepare_backends(self, install: TritonInstall) -> Path:
         self._workdir = tempfile.TemporaryDirectory(prefix="tritonrec-triton-")
-        backends = Path(self._workdir.name) / "backends"
-        shutil.copytree(install.backends, backends, ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy2(install.stub, backends / "python" / "triton_python_backend_stub")
-        return backends
+        return prepare_backends(install, Path(self._workdir.name) / "backends")
 
     def start(self) -> LocalTriton:
         """Start the server and wait until it and its models are ready.
@@ -206,9 +275,7 @@ class LocalTriton:
             _check_port_free(port, name)
         install = find_tritonserver()
         cmd = self.command(install, self._prepare_backends(install))
-        env = dict(os.environ)
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(install.libs), env.get("LD_LIBRARY_PATH", "")]))
-        env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")]))
+        env = {**os.environ, **server_environment(install)}
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log_handle = self.log_file.open("wb")
@@ -226,7 +293,7 @@ class LocalTriton:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
         urls = [f"{self.http_url}/v2/health/ready"]
-        urls += [f"{self.http_url}/v2/models/{name}/ready" for name in self.models or []]
+        urls += [f"{self.http_url}/v2/models/{name}/ready" for name in self.served_models]
         while time.monotonic() < deadline:
             code = self._process.poll() if self._process is not None else None
             if code is not None:
@@ -259,6 +326,50 @@ class LocalTriton:
         if self._process is None:
             raise ServerError("the server is not running")
         return self._process.wait()
+
+    def kill(self) -> int | None:
+        """SIGKILL the server and its Python stubs at once (a crash, ``kill -9``); ``start()`` brings it back.
+
+        A killed server cannot remove the shared-memory regions its Python stubs used
+        (``/dev/shm/triton_python_backend_shm_region_*``); they are removed here, as a supervisor would, so
+        repeated crashes do not fill ``/dev/shm``.
+        """
+        regions = self._stub_regions()
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+        code = self.stop()
+        for region in regions:
+            with contextlib.suppress(OSError):
+                (Path("/dev/shm") / region).unlink()
+        return code
+
+    def _stub_regions(self) -> list[str]:
+        regions = []
+        for pid in self.stub_pids():
+            with contextlib.suppress(OSError, IndexError):
+                argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+                if argv[2].startswith(b"triton_python_backend_shm_region_"):
+                    regions.append(argv[2].decode())
+        return regions
+
+    def stub_pids(self, model: str | None = None) -> list[int]:
+        """Process ids of the Python-backend stubs (one per model instance; only ``model``'s when given)."""
+        if self._process is None:
+            return []
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                if parent != self._process.pid or "triton_python_b" not in stat:
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if model is None or Path(argv[1].decode()).parent.parent.name == model:  # <repo>/<model>/<v>/model.py
+                    pids.append(int(entry.name))
+        return sorted(pids)
 
     def stop(self) -> int | None:
         """Stop the server: SIGTERM, then SIGKILL of its whole process group after a grace period.

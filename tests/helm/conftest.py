@@ -1,7 +1,8 @@
 """Helm chart fixtures: the real helm binary, and every ci/*-values.yaml scenario rendered once per session.
 
-helm is found at $TRITONREC_HELM, then .tools/helm/helm (what `make tools-helm` installs), then on PATH. Without
-it the chart tests fail on CI (CI set) and are skipped elsewhere, both naming the install command.
+helm is found at $TRITONREC_HELM, then .tools/helm/helm (what `make tools-helm` installs), then on PATH; promtool
+at $TRITONREC_PROMTOOL, then .tools/prometheus/promtool (`make tools-prometheus`), then on PATH. Without them the
+tests that need them fail on CI (CI set) and are skipped elsewhere, both naming the install command.
 """
 
 from __future__ import annotations
@@ -10,7 +11,18 @@ import os
 from pathlib import Path
 
 import pytest
-from helm_render import CHART, INSTALL_HINT, SCENARIOS, Rendered, find_helm, load_objects, template
+from helm_render import (
+    CHART,
+    INSTALL_HINT,
+    PROMETHEUS_HINT,
+    SCENARIOS,
+    Rendered,
+    find_helm,
+    find_prometheus_tool,
+    load_objects,
+    require_tool,
+    template,
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +46,8 @@ def rendered(helm: Path) -> dict[str, Rendered]:
         objects = load_objects(result.stdout)
         out[scenario] = Rendered(scenario, objects)
     return out
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    return require_tool(find_prometheus_tool("promtool"), "promtool", PROMETHEUS_HINT)

@@ -13,7 +13,42 @@ from typing import Any
 _STR = {"type": "string", "minLength": 1}
 _DURATION = {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"}
 _STRMAP = {"type": "object", "additionalProperties": {"type": "string"}}
-_META = {"type": "object", "required": ["name"], "properties": {"name": _STR, "labels": _STRMAP}}
+_META = {
+    "type": "object",
+    "required": ["name", "namespace"],
+    "properties": {"name": _STR, "namespace": _STR, "labels": _STRMAP},
+}
+# Prometheus Operator RelabelConfig (monitoring.coreos.com/v1).
+_RELABELINGS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "sourceLabels": {"type": "array", "items": _STR},
+            "separator": {"type": "string"},
+            "targetLabel": _STR,
+            "regex": {"type": "string"},
+            "modulus": {"type": "integer", "minimum": 1},
+            "replacement": {"type": "string"},
+            "action": {
+                "enum": [
+                    "replace",
+                    "keep",
+                    "drop",
+                    "hashmod",
+                    "labelmap",
+                    "labeldrop",
+                    "labelkeep",
+                    "lowercase",
+                    "uppercase",
+                    "keepequal",
+                    "dropequal",
+                ]
+            },
+        },
+    },
+}
 
 
 def _resource(api_version: str, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +95,8 @@ SERVICE_MONITOR = _resource(
                         "path": {"type": "string", "pattern": "^/"},
                         "interval": _DURATION,
                         "scrapeTimeout": _DURATION,
+                        "relabelings": _RELABELINGS,
+                        "metricRelabelings": _RELABELINGS,
                     },
                 },
             },
@@ -89,10 +126,12 @@ PROMETHEUS_RULE = _resource(
                             "minItems": 1,
                             "items": {
                                 "type": "object",
-                                "required": ["alert", "expr"],
+                                "required": ["expr"],
+                                "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
                                 "additionalProperties": False,
                                 "properties": {
                                     "alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                                    "record": {"type": "string", "pattern": "^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
                                     "expr": _STR,
                                     "for": _DURATION,
                                     "labels": _STRMAP,
@@ -145,6 +184,7 @@ SCALED_OBJECT = _resource(
                     "additionalProperties": False,
                     "properties": {
                         "type": _STR,
+                        "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
                         "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
                         # KEDA reads every trigger metadata value as a string.
                         "metadata": _STRMAP,

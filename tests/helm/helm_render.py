@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +50,31 @@ def find_helm() -> Path | None:
         return local
     found = shutil.which("helm")
     return Path(found) if found else None
+
+
+PROMETHEUS_HINT = "make tools-prometheus (runs helm/tools/install_prometheus.sh into .tools/prometheus/)"
+
+
+def find_prometheus_tool(name: str) -> Path | None:
+    """promtool or prometheus: $TRITONREC_PROMTOOL / $TRITONREC_PROMETHEUS, then .tools/prometheus/, then PATH."""
+    override = os.environ.get(f"TRITONREC_{name.upper()}")
+    if override:
+        return Path(override)
+    local = ROOT / ".tools" / "prometheus" / name
+    if local.is_file():
+        return local
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def require_tool(path: Path | None, what: str, hint: str) -> Path:
+    """The tool's path; without it fail when CI is set and skip elsewhere, naming the install command."""
+    if path is None or not os.access(path, os.X_OK):
+        message = f"{what} not found; install it with: {hint}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -112,20 +112,46 @@ def test_probes_use_triton_health_endpoints_and_startup_covers_model_loading(ren
     c = rendered[scenario].triton_container
     assert c["startupProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
-    assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    # liveness by a real inference (files/infer_probe.py): a dead Python stub keeps /v2/health/live at 200
+    command = c["livenessProbe"]["exec"]["command"]
+    assert command[:2] == ["python3", "/opt/tritonrec/probe/infer_probe.py"] and "--models" in command
     startup = c["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 600  # ten minutes to load models
 
 
-def test_dead_backend_hook_is_off_by_default_and_replaces_liveness_when_on(helm):
-    command = '{"probes":{"deadBackendCheck":{"enabled":true,"command":["/opt/tritonrec/check","--model","x"]}}}'
-    result = template(helm, "--set-json", command)
-    assert result.returncode == 0, result.stderr
-    deployment = next(o for o in load_objects(result.stdout) if o["kind"] == "Deployment")
-    liveness = deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
-    assert liveness["exec"]["command"] == ["/opt/tritonrec/check", "--model", "x"] and "httpGet" not in liveness
+def test_dead_backend_check_probes_the_served_models_with_the_bundled_script_or_a_given_command(helm):
+    objects = load_objects(template(helm).stdout)
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    command = pod["containers"][0]["livenessProbe"]["exec"]["command"]
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["probes"]["deadBackendCheck"]["enabled"] is False
+    assert command[command.index("--models") + 1] == ",".join(values["triton"]["loadModels"])
+    assert command[command.index("--url") + 1] == f"http://127.0.0.1:{values['ports']['http']}"
+    probe = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-infer-probe"))
+    assert probe["data"]["infer_probe.py"] == (CHART / "files" / "infer_probe.py").read_text().rstrip("\n")
+    assert any(v.get("configMap", {}).get("name") == probe["metadata"]["name"] for v in pod["volumes"])
+    own = '{"probes":{"deadBackendCheck":{"enabled":true,"command":["/opt/tritonrec/check","--model","x"]}}}'
+    liveness = next(o for o in load_objects(template(helm, "--set-json", own).stdout) if o["kind"] == "Deployment")
+    liveness = liveness["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
+    assert liveness["exec"]["command"] == ["/opt/tritonrec/check", "--model", "x"] and "httpGet" not in liveness
+    off = template(helm, "--set", "probes.deadBackendCheck.enabled=false")
+    plain = next(o for o in load_objects(off.stdout) if o["kind"] == "Deployment")
+    assert plain["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_triton_keepalive_flags_are_the_local_launchers(rendered, scenario):
+    from tritonrec.server import KEEPALIVE_ARGS
+
+    container = rendered[scenario].triton_container
+    assert set(KEEPALIVE_ARGS) <= set(container.get("args", []) + container.get("command", []))
+
+
+def test_restricted_apis_by_default_close_reconfiguration_and_leave_ranking_open():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    protocols = values["triton"]["restrictedApis"]["protocols"]
+    assert "model-repository" in protocols  # loading/unloading models needs the admin key (tested for real)
+    assert "inference" not in protocols and "model-config" not in protocols  # clients read their limits
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -204,7 +230,7 @@ def test_selectors_of_services_pdb_policy_and_spread_match_the_triton_pods(rende
     selector = r.triton["spec"]["selector"]["matchLabels"]
     assert selector.items() <= pod_labels.items()
     assert r.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == selector
-    assert r.one("NetworkPolicy")["spec"]["podSelector"]["matchLabels"] == selector
+    assert r.one("NetworkPolicy", FULLNAME)["spec"]["podSelector"]["matchLabels"] == selector
     for service in r.all("Service"):
         if service["metadata"]["name"].startswith(FULLNAME) and "locust" not in service["metadata"]["name"]:
             assert service["spec"]["selector"] == selector, service["metadata"]["name"]
@@ -235,14 +261,23 @@ def test_hpa_reads_exactly_the_metrics_the_adapter_rule_derives_from_triton(rend
     hpa_metrics = {m["pods"]["metric"]["name"]: m["pods"]["target"] for m in hpa["spec"]["metrics"]}
     rules = yaml.safe_load(r.one("ConfigMap", f"{FULLNAME}-adapter-rules")["data"]["rules.yaml"])
     adapter = {rule["name"]["as"]: rule for rule in rules}
-    assert set(hpa_metrics) == set(adapter) == {"tritonrec_queue_time_per_request_us", "tritonrec_gpu_utilization"}
-    queue = adapter["tritonrec_queue_time_per_request_us"]
-    assert queue["seriesQuery"].startswith("nv_inference_queue_duration_us{")
-    assert queue["resources"]["overrides"] == {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
-    query = queue["metricsQuery"]
-    assert "rate(nv_inference_queue_duration_us{<<.LabelMatchers>>}[1m])" in query
-    assert "rate(nv_inference_request_success{<<.LabelMatchers>>}[1m])" in query
-    assert query.count("by (<<.GroupBy>>)") == 2 and " / clamp_min(" in query
+    assert (
+        set(hpa_metrics)
+        == set(adapter)
+        == {"tritonrec_inferences_per_second", "tritonrec_queue_time_per_request_us", "tritonrec_gpu_utilization"}
+    )
+    for rule in adapter.values():
+        assert rule["resources"]["overrides"] == {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+        assert f'job="{FULLNAME}"' in rule["seriesQuery"] and f'job="{FULLNAME}"' in rule["metricsQuery"]
+    rate = adapter["tritonrec_inferences_per_second"]
+    assert rate["seriesQuery"].startswith("nv_inference_count{")
+    assert rate["metricsQuery"] == (
+        f'sum by (<<.GroupBy>>) (rate(nv_inference_count{{<<.LabelMatchers>>,job="{FULLNAME}"}}[1m]))'
+    )
+    queue = adapter["tritonrec_queue_time_per_request_us"]["metricsQuery"]
+    assert f'rate(nv_inference_queue_duration_us{{<<.LabelMatchers>>,job="{FULLNAME}"}}[1m])' in queue
+    assert queue.count("by (<<.GroupBy>>)") == 2 and " / clamp_min(" in queue
+    assert hpa_metrics["tritonrec_inferences_per_second"] == {"type": "AverageValue", "averageValue": "280"}
     assert hpa_metrics["tritonrec_queue_time_per_request_us"] == {"type": "AverageValue", "averageValue": "20000"}
     assert hpa_metrics["tritonrec_gpu_utilization"] == {"type": "AverageValue", "averageValue": "800m"}
     behavior = hpa["spec"]["behavior"]
@@ -250,31 +285,44 @@ def test_hpa_reads_exactly_the_metrics_the_adapter_rule_derives_from_triton(rend
     assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
 
 
-def test_keda_alternative_scales_the_deployment_on_the_same_queue_time_query(rendered):
+def test_keda_alternative_scales_on_the_total_inference_rate_per_replica_with_the_queue_guard(rendered):
     r = rendered["s3-engine-build"]
     assert r.maybe("HorizontalPodAutoscaler") is None
     scaled = r.one("ScaledObject")
     assert scaled["spec"]["scaleTargetRef"]["name"] == FULLNAME
-    trigger = scaled["spec"]["triggers"][0]
-    assert trigger["type"] == "prometheus" and trigger["metricType"] == "Value"
-    query = trigger["metadata"]["query"]
-    assert f'namespace="{NAMESPACE}",pod=~"{FULLNAME}-[a-z0-9]+-[a-z0-9]{{5}}"' in query
-    assert "nv_inference_queue_duration_us" in query and "nv_inference_request_success" in query
+    triggers = {t["name"]: t for t in scaled["spec"]["triggers"]}
+    selector = f'namespace="{NAMESPACE}",job="{FULLNAME}"'
+    rate = triggers["inference-rate"]
+    # AverageValue: the HPA KEDA creates divides the release's total by the replica count.
+    assert rate["type"] == "prometheus" and rate["metricType"] == "AverageValue"
+    assert rate["metadata"]["query"] == f"sum (rate(nv_inference_count{{{selector}}}[1m]))"
+    assert rate["metadata"]["threshold"] == "280"
+    guard = triggers["queue-time-guard"]
+    assert guard["metricType"] == "Value" and guard["metadata"]["threshold"] == "20000"
+    assert f"rate(nv_inference_queue_duration_us{{{selector}}}[1m])" in guard["metadata"]["query"]
+    assert "pod=~" not in json.dumps(scaled)
     assert "replicas" not in r.triton["spec"]
 
 
-def test_monitoring_objects_scrape_the_metrics_port_and_alert_on_queue_errors_readiness(rendered):
+def test_monitoring_objects_scrape_the_metrics_port_and_alert_on_queue_overload_errors_and_rollouts(rendered):
     r = rendered["gpu-hpa"]
     monitor = r.one("ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    assert monitor["spec"]["selector"]["matchLabels"] == r.triton["spec"]["selector"]["matchLabels"]
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     rules = r.one("PrometheusRule")["spec"]["groups"][0]["rules"]
-    alerts = {rule["alert"]: rule["expr"] for rule in rules}
-    assert {"TritonRecHighQueueTime", "TritonRecHighErrorRate", "TritonRecPodNotReady"} <= set(alerts)
+    alerts = {rule["alert"]: rule["expr"] for rule in rules if "alert" in rule}
+    assert set(alerts) == {
+        "TritonRecHighQueueTime",
+        "TritonRecOverloaded",
+        "TritonRecHighErrorRate",
+        "TritonRecReplicasUnavailable",
+        "TritonRecRolloutStuck",
+        "TritonRecMetricsDown",
+    }
     assert "nv_inference_queue_duration_us" in alerts["TritonRecHighQueueTime"]
-    assert "nv_inference_request_failure" in alerts["TritonRecHighErrorRate"]
-    assert "kube_pod_status_ready" in alerts["TritonRecPodNotReady"]
+    assert 'reason="REJECTED"' in alerts["TritonRecOverloaded"]
+    assert 'reason!="REJECTED"' in alerts["TritonRecHighErrorRate"]
+    assert f'deployment="{FULLNAME}"' in alerts["TritonRecReplicasUnavailable"]
 
 
 def test_dashboard_is_grafana_json_plotting_queue_compute_throughput_errors_and_gpu(rendered):
@@ -292,13 +340,14 @@ def test_dashboard_is_grafana_json_plotting_queue_compute_throughput_errors_and_
         "nv_gpu_memory_used_bytes",
     ):
         assert metric in exprs, metric
-    release = next(v for v in dashboard["templating"]["list"] if v["name"] == "release")
-    assert release["query"] == FULLNAME
+    job = next(v for v in dashboard["templating"]["list"] if v["name"] == "job")
+    assert job["query"] == FULLNAME
+    assert "pod=~" not in exprs and exprs.count('job="$job"') == exprs.count("nv_")
 
 
 def test_network_policy_admits_declared_clients_to_grpc_and_scrapers_to_metrics(rendered):
     r = rendered["gpu-hpa"]
-    policy = r.one("NetworkPolicy")["spec"]
+    policy = r.one("NetworkPolicy", FULLNAME)["spec"]
     assert policy["policyTypes"] == ["Ingress"]
     by_ports = {tuple(sorted(p["port"] for p in rule["ports"])): rule["from"] for rule in policy["ingress"]}
     clients = by_ports[("grpc", "http")]
@@ -311,7 +360,7 @@ def test_network_policy_admits_declared_clients_to_grpc_and_scrapers_to_metrics(
     assert by_ports[("metrics",)] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
     ]
-    minimal = rendered["minimal"].one("NetworkPolicy")["spec"]["ingress"]
+    minimal = rendered["minimal"].one("NetworkPolicy", FULLNAME)["spec"]["ingress"]
     assert [sorted(p["port"] for p in rule["ports"]) for rule in minimal] == [["metrics"]]  # no client declared
 
 
@@ -403,7 +452,7 @@ def test_readme_adapter_rule_is_the_one_the_chart_renders(rendered):
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "custom:" in b)
     pasted = yaml.safe_load(block)["rules"]["custom"]
     rules = yaml.safe_load(rendered["gpu-hpa"].one("ConfigMap", f"{FULLNAME}-adapter-rules")["data"]["rules.yaml"])
-    assert pasted == [rules[0]]
+    assert pasted == rules[:2]  # inference rate and queue-time guard (GPU utilisation is optional)
 
 
 def test_notes_name_the_headless_target_and_the_adapter_check(helm):
@@ -414,14 +463,18 @@ def test_notes_name_the_headless_target_and_the_adapter_check(helm):
     assert f"dns:///{FULLNAME}-headless.{NAMESPACE}.svc.cluster.local:8001" in notes
     assert "grpc.lb_policy_name=round_robin" in notes
     assert "/apis/custom.metrics.k8s.io/v1beta1/namespaces/ranking/pods/*/tritonrec_queue_time_per_request_us" in notes
+    assert "/apis/custom.metrics.k8s.io/v1beta1/namespaces/ranking/pods/*/tritonrec_inferences_per_second" in notes
     assert "--model ranker_onnx" in notes
 
 
-def test_alert_pod_pattern_matches_triton_pods_only(rendered):
-    """kube_pod_status_ready covers every pod: engine-build and locust pods must not count as Triton pods."""
-    rules = rendered["gpu-hpa"].one("PrometheusRule")["spec"]["groups"][0]["rules"]
-    expr = next(rule["expr"] for rule in rules if rule["alert"] == "TritonRecPodNotReady")
-    pattern = re.search(r'pod=~"([^"]+)"', expr).group(1)
-    assert re.fullmatch(pattern, f"{FULLNAME}-7d9f8b6c5d-x2k9p")
-    for other in ("locust-worker-5b7c9d8f6-abcde", "locust-master-q8w7e", "engine-build-z1x2c"):
-        assert not re.fullmatch(pattern, f"{FULLNAME}-{other}"), other
+def test_engine_build_takes_the_request_limits_from_the_model_config_not_from_values(rendered):
+    """Request limits are stated once, in config.pbtxt: the chart passes only the shapes TensorRT tunes for."""
+    for scenario in ("s3-engine-build", "pvc-engine-job"):
+        r = rendered[scenario]
+        pods = [pod for _name, pod in _pod_specs(r)]
+        (build,) = [c for pod in pods for c in _containers(pod) if c["name"] == "build-trt-engines"]
+        names = {e["name"] for e in build["env"]}
+        assert {"TRITONREC_OPT_BATCH", "TRITONREC_OPT_CANDIDATES"} <= names, scenario
+        assert not names & {"TRITONREC_MAX_BATCH", "TRITONREC_HISTORY_LENGTH", "TRITONREC_MAX_CANDIDATES"}, scenario
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values["engineBuild"]["shapes"]) == {"optBatch", "optCandidates"}

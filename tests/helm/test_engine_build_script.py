@@ -1,7 +1,8 @@
 """export/build_trt_engines.sh with stand-ins for trtexec and nvidia-smi: what it builds, when it skips.
 
 The chart ships the script through a ConfigMap (`.Files.Get` reads only files inside the chart), so the chart
-holds a copy; the first test keeps the copy byte-identical with export/'s.
+holds a copy; the first test keeps the copy byte-identical with export/'s. The engine's shapes come from the
+model's config.pbtxt (max_batch_size and the max_history / max_candidates parameters), stated there once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ done
 FAKE_NVIDIA_SMI = """#!/usr/bin/env bash
 echo "${FAKE_GPU:-NVIDIA L4, 8.9}"
 """
+L4, H100, A10G = "NVIDIA L4, 8.9", "NVIDIA H100 80GB HBM3, 9.0", "NVIDIA A10G, 8.6"
+
+
+def trt_config(name: str, *, max_batch: int = 64, history: int = 50, candidates: int = 2048, extra: str = "") -> str:
+    """A tensorrt_plan config.pbtxt carrying the request limits the way `tritonrec repo build` writes them."""
+    return (
+        f'name: "{name}"\nplatform: "tensorrt_plan"\nmax_batch_size: {max_batch}\n'
+        f'default_model_filename: "model.plan"\n{extra}'
+        f'parameters {{\n  key: "max_candidates"\n  value {{\n    string_value: "{candidates}"\n  }}\n}}\n'
+        f'parameters {{\n  key: "max_history"\n  value {{\n    string_value: "{history}"\n  }}\n}}\n'
+        "model_warmup {\n  batch_size: 1\n}\n"
+    )
 
 
 @pytest.fixture
@@ -37,10 +50,9 @@ def repo(tmp_path):
     repo = tmp_path / "repo"
     (repo / "ranker_onnx" / "1").mkdir(parents=True)
     (repo / "ranker_onnx" / "1" / "model.onnx").write_bytes(b"onnx-v1")
-    (repo / "ranker_trt_fp16").mkdir()
-    (repo / "ranker_trt_fp16" / "config.pbtxt").write_text('name: "ranker_trt_fp16"\n')
-    (repo / "ranker_trt_int8").mkdir()
-    (repo / "ranker_trt_int8" / "config.pbtxt").write_text('name: "ranker_trt_int8"\n')
+    for name in ("ranker_trt_fp16", "ranker_trt_int8"):
+        (repo / name).mkdir()
+        (repo / name / "config.pbtxt").write_text(trt_config(name))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, text in (("trtexec", FAKE_TRTEXEC), ("nvidia-smi", FAKE_NVIDIA_SMI)):
@@ -92,18 +104,122 @@ def test_builds_the_plan_with_the_repository_shapes_and_stamps_it(repo):
     assert not list((repo / "ranker_trt_fp16" / "1").glob(".model.plan.*"))  # no temporary file left
 
 
-def test_skips_when_the_stamp_matches_and_rebuilds_for_another_gpu_tensorrt_or_onnx(repo):
+def test_skips_when_the_stamp_matches_and_rebuilds_for_another_tensorrt_or_onnx(repo):
     assert build(repo).returncode == 0
     again = build(repo)
     assert again.returncode == 0 and "up to date" in again.stdout
     assert len(trtexec_calls(repo)) == 1
-    assert build(repo, FAKE_GPU="NVIDIA H100 80GB HBM3, 9.0").returncode == 0
-    assert build(repo, FAKE_GPU="NVIDIA H100 80GB HBM3, 9.0", TRT_VERSION="10.6.0.26").returncode == 0
+    assert build(repo, TRT_VERSION="10.6.0.26").returncode == 0
     (repo / "ranker_onnx" / "1" / "model.onnx").write_bytes(b"onnx-v2")
-    assert build(repo, FAKE_GPU="NVIDIA H100 80GB HBM3, 9.0", TRT_VERSION="10.6.0.26").returncode == 0
+    assert build(repo, TRT_VERSION="10.6.0.26").returncode == 0
+    assert len(trtexec_calls(repo)) == 3
+    assert build(repo, "--force", TRT_VERSION="10.6.0.26").returncode == 0
     assert len(trtexec_calls(repo)) == 4
-    assert build(repo, "--force", FAKE_GPU="NVIDIA H100 80GB HBM3, 9.0", TRT_VERSION="10.6.0.26").returncode == 0
-    assert len(trtexec_calls(repo)) == 5
+
+
+def test_shapes_come_from_the_model_config_not_from_the_environment(repo):
+    config = repo / "ranker_trt_fp16" / "config.pbtxt"
+    config.write_text(trt_config("ranker_trt_fp16", max_batch=32, history=40, candidates=1000))
+    old_settings = {"TRITONREC_MAX_BATCH": "64", "TRITONREC_HISTORY_LENGTH": "50", "TRITONREC_MAX_CANDIDATES": "2048"}
+    assert build(repo, **old_settings).returncode == 0
+    (call,) = trtexec_calls(repo)
+    assert "--minShapes=history:1x40,candidates:1x1" in call
+    assert "--optShapes=history:16x40,candidates:16x200" in call
+    assert "--maxShapes=history:32x40,candidates:32x1000" in call
+    stamp = (repo / "ranker_trt_fp16" / "1" / "model.plan.stamp").read_text()
+    assert "shapes=32x40,32x1000/16x200" in stamp
+    # A changed limit in the config is a changed engine: rebuilt, not skipped.
+    config.write_text(trt_config("ranker_trt_fp16", max_batch=32, history=40, candidates=1500))
+    assert build(repo).returncode == 0 and len(trtexec_calls(repo)) == 2
+
+
+@pytest.mark.parametrize("model", ["ranker_trt_fp16", "ranker_trt_int8"])
+def test_committed_gpu_configs_give_the_repository_contract_shapes(repo, model):
+    committed = ROOT / "model_repository" / model / "config.pbtxt"
+    (repo / model / "config.pbtxt").write_text(committed.read_text())
+    precision = "int8" if model.endswith("int8") else "fp16"
+    assert build(repo, model=model, precision=precision).returncode == 0
+    (call,) = trtexec_calls(repo)
+    # the committed GPU configs batch candidates raggedly: the flat graph's profile, M up to B x N candidates
+    assert "--minShapes=history:1x50,candidates:1,candidate_offsets:1" in call
+    assert "--optShapes=history:16x50,candidates:3200,candidate_offsets:16" in call
+    assert "--maxShapes=history:64x50,candidates:131072,candidate_offsets:64" in call
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        ("max_batch_size", "has no positive max_batch_size"),
+        ('key: "max_history"', 'has no positive parameters entry "max_history"'),
+        ('key: "max_candidates"', 'has no positive parameters entry "max_candidates"'),
+    ],
+)
+def test_a_config_without_a_limit_exits_2_naming_it(repo, drop, message):
+    config = repo / "ranker_trt_fp16" / "config.pbtxt"
+    text = trt_config("ranker_trt_fp16")
+    if drop == "max_batch_size":
+        text = text.replace("max_batch_size: 64\n", "")
+    else:
+        text = text.replace(drop, 'key: "unrelated"')
+    config.write_text(text)
+    result = build(repo)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "tritonrec repo build" in result.stderr
+    assert trtexec_calls(repo) == []
+
+
+def test_one_line_parameters_blocks_are_read_too(repo):
+    (repo / "ranker_trt_fp16" / "config.pbtxt").write_text(
+        'name: "ranker_trt_fp16" max_batch_size: 8\n'
+        'parameters { key: "max_history" value { string_value: "12" } }\n'
+        'parameters: { key: "max_candidates" value: { string_value: "300" } }  # comment\n'
+    )
+    assert build(repo, TRITONREC_OPT_BATCH="4").returncode == 0
+    (call,) = trtexec_calls(repo)
+    assert "--maxShapes=history:8x12,candidates:8x300" in call and "--optShapes=history:4x12,candidates:4x200" in call
+
+
+def test_opt_shapes_beyond_the_config_limits_are_refused(repo):
+    result = build(repo, TRITONREC_OPT_BATCH="128")
+    assert result.returncode == 2
+    assert "TRITONREC_OPT_BATCH (128) must be between 1 and max_batch_size (64)" in result.stderr
+
+
+def test_gpus_of_another_type_sharing_the_volume_do_not_overwrite_the_plan(repo):
+    """Mixed L4 / A10G nodes on one PVC: the second type is refused instead of replacing the first one's engine."""
+    assert build(repo, FAKE_GPU=L4).returncode == 0
+    version = repo / "ranker_trt_fp16" / "1"
+    before = (version / "model.plan").read_text(), (version / "model.plan.stamp").read_text()
+    refused = build(repo, FAKE_GPU=A10G)
+    assert refused.returncode == 3, refused.stderr
+    assert "was built on NVIDIA L4, 8.9 and this GPU is NVIDIA A10G, 8.6" in refused.stderr
+    assert "cc_model_filenames" in refused.stderr
+    assert ((version / "model.plan").read_text(), (version / "model.plan.stamp").read_text()) == before
+    assert len(trtexec_calls(repo)) == 1
+    # The node pool really changed GPU type: say so, and the plan is rebuilt for the new GPU.
+    assert build(repo, "--replace-other-gpu", FAKE_GPU=H100).returncode == 0
+    assert "gpu=NVIDIA H100 80GB HBM3, 9.0" in (version / "model.plan.stamp").read_text()
+    assert build(repo, "--replace-other-gpu", FAKE_GPU=H100).returncode == 0  # up to date: skipped
+    assert len(trtexec_calls(repo)) == 2
+
+
+def test_cc_model_filenames_give_each_compute_capability_its_own_plan(repo):
+    mapping = (
+        'cc_model_filenames {\n  key: "8.6"\n  value: "model_cc86.plan"\n}\n'
+        'cc_model_filenames {\n  key: "8.9"\n  value: "model_cc89.plan"\n}\n'
+    )
+    (repo / "ranker_trt_fp16" / "config.pbtxt").write_text(trt_config("ranker_trt_fp16", extra=mapping))
+    for gpu in (L4, A10G, L4, A10G):
+        result = build(repo, FAKE_GPU=gpu)
+        assert result.returncode == 0, result.stderr
+    version = repo / "ranker_trt_fp16" / "1"
+    assert len(trtexec_calls(repo)) == 2  # one build per capability, then both skipped
+    assert "gpu=NVIDIA L4, 8.9" in (version / "model_cc89.plan.stamp").read_text()
+    assert "gpu=NVIDIA A10G, 8.6" in (version / "model_cc86.plan.stamp").read_text()
+    assert not (version / "model.plan").exists()  # nothing for Triton to fall back to on an unlisted GPU
+    unlisted = build(repo, FAKE_GPU=H100)
+    assert unlisted.returncode == 2
+    assert "maps compute capabilities 8.6 8.9 to plans (cc_model_filenames) but not this GPU's 9.0" in unlisted.stderr
 
 
 def test_failed_build_keeps_the_previous_plan_and_stamp(repo):

@@ -36,6 +36,10 @@ SCHEMA_ERRORS = {
         ["--set-json", 'engineBuild.engines=[{"model":"m","precision":"fp8","onnx":"m/1/model.onnx"}]'],
         ["/engineBuild/engines/0/precision", "value must be one of 'fp16', 'int8'"],
     ),
+    "engine limits repeated in values": (
+        ["--set", "engineBuild.shapes.maxCandidates=2048"],
+        ["/engineBuild/shapes", "'maxCandidates' not allowed"],
+    ),
     "GPU utilisation above 1": (
         ["--set", "autoscaling.gpuUtilization.target=80"],
         ["/autoscaling/gpuUtilization/target", "maximum: got 80, want 1"],

@@ -15,7 +15,7 @@ from tritonrec.data.registry import DatasetName
 from tritonrec.metrics import score_eval_set
 from tritonrec.model.config import Preset
 from tritonrec.scorers.eager import torch_scorer
-from tritonrec.scorers.ort import onnx_scorer
+from tritonrec.scorers.ort import file_scorer
 from tritonrec.scorers.triton import triton_scorer
 from tritonrec.server import LocalTriton
 from tritonrec.train.checkpoint import load_checkpoint
@@ -48,7 +48,8 @@ def test_a_pruned_shared_int4_model_is_built_into_a_repository_and_serves_the_sc
     assert main([*argv, "--data-dir", str(beauty_slice_dir), "--out", str(repo)]) == 0
     rows = data.test.head(200)
     eager = score_eval_set(torch_scorer(checkpoint.model), rows)
-    local = score_eval_set(onnx_scorer(repo / "ranker_cpu" / "1" / "model.onnx"), rows)
+    served_graph = repo / "ranker_cpu" / "1" / "model_ragged.onnx"  # ranker_cpu serves the flat graph
+    local = score_eval_set(file_scorer(served_graph), rows)
     with LocalTriton(repo, log_file=tmp_path / "server.log") as server, RankingClient(server.grpc_url) as client:
         served = score_eval_set(triton_scorer(client, concurrency=8), rows)
     np.testing.assert_allclose(served, local, atol=1e-5, rtol=0)
@@ -78,6 +79,7 @@ def test_the_compression_bench_measures_every_model_and_judges_the_goals(data, p
         assert speed["min"] <= speed["candidates_per_second"] <= speed["max"] and len(speed["rounds"]) == 2
         assert entry["served"]["candidates_per_second"] > 0 and entry["served"]["errors"] == 0
         assert entry["export"]["onnx_bytes"] > 0 and entry["export"]["parity_max_abs"] < 1e-4
+        assert set(entry["export"]["parity"]) == {"onnx fp32", "onnx fp32 ragged"} and speed["layout"] == "ragged"
     qr4 = section["variants"][-1]
     assert qr4["methods"] == ["share"] and qr4["details"]["collisions"]["colliding_ids"] == 0
     expected = qr4["metrics"]["auc"] - section["parent"]["metrics"]["auc"]

@@ -28,7 +28,8 @@ def test_quick_demo_serves_the_model_on_triton_with_the_same_quality_and_reuses_
     assert "[6/6] short load sweep" in out and "Sweep: best" in out
     assert summary["sweep_best_requests_per_second"] > 0 and summary["sweep_best_concurrency"] in (1, 8)
     sweep = json.loads((tmp_path / "reports" / "sweep" / "sweep.json").read_text())
-    assert [p["level"] for p in sweep["closed"]] == [1, 8] and all(p["errors"] == 0 for p in sweep["closed"])
+    assert [p["level"] for p in sweep["points"]] == [1, 8]
+    assert all(run["errors"] == 0 for p in sweep["points"] for run in p["tritonrec"]["runs"])
     assert (tmp_path / "reports" / "sweep" / "sweep.png").is_file()
     # a second run reuses the checkpoint and reproduces the same test figures
     assert main(args) == 0

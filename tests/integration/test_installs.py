@@ -87,11 +87,12 @@ def test_bench_install_sweeps_a_running_server(server, tmp_path):
     out = tmp_path / "sweep"
     sweep = [str(bin_dir / "tritonrec"), "bench", "sweep", "--url", server.grpc_url, "--out", str(out)]
     sweep += ["--concurrency", "2", "--requests", "32", "--candidates", "8"]
-    sweep += ["--warmup-s", "0.5", "--window-s", "1", "--max-windows", "2"]
+    sweep += ["--warmup-s", "0.5", "--window-s", "1", "--max-windows", "2", "--repeats", "1"]
     done = subprocess.run(sweep, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((out / "sweep.json").read_text())
-    assert record["closed"][0]["ok"] > 0 and record["closed"][0]["errors"] == 0
+    run = record["points"][0]["tritonrec"]["runs"][0]
+    assert run["ok"] > 0 and run["errors"] == 0
     with RankingClient(server.grpc_url) as client:
         assert record["versions"]["tritonserver"] == client.server_version() != ""
     assert record["versions"]["torch"] is None and record["versions"]["locust"]

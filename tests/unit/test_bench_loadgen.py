@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from tritonrec.bench.loadgen import PointSettings, _stable, server_breakdown
+from tritonrec.bench.loadgen import (
+    LoadMode,
+    PointSettings,
+    _overload,
+    _Recorder,
+    _stable,
+    _window_stats,
+    server_breakdown,
+)
 from tritonrec.bench.perf_analyzer import input_data
 from tritonrec.errors import ConfigError
 
@@ -61,3 +69,49 @@ def test_perf_analyzer_input_keeps_each_request_shape():
     rows = input_data(requests)["data"]
     assert rows[0]["history"] == {"content": [0, 1, 2], "shape": [3]}
     assert rows[1]["candidates"]["shape"] == [7] and len(rows[1]["history"]["content"]) == 50
+
+
+def test_server_breakdown_counts_executions_per_batch_size():
+    before, after = _stats(0, 0, 0, 0, 0), _stats(30, 0, 0, 10, 30)
+    before["model_stats"][0]["batch_stats"] = [{"batch_size": "1", "compute_infer": {"count": "4", "ns": "9"}}]
+    after["model_stats"][0]["batch_stats"] = [
+        {"batch_size": "1", "compute_infer": {"count": "6", "ns": "9"}},
+        {"batch_size": "4", "compute_infer": {"count": "7", "ns": "9"}},
+    ]
+    assert server_breakdown(before, after)["batch_sizes"] == {"1": 2, "4": 7}
+
+
+def _recorder(rows):
+    """rows: (scheduled, sent, done, error kind or None)."""
+    recorder = _Recorder()
+    for i, (scheduled, sent, done, kind) in enumerate(rows):
+        recorder.scheduled.append(scheduled)
+        recorder.sent.append(sent)
+        recorder.done.append(done)
+        recorder.candidates.append(10)
+        if kind:
+            recorder.errors[i] = kind
+    return recorder
+
+
+def test_open_loop_latency_counts_from_the_scheduled_time_and_includes_failures():
+    # 100 requests scheduled 10 ms apart; the 50 scheduled during a 0.5 s stall leave late (sender held back)
+    rows = []
+    for k in range(100):
+        scheduled = k * 0.01
+        sent = max(scheduled, 0.5) if 0.0 <= scheduled < 0.5 else scheduled
+        rows.append((scheduled, sent, sent + 0.002, "ServerOverloadedError" if k == 99 else None))
+    stats = _window_stats(_recorder(rows), 0.0, 2.0, LoadMode.OPEN, 100.0)
+    assert stats["latency_ms"]["p99"] >= 480  # the stall, seen from the schedule
+    assert stats["latency_from_send_ms"]["p99"] <= 3  # invisible from the actual send: coordinated omission
+    assert stats["sender_lag_ms"]["max"] >= 490
+    assert stats["errors"] == 1 and stats["error_rate"] == 0.01 and stats["latency_ms"]["count"] == 100
+    assert stats["error_kinds"] == {"ServerOverloadedError": 1}
+
+
+def test_an_open_loop_point_that_falls_behind_or_fails_is_overloaded():
+    ok = {"error_rate": 0.0, "error_kinds": {}, "requests": 990, "seconds": 10.0}
+    assert _overload(ok, LoadMode.OPEN, 100.0) is None  # 99 of 100 req/s offered completed
+    assert "fell behind" in _overload({**ok, "requests": 900}, LoadMode.OPEN, 100.0)
+    assert "failed" in _overload({**ok, "error_rate": 0.05, "error_kinds": {"X": 5}}, LoadMode.OPEN, 100.0)
+    assert _overload({**ok, "requests": 10}, LoadMode.CLOSED, 8.0) is None  # closed loop: no offered rate

@@ -88,3 +88,20 @@ def test_bad_arguments_exit_with_usage_not_a_traceback():
     )
     assert result.returncode == 2
     assert "invalid choice" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_export_torch_then_repo_build_writes_a_servable_ranker_gpu(capsys, tmp_path, beauty_slice_dir):
+    from tritonrec.data.registry import prepare_dataset
+
+    data = prepare_dataset("beauty", beauty_slice_dir)
+    checkpoint = save_checkpoint(tmp_path / "ckpt", RankingModel(data.spec, preset("small"), data.catalogue))
+    source = ["--checkpoint", str(checkpoint), "--dataset", "beauty", "--data-dir", str(beauty_slice_dir)]
+    assert main(["export", "torch", *source, "--out", str(tmp_path / "program")]) == 0
+    assert "torch.export fp32 vs eager fp32" in capsys.readouterr().out
+    repo = tmp_path / "repo"
+    assert (
+        main(["repo", "build", "--export", str(tmp_path / "program"), "--variants", "ranker_gpu", "--out", str(repo)])
+        == 0
+    )
+    assert sorted(p.name for p in (repo / "ranker_gpu" / "1").iterdir()) == ["model.pt2", "model.py"]
+    assert 'key: "max_history"' in (repo / "ranker_gpu" / "config.pbtxt").read_text()

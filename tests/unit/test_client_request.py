@@ -131,8 +131,8 @@ def test_load_balancing_policy_reaches_the_channel_and_is_checked():
     from tritonrec.client import ClientOptions
     from tritonrec.errors import ConfigError
 
-    args = dict(ClientOptions(load_balancing="round_robin").client_kwargs()["channel_args"])
+    args = dict(ClientOptions(load_balancing="round_robin").channel_options())
     assert args["grpc.lb_policy_name"] == "round_robin"
-    assert dict(ClientOptions().client_kwargs()["channel_args"])["grpc.lb_policy_name"] == "pick_first"
+    assert dict(ClientOptions().channel_options())["grpc.lb_policy_name"] == "pick_first"
     with pytest.raises(ConfigError, match="load_balancing"):
         ClientOptions(load_balancing="random")

@@ -2,17 +2,23 @@
 
 import json
 
+import numpy as np
+import onnx
 import pytest
 import torch
 
 from tritonrec.cli import main
 from tritonrec.compress.distill import distillation_objective
-from tritonrec.compress.options import DistillOptions, FinetuneOptions, PruneOptions, QuantizeOptions
+from tritonrec.compress.options import DistillOptions, FinetuneOptions, PruneOptions, QuantizeOptions, ShareOptions
 from tritonrec.compress.run import compress_checkpoint
 from tritonrec.data.registry import prepare_dataset
 from tritonrec.errors import ConfigError
-from tritonrec.model.config import preset
+from tritonrec.export.checkpoint_export import FP32_TOLERANCE, export_checkpoint
+from tritonrec.export.parity import compare_scorers, parity_batches
+from tritonrec.model.config import EmbeddingStorage, TableSharing, preset
 from tritonrec.model.ranker import RankingModel
+from tritonrec.model.tables import QREmbedding, QuantizedEmbedding
+from tritonrec.scorers.ort import file_scorer
 from tritonrec.train.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from tritonrec.train.loop import Loss, TrainResult, label_loss
 
@@ -73,6 +79,58 @@ def test_compress_cli_prints_the_summary_and_evaluate_and_export_take_the_result
         main(["export", "onnx", "--checkpoint", str(out), *data_args, "--out", str(tmp_path / "onnx"), "--json"]) == 0
     )
     assert all(record["passed"] for record in json.loads(capsys.readouterr().out)["parity"])
+
+
+def _quantized_initializers(path):
+    graph = onnx.load(str(path)).graph
+    return sorted(tuple(t.dims) for t in graph.initializer if t.data_type == onnx.TensorProto.UINT8)
+
+
+def test_a_pruned_qr_shared_int8_checkpoint_exports_a_flat_graph_that_scores_as_the_padded_one(data, tmp_path):
+    torch.manual_seed(0)  # base: a history block and two heads, so every pruned width is in the graph
+    base = save_checkpoint(tmp_path / "base", RankingModel(data.spec, preset("base"), data.catalogue), metrics={})
+    no_finetune = FinetuneOptions(max_epochs=0)
+    compress_checkpoint(base, data, PruneOptions(ratio=0.5, finetune=no_finetune), tmp_path / "p", eval_users=32)
+    compress_checkpoint(tmp_path / "p", data, ShareOptions(kind="qr", ratio=4, finetune=no_finetune), tmp_path / "s",
+                        eval_users=32)  # fmt: skip
+    compress_checkpoint(tmp_path / "s", data, QuantizeOptions(storage="int8"), tmp_path / "q", eval_users=32)
+    checkpoint = load_checkpoint(tmp_path / "q")
+    config, parent = checkpoint.model.config, load_checkpoint(base).model.config
+    assert checkpoint.lineage.methods == ("prune", "share", "quantize-embeddings")
+    assert config.n_heads == 2 and 0 < config.attention_qk_dim < parent.embedding_dim // 2
+    assert 0 < config.attention_v_dim < parent.embedding_dim // 2 and config.mlp_hidden < parent.mlp_hidden
+    assert config.layer_ffn_hidden < parent.layer_ffn_hidden and config.layer_cross_ranks < parent.layer_cross_ranks
+    assert config.item_sharing is TableSharing.QR and config.embedding_storage is EmbeddingStorage.INT8
+    table = checkpoint.model.items.item
+    assert isinstance(table, QREmbedding) and isinstance(table.quotient, QuantizedEmbedding)
+
+    result = export_checkpoint(checkpoint, data.test, tmp_path / "onnx", fp16=False, gpu_graph=True, parity_rows=64)
+    assert [(a.precision, a.layout) for a in result.artifacts] == [("fp32", "padded"), ("fp32", "ragged"),
+                                                                   ("fp32", "offsets")]  # fmt: skip
+    assert [r.candidate for r in result.parity] == ["onnx fp32", "onnx fp32 ragged", "onnx fp32 offsets"]
+    assert all(r.passed and r.max_abs < FP32_TOLERANCE[0] for r in result.parity), [r.to_dict() for r in result.parity]
+    padded, ragged = result.model_path, result.layout_path("ragged")
+    assert ragged is not None
+    # the flat graph reads the same compressed tables: the same uint8 codes (QR quotient + remainder, side tables)
+    assert _quantized_initializers(ragged) == _quantized_initializers(padded) != []
+    # and scores as the padded graph does, to export's FP32 tolerance, on real, OOV, empty, short and full histories
+    batches = parity_batches(data.test, checkpoint.spec.n_items, n_rows=64)
+    flat_vs_padded = compare_scorers(
+        file_scorer(padded), file_scorer(ragged), batches, reference_name="padded", candidate_name="ragged",
+        atol=FP32_TOLERANCE[0], rtol=FP32_TOLERANCE[1],
+    )  # fmt: skip
+    assert flat_vs_padded.passed and flat_vs_padded.max_abs < FP32_TOLERANCE[0], flat_vs_padded.to_dict()
+    print("flat vs padded:", json.dumps(flat_vs_padded.to_dict()))  # the figures, with -s
+    print("vs eager:", json.dumps({r.candidate: r.max_abs for r in result.parity}))
+    # eager score_flat on the compressed model: each candidate as its padded row
+    batch = batches["real"]
+    h, c = torch.from_numpy(batch.histories[:8]), torch.from_numpy(batch.candidates[:8])
+    model = checkpoint.model.eval()
+    with torch.no_grad():
+        encoded, mask = model.encode_history(h)
+        users = torch.arange(8).repeat_interleave(c.shape[1])
+        flat = model.score_flat(encoded, mask, c.reshape(-1), users)
+        np.testing.assert_allclose(flat.reshape(c.shape).numpy(), model(h, c).numpy(), atol=1e-5, rtol=1e-5)
 
 
 def test_bad_compression_arguments_are_config_errors(parent_dir, beauty_slice_dir, capsys):

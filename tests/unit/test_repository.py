@@ -13,13 +13,22 @@ from tritonrec.repository import (
     CONFIG_FILE,
     VARIANTS,
     Batching,
+    VariantOverrides,
     build_repository,
     config_text,
     model_config,
     parse_config_text,
     resolve_variants,
 )
-from tritonrec.repository.ranker_cpu_model import check_request, pack_requests, split_scores
+from tritonrec.repository.ranker_cpu_model import (
+    cgroup_cpu_limit,
+    check_request,
+    pack_flat,
+    pack_requests,
+    serving_cpus,
+    split_flat,
+    split_scores,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -27,18 +36,23 @@ SPEC = FeatureSpec(n_items=100, history_len=50)
 COMMITTED = Path(__file__).resolve().parents[2] / "model_repository"
 
 
+# users per execution and preferred batches: 64 for the CPU and native GPU backends; ranker_gpu batches larger
+BATCHES = {"ranker_gpu": (512, [128, 256, 512])}
+
+
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_every_variant_config_parses_back_to_the_same_proto(name):
     config = model_config(VARIANTS[name], SPEC)
     parsed = parse_config_text(config_text(config))
     assert parsed == config
-    assert parsed.max_batch_size == 64
+    max_batch, preferred = BATCHES.get(name, (64, [16, 32, 64]))
+    assert parsed.max_batch_size == max_batch
     assert [i.name for i in parsed.input] == ["history", "candidates"]
     assert all(i.data_type == mc.TYPE_INT64 and list(i.dims) == [-1] for i in parsed.input)
     assert parsed.output[0].name == "scores" and parsed.output[0].data_type == mc.TYPE_FP32
     assert parsed.version_policy.latest.num_versions == 1
     batching = parsed.dynamic_batching
-    assert list(batching.preferred_batch_size) == [16, 32, 64] and batching.max_queue_delay_microseconds > 0
+    assert list(batching.preferred_batch_size) == preferred and batching.max_queue_delay_microseconds > 0
     assert batching.default_queue_policy.max_queue_size > 0
     assert batching.default_queue_policy.timeout_action == mc.ModelQueuePolicy.REJECT
     warmup = parsed.model_warmup[0]
@@ -52,12 +66,42 @@ def test_backends_and_devices_match_the_design_table():
     assert configs["ranker_cpu"].instance_group[0].kind == kind.KIND_CPU
     assert all(i.allow_ragged_batch for i in configs["ranker_cpu"].input)
     assert configs["ranker_cpu"].parameters["max_history"].string_value == "50"
+    gpu = configs["ranker_gpu"]
+    assert gpu.backend == "python" and gpu.instance_group[0].kind == kind.KIND_GPU
+    assert all(i.allow_ragged_batch for i in gpu.input)  # the Python model packs requests of any L and N
+    assert {k: v.string_value for k, v in gpu.parameters.items()} == {
+        "max_history": "50",
+        "max_candidates": "2048",
+        "program_file": "model.pt2",
+        "precision": "fp32",
+        "cuda_graphs": "1",
+        "intra_op_threads": "0",
+    }
     assert configs["ranker_onnx"].platform == "onnxruntime_onnx"
     for name in ("ranker_trt_fp16", "ranker_trt_int8"):
         assert configs[name].platform == "tensorrt_plan" and configs[name].default_model_filename == "model.plan"
+    cpu = configs["ranker_cpu"].parameters
+    assert cpu["layout"].string_value == "ragged" and cpu["onnx_file"].string_value == "model_ragged.onnx"
     for name in ("ranker_onnx", "ranker_trt_fp16", "ranker_trt_int8"):
-        assert configs[name].instance_group[0].kind == kind.KIND_GPU
-        assert not any(i.allow_ragged_batch for i in configs[name].input)  # native backends batch equal shapes
+        config = configs[name]
+        assert config.instance_group[0].kind == kind.KIND_GPU
+        # Triton's ragged batching: candidates concatenated, their running totals in, scores scattered back out
+        ragged = {i.name: i.allow_ragged_batch for i in config.input}
+        assert ragged == {"history": False, "candidates": True}  # clients pad histories to max_history
+        (offsets,) = config.batch_input
+        assert offsets.kind == mc.BatchInput.BATCH_ACCUMULATED_ELEMENT_COUNT
+        assert list(offsets.target_name) == ["candidate_offsets"] and list(offsets.source_input) == ["candidates"]
+        (scatter,) = config.batch_output
+        assert scatter.kind == mc.BatchOutput.BATCH_SCATTER_WITH_INPUT_SHAPE and list(scatter.target_name) == ["scores"]
+    assert configs["ranker_onnx"].default_model_filename == "model_offsets.onnx"
+
+
+def test_the_padded_layout_stays_available_as_an_override():
+    padded = VariantOverrides(layout="padded").apply(VARIANTS["ranker_cpu"])
+    assert padded.layout == "padded" and padded.artifact == "model.onnx"
+    assert model_config(padded, SPEC).parameters["layout"].string_value == "padded"
+    with pytest.raises(ConfigError, match="layout"):
+        dataclasses.replace(VARIANTS["ranker_cpu"], layout="offsets")
 
 
 def test_tensorrt_accelerator_is_an_onnx_variant_option():
@@ -68,6 +112,19 @@ def test_tensorrt_accelerator_is_an_onnx_variant_option():
         dataclasses.replace(VARIANTS["ranker_cpu"], trt_accelerator=True)
 
 
+def test_precision_and_cuda_graphs_fit_the_variant_kind():
+    gpu = VARIANTS["ranker_gpu"]
+    bf16 = dataclasses.replace(gpu, precision="bf16", cuda_graphs=False)
+    assert model_config(bf16, SPEC).parameters["precision"].string_value == "bf16"
+    assert model_config(bf16, SPEC).parameters["cuda_graphs"].string_value == "0"
+    with pytest.raises(ConfigError, match="runs fp32, bf16 or fp16, not int8"):
+        dataclasses.replace(gpu, precision="int8")
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        dataclasses.replace(gpu, precision="fp8")
+    with pytest.raises(ConfigError, match="CUDA graphs are an option of the PyTorch variant"):
+        dataclasses.replace(VARIANTS["ranker_cpu"], cuda_graphs=True)
+
+
 def test_batching_rejects_preferred_sizes_above_the_maximum():
     with pytest.raises(ConfigError, match="outside 1..max_batch_size"):
         Batching(max_batch_size=8, preferred_batch_sizes=(4, 16))
@@ -76,28 +133,45 @@ def test_batching_rejects_preferred_sizes_above_the_maximum():
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_committed_configs_are_what_the_builder_writes(name):
     committed = parse_config_text((COMMITTED / name / CONFIG_FILE).read_text())
-    assert committed == model_config(VARIANTS[name], SPEC), "regenerate with `tritonrec repo build --configs-only`"
+    generated = model_config(VARIANTS[name], SPEC)
+    assert generated.parameters["max_history"].string_value == "50"  # the limits, stated once, in every variant
+    assert generated.parameters["max_candidates"].string_value == "2048"
+    assert committed == generated, "regenerate with `tritonrec repo build --configs-only`"
 
 
 def test_unknown_variant_and_missing_export_are_repository_errors(tmp_path):
     with pytest.raises(RepositoryError, match="unknown variant"):
-        resolve_variants(["ranker_gpu"])
+        resolve_variants(["ranker_tpu"])
     with pytest.raises(RepositoryError, match="run `tritonrec export onnx` first"):
         build_repository(tmp_path / "repo", SPEC, resolve_variants(["ranker_cpu"]), export_dir=tmp_path)
+    with pytest.raises(RepositoryError, match="needs model.pt2 .* run `tritonrec export torch` first"):
+        build_repository(tmp_path / "repo", SPEC, resolve_variants(["ranker_gpu"]), export_dir=tmp_path)
 
 
 def test_build_copies_graph_external_data_and_python_model(tmp_path):
     export = tmp_path / "export"
     export.mkdir()
-    (export / "model.onnx").write_bytes(b"graph")
-    (export / "model.onnx.data").write_bytes(b"weights")
+    (export / "model_ragged.onnx").write_bytes(b"graph")
+    (export / "model_ragged.onnx.data").write_bytes(b"weights")
     written = build_repository(
         tmp_path / "repo", SPEC, resolve_variants(["ranker_cpu", "ranker_trt_fp16"]), export_dir=export
     )
     version = tmp_path / "repo" / "ranker_cpu" / "1"
-    assert sorted(p.name for p in version.iterdir()) == ["model.onnx", "model.onnx.data", "model.py"]
+    assert sorted(p.name for p in version.iterdir()) == ["model.py", "model_ragged.onnx", "model_ragged.onnx.data"]
     assert "class TritonPythonModel" in (version / "model.py").read_text()
     assert written["ranker_trt_fp16"] == [tmp_path / "repo" / "ranker_trt_fp16" / CONFIG_FILE]  # engine built on GPU
+
+
+def test_build_copies_the_program_and_the_torch_python_model(tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model.pt2").write_bytes(b"program")
+    build_repository(tmp_path / "repo", SPEC, resolve_variants(["ranker_gpu"]), export_dir=export)
+    version = tmp_path / "repo" / "ranker_gpu" / "1"
+    assert sorted(p.name for p in version.iterdir()) == ["model.pt2", "model.py"]
+    model_py = (version / "model.py").read_text()
+    assert "class TritonPythonModel" in model_py and "torch.export" in model_py
+    assert "import tritonrec" not in model_py and "from tritonrec" not in model_py  # runs without the package
 
 
 def _ids(*rows):
@@ -128,3 +202,31 @@ def test_pack_right_aligns_histories_and_split_restores_each_request():
     scores = (candidates * 10).astype(np.float32)
     parts = split_scores(scores, pairs)
     assert [p.tolist() for p in parts] == [[[50, 60, 70]], [[80]], [[90], [100]]]
+
+
+def test_flat_packing_concatenates_real_candidates_and_trims_histories_to_the_longest():
+    pairs = [
+        (np.array([[0, 0, 5]], np.int64), np.array([[7, 8]], np.int64)),
+        (np.array([[3, 4]], np.int64), np.array([[9, 10, 11]], np.int64)),
+        (np.zeros((1, 0), np.int64), np.array([[12]], np.int64)),
+    ]
+    history, candidates, users = pack_flat(pairs)
+    assert history.tolist() == [[0, 5], [3, 4], [0, 0]]  # the longest real history is 2 items
+    assert candidates.tolist() == [7, 8, 9, 10, 11, 12] and users.tolist() == [0, 0, 1, 1, 1, 2]
+    parts = split_flat(np.arange(6, dtype=np.float32), pairs)
+    assert [p.tolist() for p in parts] == [[[0.0, 1.0]], [[2.0, 3.0, 4.0]], [[5.0]]]
+    empty, _, _ = pack_flat([(np.zeros((1, 0), np.int64), np.array([[1]], np.int64))])
+    assert empty.shape == (1, 1)  # at least one (padding) column
+
+
+def test_threads_follow_the_cgroup_cpu_quota_not_the_nodes_cores(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # a Kubernetes limit of 1.5 CPUs
+    assert cgroup_cpu_limit(tmp_path) == 1.5
+    assert serving_cpus(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_limit(tmp_path) is None and serving_cpus(tmp_path) >= 1
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_limit(v1) == 3.0

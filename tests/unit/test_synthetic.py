@@ -12,7 +12,13 @@ import numpy.typing as npt
 import pytest
 
 from tritonrec.data.feature_spec import FeatureSpec
-from tritonrec.data.synthetic import SyntheticConfig, SyntheticDataset, SyntheticSplit, generate_synthetic
+from tritonrec.data.synthetic import (
+    SyntheticConfig,
+    SyntheticDataset,
+    SyntheticSplit,
+    generate_synthetic,
+    synthetic_catalogue,
+)
 from tritonrec.data.synthetic_io import (
     CATALOGUE_FILE,
     FORMAT,
@@ -399,3 +405,11 @@ def test_generates_a_million_item_catalogue_for_200k_users() -> None:
     assert data.histories.shape == (200_000, 50) and data.candidates.shape == (200_000, 20)
     assert data.candidates.max() <= 1_000_000 and (data.histories[:, -1] > 0).all()
     assert 0.05 <= float(data.labels.mean()) <= 0.30
+
+
+def test_catalogue_alone_is_the_generated_datasets_catalogue():
+    config = SyntheticConfig(n_items=3_000, n_users=200, seed=3)
+    alone, full = synthetic_catalogue(config).to_arrays(), generate_synthetic(config).catalogue.to_arrays()
+    assert alone.keys() == full.keys()
+    assert all(np.array_equal(alone[k], full[k]) for k in full)
+    synthetic_catalogue(config).validate(config.feature_spec())

@@ -3,7 +3,7 @@
 {{- $repo := .Values.modelRepository -}}
 {{- $f := $repo.fetcher -}}
 - name: fetch-model-repository
-  image: {{ include "tritonrec.image" $f.image }}
+  image: {{ include "tritonrec.image" (dict "image" $f.image "root" .) }}
   imagePullPolicy: {{ $f.image.pullPolicy }}
   args:
     - copy
@@ -74,28 +74,29 @@
 {{- $repo := .Values.modelRepository -}}
 {{- $e := .Values.engineBuild -}}
 - name: build-trt-engines
-  image: {{ include "tritonrec.image" $e.image }}
+  image: {{ include "tritonrec.image" (dict "image" $e.image "root" .) }}
   imagePullPolicy: {{ $e.image.pullPolicy }}
   command: ["/bin/bash", "-c"]
   args:
     - |
       set -euo pipefail
+      # engineBuild.timeoutSeconds bounds all builds of this container: a hung build must not hold the pod forever.
+      deadline=$((SECONDS + {{ $e.timeoutSeconds }}))
+      build() {
+        left=$((deadline - SECONDS))
+        (( left > 0 )) || { echo "engine builds ran past engineBuild.timeoutSeconds ({{ $e.timeoutSeconds }} s)" >&2; exit 1; }
+        timeout "$left" /opt/tritonrec/build_trt_engines.sh "$@"{{ if $e.replaceOtherGpuPlans }} --replace-other-gpu{{ end }}
+      }
       {{- range $e.engines }}
-      /opt/tritonrec/build_trt_engines.sh --repo {{ $repo.mountPath | quote }} --model {{ .model | quote }} --precision {{ .precision }} --onnx {{ printf "%s/%s" $repo.mountPath .onnx | quote }}
+      build --repo {{ $repo.mountPath | quote }} --model {{ .model | quote }} --precision {{ .precision }} --onnx {{ printf "%s/%s" $repo.mountPath .onnx | quote }}
       {{- end }}
   env:
     - name: HOME
       value: /tmp
-    - name: TRITONREC_MAX_BATCH
-      value: {{ $e.shapes.maxBatch | quote }}
     - name: TRITONREC_OPT_BATCH
       value: {{ $e.shapes.optBatch | quote }}
-    - name: TRITONREC_HISTORY_LENGTH
-      value: {{ $e.shapes.historyLength | quote }}
     - name: TRITONREC_OPT_CANDIDATES
       value: {{ $e.shapes.optCandidates | quote }}
-    - name: TRITONREC_MAX_CANDIDATES
-      value: {{ $e.shapes.maxCandidates | quote }}
     {{- with $e.extraArgs }}
     - name: TRITONREC_TRTEXEC_EXTRA_ARGS
       value: {{ join " " . | quote }}

@@ -10,13 +10,13 @@ imagePullSecrets:
 {{- end }}
 securityContext:
   runAsNonRoot: true
-  runAsUser: 1000
-  runAsGroup: 1000
+  runAsUser: 10001
+  runAsGroup: 10001
   seccompProfile:
     type: RuntimeDefault
 containers:
   - name: locust-{{ .role }}
-    image: {{ printf "%s:%s" $lt.image.repository $lt.image.tag }}
+    image: {{ include "tritonrec.image" (dict "image" $lt.image "root" .root) }}
     imagePullPolicy: {{ $lt.image.pullPolicy }}
     args:
       {{- toYaml .args | nindent 6 }}

@@ -27,6 +27,15 @@
 - --grpc-restricted-protocol={{ $list }}:{{ $t.restrictedApis.header }}=$(TRITON_ADMIN_KEY)
 - --http-restricted-api={{ $list }}:{{ $t.restrictedApis.header }}=$(TRITON_ADMIN_KEY)
 {{- end }}
+{{- /* Clients may ping idle connections every 10 s or less often without a GOAWAY "too_many_pings"; the same
+flags as tritonrec.server.KEEPALIVE_ARGS (a chart test compares them). */}}
+- --grpc-keepalive-permit-without-calls=1
+- --grpc-http2-min-recv-ping-interval-without-data=10000
+{{- if gt (int $t.grpcMaxConnectionAgeSeconds) 0 }}
+{{- /* Milliseconds, the unit of the bundled tritonserver 2.51 (`tritonserver --help`). */}}
+- --grpc-max-connection-age={{ mul $t.grpcMaxConnectionAgeSeconds 1000 }}
+- --grpc-max-connection-age-grace={{ mul $t.grpcMaxConnectionAgeGraceSeconds 1000 }}
+{{- end }}
 {{- range $t.extraArgs }}
 - {{ . | quote }}
 {{- end }}

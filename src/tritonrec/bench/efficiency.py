@@ -1,70 +1,266 @@
-"""``tritonrec bench efficiency``: what share of the model's own speed survives serving.
+"""``tritonrec bench efficiency``: what share of the model's own speed survives serving, like for like.
 
-Serving efficiency = candidates/s served through Triton over gRPC (``ranker_cpu``, closed loop, the best of a few
-concurrencies) / candidates/s of the same ONNX model run in process, by the same ONNX Runtime session the server
-opens (``ranker_cpu_model.open_session``), on batches of the same size the dynamic batcher formed at that best
-point (users per execution, from Triton's statistics), packed as the server packs them. Both are measured in one
-run on one machine. What the ratio leaves out is the cost of serving: gRPC, (de)serialization, the Python
-backend's shared-memory hop, queueing, and on a small machine the load generator's own CPU.
+Serving efficiency = candidates/s served through Triton over gRPC / candidates/s of the same model run in
+process the way the server runs it:
+
+- **same code and session options**: the ONNX Runtime session ``ranker_cpu``'s ``model.py`` opens
+  (``ranker_cpu_model.open_session``), as many sessions as the served variant has instances, each with the
+  variant's threads, run side by side in threads (``session.run`` releases the GIL);
+- **same batches**: the batch sizes Triton's dynamic batcher actually formed during the served run (its
+  statistics, executions per batch size) are replayed, each batch packed as ``model.py`` packs it (histories to
+  ``L``, candidates padded to the batch's longest row), from the same traffic; only real candidates count;
+- **same traffic**: realistic Beauty traffic (50-500 candidates) and a fixed N=200;
+- **the server's capacity**: concurrency rises until served throughput stops rising (by ``rise_pct``); served
+  throughput is perf_analyzer's where our generator is the bottleneck (see ``tritonrec.bench.points``).
+
+Served and in-process runs alternate ``repeats`` times; each pair gives one efficiency, reported as median and
+min-max.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tritonrec.bench.endpoint import local_endpoint
-from tritonrec.bench.loadgen import LoadMode, PointSettings, PreparedRequest, measure_point, prepare_requests
-from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
-from tritonrec.bench.traffic import CandidateCounts, TrafficSpec, load_user_pool
-from tritonrec.client import RankingClient
-from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES
-from tritonrec.repository import VARIANTS
-from tritonrec.repository.ranker_cpu_model import open_session, pack_requests
+import numpy as np
 
-__all__ = ["EfficiencySettings", "in_process_throughput", "run_efficiency_bench", "write_markdown"]
+from tritonrec.bench.endpoint import local_endpoint
+from tritonrec.bench.loadgen import LoadMode, PointSettings, PreparedRequest, prepare_requests, server_breakdown
+from tritonrec.bench.points import PaSettings, Target, run_ours, run_theirs, side_by_side, summarize_runs
+from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
+from tritonrec.bench.spread import spread
+from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSpec, load_user_pool
+from tritonrec.client import RankingClient
+from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, USER_INDEX
+from tritonrec.errors import ConfigError
+from tritonrec.repository.ranker_cpu_model import open_session, pack_flat, pack_requests, session_threads
+
+__all__ = ["EfficiencySettings", "ServingShape", "in_process_throughput", "run_efficiency_bench", "write_markdown"]
 
 MODEL = DEFAULT_MODEL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EfficiencySettings:
-    """N candidates per user, the concurrencies searched, distinct requests, in-process time per batch size."""
+    """What to measure.
 
-    n_candidates: int = 200
-    concurrencies: tuple[int, ...] = (4, 8, 16, 32)
+    Attributes:
+        traffics: candidate counts per request, ``N`` or ``LOW-HIGH`` (uniform), each a separate result.
+        concurrencies: searched in order until served candidates/s rises by less than ``rise_pct``.
+        rise_pct: the rise that still counts as "rising".
+        repeats: served + in-process pairs at the chosen concurrency.
+        requests: distinct requests drawn from the traffic.
+        in_process_s: time per in-process measurement.
+        seed: seeds the traffic and the replayed batch order.
+        point: our generator's warm-up, windows and stability rule.
+        perf_analyzer: perf_analyzer's window and stability rule.
+    """
+
+    traffics: tuple[str, ...] = ("50-500", "200")
+    concurrencies: tuple[int, ...] = (4, 8, 16, 32, 64)
+    rise_pct: float = 5.0
+    repeats: int = 3
     requests: int = 1024
     in_process_s: float = 6.0
+    seed: int = 0
     point: PointSettings = field(default_factory=PointSettings)
+    perf_analyzer: PaSettings = field(default_factory=PaSettings)
+
+    def __post_init__(self) -> None:
+        if not self.traffics or not self.concurrencies or self.repeats < 1 or self.in_process_s <= 0:
+            raise ConfigError("efficiency needs traffics, concurrencies, repeats >= 1 and in_process_s > 0")
+        for text in self.traffics:
+            _counts(text)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingShape:
+    """How the served variant runs the model: instances, threads each, the history length, layout and file."""
+
+    instances: int
+    threads: int
+    history_len: int
+    layout: str = "padded"
+    onnx_file: str = "model.onnx"
+
+    @classmethod
+    def of(cls, config: dict[str, Any], history_len: int) -> ServingShape:
+        """Read from the served config (JSON), resolving ``intra_op_threads`` 0 as ``model.py`` does here."""
+        instances = sum(int(g.get("count", 1)) for g in config.get("instance_group", [])) or 1
+        params = {k: v.get("string_value", "0") for k, v in config.get("parameters", {}).items()}
+        threads = session_threads(config)
+        layout, onnx_file = params.get("layout", "padded"), params.get("onnx_file", "model.onnx")
+        return cls(instances, threads, history_len, layout, onnx_file)
+
+
+def _counts(text: str) -> CandidateCounts:
+    low, _, high = text.partition("-")
+    if not (low.isdigit() and (high.isdigit() or not high)):
+        raise ConfigError(f"a traffic is N or LOW-HIGH candidates, got {text!r}")
+    if not high:
+        return CandidateCounts.fixed(int(low))
+    return CandidateCounts(low=int(low), high=int(high), distribution=Distribution.UNIFORM)
+
+
+def _replayed_batches(
+    requests: list[PreparedRequest], batch_sizes: dict[str, int], shape: ServingShape, seed: int
+) -> list[tuple[dict[str, Any], int]]:
+    """Batches drawn with the batch-size frequencies Triton formed, filled in order, packed as the server packs."""
+    sizes = np.array([int(b) for b in batch_sizes], dtype=np.int64)
+    weights = np.array(list(batch_sizes.values()), dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    drawn = rng.choice(sizes, size=max(64, int(weights.sum())), p=weights / weights.sum())
+    batches, at = [], 0
+    for b in drawn.tolist():
+        group = [requests[(at + k) % len(requests)] for k in range(b)]
+        at += b
+        pairs = [(r.history[None, :], r.candidates[None, :]) for r in group]
+        if shape.layout == "ragged":
+            history, flat, users = pack_flat(pairs)
+            feeds = {HISTORY: history, CANDIDATES: flat, USER_INDEX: users}
+        else:
+            history, candidates = pack_requests(pairs, shape.history_len)
+            feeds = {HISTORY: history, CANDIDATES: candidates}
+        batches.append((feeds, sum(r.n_candidates for r in group)))
+    return batches
 
 
 def in_process_throughput(
-    export_dir: Path, requests: list[PreparedRequest], batch_users: int, duration_s: float, history_len: int
+    model_path: Path,
+    requests: list[PreparedRequest],
+    batch_sizes: dict[str, int],
+    shape: ServingShape,
+    duration_s: float,
+    *,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Candidates/s of the serving session run in process on packed batches of ``batch_users`` users."""
-    session = open_session(export_dir / "model.onnx")
-    batches: list[tuple[dict[str, Any], int]] = []
-    for lo in range(0, len(requests) - batch_users + 1, batch_users):
-        group = requests[lo : lo + batch_users]
-        history, candidates = pack_requests([(r.history[None, :], r.candidates[None, :]) for r in group], history_len)
-        batches.append(({HISTORY: history, CANDIDATES: candidates}, sum(r.n_candidates for r in group)))
-    session.run([SCORES], batches[0][0])  # warm up
-    runs, candidates_done, started = 0, 0, time.perf_counter()
-    while time.perf_counter() - started < duration_s:
-        k = runs % len(batches)
-        session.run([SCORES], batches[k][0])
-        candidates_done += batches[k][1]
-        runs += 1
+    """Real candidates/s of ``shape.instances`` serving sessions run side by side on the replayed batches."""
+    if not batch_sizes:
+        raise ConfigError("no batch sizes to replay: the served run executed nothing")
+    batches = _replayed_batches(requests, batch_sizes, shape, seed)
+    sessions = [open_session(model_path, shape.threads) for _ in range(shape.instances)]
+    for session in sessions:
+        session.run([SCORES], batches[0][0])  # warm up
+    done = [0] * shape.instances
+    runs = [0] * shape.instances
+    start = threading.Barrier(shape.instances + 1)
+    deadline: list[float] = []
+
+    def work(k: int) -> None:
+        start.wait()
+        i = k
+        while time.perf_counter() < deadline[0]:
+            feeds, n = batches[i % len(batches)]
+            sessions[k].run([SCORES], feeds)
+            done[k] += n
+            runs[k] += 1
+            i += shape.instances
+
+    threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(shape.instances)]
+    for t in threads:
+        t.start()
+    deadline.append(time.perf_counter() + duration_s)
+    started = time.perf_counter()
+    start.wait()
+    for t in threads:
+        t.join()
     elapsed = time.perf_counter() - started
     return {
-        "batch_users": batch_users,
-        "session_runs": runs,
+        "candidates_per_second": round(sum(done) / elapsed, 1),
+        "session_runs": sum(runs),
         "elapsed_s": round(elapsed, 2),
-        "candidates_per_second": round(candidates_done / elapsed, 1),
-        "users_per_second": round(runs * batch_users / elapsed, 1),
+        "mean_batch_users": round(float(np.mean([len(b[0][HISTORY]) for b in batches])), 2),
+    }
+
+
+def _search(target: Target, requests: list[PreparedRequest], settings: EfficiencySettings, progress: Progress) -> int:
+    """The concurrency after which served candidates/s stops rising (perf_analyzer's view where available)."""
+    best_c, best = settings.concurrencies[0], 0.0
+    for c in settings.concurrencies:
+        progress(f"  searching: concurrency {c} ...")
+        run = (
+            run_theirs(target, MODEL, requests, LoadMode.CLOSED, c, settings.perf_analyzer)
+            if target.perf_analyzer
+            else run_ours(target, MODEL, requests, LoadMode.CLOSED, c, settings.point)
+        )
+        if "error" in run:
+            run = run_ours(target, MODEL, requests, LoadMode.CLOSED, c, settings.point)
+        value = float(run["candidates_per_second"])
+        if value < best * (1 + settings.rise_pct / 100):
+            break
+        best_c, best = c, value
+    return best_c
+
+
+def _theirs_with_batches(
+    target: Target, client: RankingClient, requests: list[PreparedRequest], c: int, settings: EfficiencySettings
+) -> dict[str, Any]:
+    before = client.raw_statistics()
+    run = run_theirs(target, MODEL, requests, LoadMode.CLOSED, c, settings.perf_analyzer)
+    run["server_statistics"] = server_breakdown(before, client.raw_statistics())
+    return run
+
+
+def _one_traffic(
+    target: Target,
+    model_dir: Path,
+    text: str,
+    shape: ServingShape,
+    settings: EfficiencySettings,
+    client: RankingClient,
+    progress: Progress,
+) -> dict[str, Any]:
+    limits = client.limits()
+    traffic = TrafficSpec(candidates=_counts(text), seed=settings.seed)
+    requests = prepare_requests(
+        load_user_pool(traffic, history_len=limits.max_history).sample(settings.requests), limits, MODEL
+    )
+    progress(f"traffic {text} candidates:")
+    c = _search(target, requests, settings, progress)
+    ours_runs, theirs_runs, pairs = [], [], []
+    for repeat in range(settings.repeats):
+        progress(f"  concurrency {c}, run {repeat + 1}/{settings.repeats}: served ...")
+        ours = run_ours(target, MODEL, requests, LoadMode.CLOSED, c, settings.point, seed=settings.seed + repeat)
+        ours_runs.append(ours)
+        theirs = _theirs_with_batches(target, client, requests, c, settings) if target.perf_analyzer else None
+        if theirs is not None:
+            theirs_runs.append(theirs)
+        served = side_by_side(summarize_runs([ours]), summarize_runs([theirs]) if theirs else None)
+        use_pa = served["headline_tool"] == "perf_analyzer" and theirs is not None
+        served_cand = float(theirs["candidates_per_second"] if use_pa and theirs else ours["candidates_per_second"])
+        batches = (theirs["server_statistics"] if use_pa and theirs else ours["server"])["batch_sizes"]
+        progress(f"  concurrency {c}, run {repeat + 1}/{settings.repeats}: in process ...")
+        local = in_process_throughput(
+            model_dir / shape.onnx_file, requests, batches, shape, settings.in_process_s, seed=repeat
+        )
+        pairs.append(
+            {
+                "served_tool": "perf_analyzer" if use_pa else "tritonrec",
+                "served_cand_per_s": served_cand,
+                "in_process": local,
+                "batch_sizes": batches,
+                "efficiency": round(served_cand / local["candidates_per_second"], 4),
+            }
+        )
+    eff = spread([p["efficiency"] for p in pairs])
+    summary_ours, summary_theirs = summarize_runs(ours_runs), summarize_runs(theirs_runs) if theirs_runs else None
+    return {
+        "traffic": f"beauty users, {text} candidates" + (" (uniform)" if "-" in text else ""),
+        "efficiency": round(eff.median, 4),
+        "efficiency_min": round(eff.min, 4),
+        "efficiency_max": round(eff.max, 4),
+        "served_cand_per_s": spread([p["served_cand_per_s"] for p in pairs]).median,
+        "in_process_cand_per_s": spread([p["in_process"]["candidates_per_second"] for p in pairs]).median,
+        "concurrency": c,
+        "mean_candidates": round(float(np.mean([r.n_candidates for r in requests])), 1),
+        "pairs": pairs,
+        "tritonrec": {"summary": summary_ours, "runs": ours_runs},
+        "perf_analyzer": {"summary": summary_theirs, "runs": theirs_runs} if theirs_runs else None,
+        **side_by_side(summary_ours, summary_theirs),
     }
 
 
@@ -75,9 +271,10 @@ def run_efficiency_bench(
     *,
     command: str,
     url: str | None = None,
+    perf_analyzer: Path | None = None,
     progress: Progress = quiet,
 ) -> Report:
-    """Measure Triton at each concurrency, then the session in process at the best point's batch size.
+    """Measure serving efficiency for each traffic; write ``efficiency.json`` and ``efficiency.md``.
 
     Args:
         export_dir: the ONNX export the server serves (the in-process side runs its ``model.onnx``).
@@ -85,68 +282,59 @@ def run_efficiency_bench(
         settings: what to measure.
         command: the command line, recorded.
         url: a running Triton serving that export as ``ranker_cpu``; None serves it on the bundled server here.
+        perf_analyzer: the perf_analyzer binary (None: our generator only).
         progress: where to say what is being measured.
     """
-    traffic = TrafficSpec(candidates=CandidateCounts.fixed(settings.n_candidates))
     with contextlib.ExitStack() as stack:
-        target = url or stack.enter_context(local_endpoint(export_dir)).grpc_url
-        with RankingClient(target, model=MODEL) as client:
-            limits = client.limits()
-            server_version = client.server_version()
-        pool = load_user_pool(traffic, history_len=limits.max_history)
-        requests = prepare_requests(pool.sample(settings.requests), limits)
-        points = []
-        for c in settings.concurrencies:
-            progress(f"Triton, concurrency {c} ...")
-            points.append(measure_point(target, MODEL, requests, LoadMode.CLOSED, c, settings.point))
-    best = max(points, key=lambda p: p["candidates_per_second"])
-    batch = max(1, round(best["server"]["mean_batch_users"] or 1))
-    sizes = sorted({1, batch, VARIANTS[MODEL].batching.max_batch_size})
-    in_process = {}
-    for b in sizes:
-        progress(f"in-process ONNX Runtime, {b} users per run ...")
-        in_process[str(b)] = in_process_throughput(
-            export_dir, requests, b, settings.in_process_s, history_len=limits.max_history
-        )
+        if url is None:
+            server = stack.enter_context(local_endpoint(export_dir))
+            target = Target.at(server.grpc_url, metrics_url=server.metrics_url, perf_analyzer=perf_analyzer)
+        else:
+            target = Target.at(url, perf_analyzer=perf_analyzer)
+        client = stack.enter_context(RankingClient(target.url, model=MODEL))
+        shape = ServingShape.of(client.model_config(), client.limits().max_history)
+        server_version = client.server_version()
+        results = [
+            _one_traffic(target, export_dir, text, shape, settings, client, progress) for text in settings.traffics
+        ]
     report = {
-        **new_record(command, tritonserver=server_version),
+        **new_record(command, tritonserver=server_version, perf_analyzer=perf_analyzer is not None),
         "url": url or "local (bundled tritonserver)",
+        "server_cpu_measured": target.cpu.server is not None,
         "settings": asdict(settings),
-        "traffic": {"source": traffic.source.value, "n_candidates": settings.n_candidates},
-        "triton": points,
-        "best": {"concurrency": best["level"], "batch_users": batch},
-        "in_process": in_process,
-        "efficiency": round(best["candidates_per_second"] / in_process[str(batch)]["candidates_per_second"], 3),
+        "serving_shape": asdict(shape),
+        "results": results,
     }
     return write_report(out_dir, "efficiency", report, write_markdown(report))
 
 
 def write_markdown(report: dict[str, Any]) -> str:
     """Render the efficiency report (every figure from ``report``)."""
-    n = report["traffic"]["n_candidates"]
-    best = report["best"]
+    shape, s = report["serving_shape"], report["settings"]
     lines = [
-        *markdown_header(f"Serving efficiency: {MODEL}, N={n} candidates per user", report),
-        "| concurrency | req/s | cand/s | p50 ms | p99 ms | users per execution | server queue / infer ms |",
-        "|---|---|---|---|---|---|---|",
+        *markdown_header(f"Serving efficiency: {MODEL}, like for like", report),
+        f"In process: {shape['instances']} ONNX Runtime session(s) x {shape['threads']} thread(s) side by side, as "
+        f"the served variant runs, on the batch sizes Triton formed, packed as `model.py` packs them. "
+        f"{s['repeats']} served + in-process pair(s) per traffic; efficiency is median (min-max) over the pairs.",
+        "",
+        "| traffic | mean candidates | concurrency | served cand/s (tool) | in-process cand/s | efficiency "
+        "| ours vs perf_analyzer | bottleneck |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for p in report["triton"]:
-        s = p["server"]
+    for r in report["results"]:
+        tools = sorted({p["served_tool"] for p in r["pairs"]})
+        comparison = r["comparison"]["verdict"] if r.get("comparison") else "-"
+        bound = {True: "ours (generator-bound)", False: "server", None: "-"}[r.get("generator_bound")]
         lines.append(
-            f"| {p['level']:g} | {p['requests_per_second']:,} | {p['candidates_per_second']:,.0f} "
-            f"| {p['latency_ms']['p50']} | {p['latency_ms']['p99']} | {s['mean_batch_users']} "
-            f"| {s['queue_ms']:.2f} / {s['compute_infer_ms']:.2f} |"
+            f"| {r['traffic']} | {r['mean_candidates']} | {r['concurrency']} | {r['served_cand_per_s']:,.0f} "
+            f"({', '.join(tools)}) | {r['in_process_cand_per_s']:,.0f} "
+            f"| **{r['efficiency']:.2f}** ({r['efficiency_min']:.2f}-{r['efficiency_max']:.2f}) "
+            f"| {comparison} | {bound} |"
         )
-    lines += ["", "| in process: users per session run | cand/s | session runs |", "|---|---|---|"]
-    for b, r in report["in_process"].items():
-        lines.append(f"| {b} | {r['candidates_per_second']:,.0f} | {r['session_runs']:,} |")
-    best_point = next(p for p in report["triton"] if p["level"] == best["concurrency"])
-    lines += [
-        "",
-        f"**Serving efficiency: {report['efficiency']:.2f}** = {best_point['candidates_per_second']:,.0f} cand/s "
-        f"through Triton at concurrency {best['concurrency']:g} / "
-        f"{report['in_process'][str(best['batch_users'])]['candidates_per_second']:,.0f} cand/s in process at "
-        f"{best['batch_users']} users per run (the batch Triton formed at that point).",
-        "",
-    ]
+    lines += ["", "Batch sizes replayed (executions per users-per-batch), per pair:", ""]
+    for r in report["results"]:
+        for i, p in enumerate(r["pairs"], start=1):
+            shown = ", ".join(f"{b}: {n}" for b, n in sorted(p["batch_sizes"].items(), key=lambda kv: int(kv[0])))
+            lines.append(f"- {r['traffic']}, pair {i}: {shown}")
+    lines.append("")
     return "\n".join(lines)

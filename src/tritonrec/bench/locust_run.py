@@ -10,6 +10,7 @@ where the server shares the cores, the measured requests/s says more about the s
 from __future__ import annotations
 
 import csv
+import re
 import resource
 import subprocess
 import sys
@@ -42,6 +43,22 @@ def _aggregated(csv_prefix: Path) -> dict[str, Any]:
     }
 
 
+def _accounting(log: str) -> dict[str, int]:
+    """Requests the users started and reported, summed over the locust processes (from their log lines)."""
+    found = re.findall(r"tritonrec accounting: issued=(\d+) reported=(\d+) failed=(\d+) abandoned=(\d+)", log)
+    if not found:
+        return {}
+    keys = ("issued", "ended", "failed_explicitly", "abandoned_at_stop")
+    return {key: sum(int(row[i]) for row in found) for i, key in enumerate(keys)}
+
+
+def _failures(csv_prefix: Path) -> dict[str, int]:
+    path = Path(f"{csv_prefix}_failures.csv")
+    if not path.exists():
+        return {}
+    return {row["Error"][:200]: int(row["Occurrences"]) for row in csv.DictReader(path.open())}
+
+
 def run_locust(
     url: str,
     scenario: Path,
@@ -59,6 +76,8 @@ def run_locust(
     cmd = [
         sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", url,
         "--scenario", str(scenario), "--csv", str(prefix), "--html", str(out_dir / "locust.html"), "--only-summary",
+        # at the end of the run, users finish their request in flight (it is reported) instead of being killed
+        "--stop-timeout", "30",
     ]  # fmt: skip
     if processes:
         cmd += ["--processes", str(processes)]
@@ -68,6 +87,7 @@ def run_locust(
     (out_dir / "locust.log").write_text(done.stdout + done.stderr)
     verdict = [line.split(": ", 1)[-1] for line in done.stderr.splitlines() if "SLA m" in line]
     figures = _aggregated(prefix) if Path(f"{prefix}_stats.csv").exists() else {}
+    figures.update(_accounting(done.stdout + done.stderr), failure_messages=_failures(prefix))
     report: dict[str, Any] = {
         **new_record(command),
         "url": url,

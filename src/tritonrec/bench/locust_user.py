@@ -41,6 +41,9 @@ grpc_gevent.init_gevent()
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[3] / "bench" / "scenarios" / "beauty-steady.toml"
 REQUESTS_PER_PROCESS = 4096  # distinct requests drawn once per process, cycled by its users
 _state: dict[str, Any] = {}
+# this process's requests: started, ended (reported to locust), failed, and abandoned when locust stopped a user
+_counts = {"issued": 0, "reported": 0, "failed": 0, "abandoned": 0}
+DRAIN_S = 15.0  # at quit, how long to wait for requests still in flight to end
 
 
 @events.init_command_line_parser.add_listener
@@ -78,6 +81,17 @@ def _on_init(environment: Any, **_: Any) -> None:
 
 @events.quitting.add_listener
 def _check_sla(environment: Any, **_: Any) -> None:
+    # every request started must end as a success or an explicit failure: let those in flight finish, then count
+    deadline = time.monotonic() + DRAIN_S
+    while _counts["issued"] > _counts["reported"] + _counts["abandoned"] and time.monotonic() < deadline:
+        time.sleep(0.05)  # gevent-patched: the users' greenlets run meanwhile
+    logger.info(
+        "tritonrec accounting: issued=%d reported=%d failed=%d abandoned=%d",
+        _counts["issued"],
+        _counts["reported"],
+        _counts["failed"],
+        _counts["abandoned"],
+    )
     if isinstance(environment.runner, WorkerRunner):
         return  # the master judges the aggregated statistics
     total = environment.stats.total
@@ -130,11 +144,17 @@ class RankingUser(User):
         """Rank one drawn request's candidates and report it to locust."""
         history, candidates = self.requests[random.randrange(len(self.requests))]
         error: Exception | None = None
+        _counts["issued"] += 1
         started = time.perf_counter()
         try:
             self.client.rank(history, candidates)
         except TritonRecError as e:
             error = e
+            _counts["failed"] += 1
+        except BaseException:  # locust stopping this user (GreenletExit) while the request is in flight
+            _counts["abandoned"] += 1
+            raise
+        _counts["reported"] += 1
         self.environment.events.request.fire(
             request_type="grpc",
             name=self.model,

@@ -1,8 +1,8 @@
 """``tritonrec bench ...``: every benchmark; each writes JSON + Markdown (+ PNG) and prints its Markdown.
 
-Only ``bench quality`` and ``bench compression`` train (torch); the others need the client, the load generators
-and, with ``--export``, the bundled server. Library imports happen inside the handlers, so ``bench sweep --url``
-runs on a ``tritonrec[bench]`` install.
+Only ``bench quality`` and ``bench compression`` train (torch) and ``bench gpu`` runs the model in PyTorch; the
+others need the client, the load generators and, with ``--export``, the bundled server. Library imports happen
+inside the handlers, so ``bench sweep --url`` runs on a ``tritonrec[bench]`` install.
 """
 
 from __future__ import annotations
@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tritonrec.cli.common import Console, command_line, names, numbers
+from tritonrec.cli.common import add_perf_analyzer as _add_perf_analyzer
+from tritonrec.cli.common import add_traffic as _add_traffic
+from tritonrec.cli.common import perf_analyzer_from_args as _perf_analyzer_path
+from tritonrec.cli.common import traffic_from_args as _traffic
 from tritonrec.errors import ConfigError
 
 if TYPE_CHECKING:
     from tritonrec.bench.loadgen import PointSettings
-    from tritonrec.bench.traffic import TrafficSpec
+    from tritonrec.bench.points import Target
 
 __all__ = ["register"]
 
@@ -33,6 +37,10 @@ def register(p: argparse.ArgumentParser) -> None:
     _locust(sub)
     _efficiency(sub)
     _batching(sub)
+    _reliability(sub)
+    _tune(sub)
+    _model_analyzer(sub)
+    _gpu(sub)
     _compression(sub)
 
 
@@ -50,29 +58,9 @@ def _add_target(p: argparse.ArgumentParser) -> None:
     where.add_argument("--export", type=Path, default=None, help="serve this ONNX export locally (ranker_cpu)")
 
 
-def _add_perf_analyzer(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--perf-analyzer",
-        default=None,
-        help=f"path of perf_analyzer, or 'auto' (.tools/perf_analyzer or PATH); {what}",
-    )
-
-
-def _add_traffic(p: argparse.ArgumentParser) -> None:
-    from tritonrec.bench.traffic import Distribution, TrafficSource
-
-    p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (bench/scenarios/): model and traffic")
-    p.add_argument(
-        "--source", default=TrafficSource.BEAUTY.value, choices=[s.value for s in TrafficSource], help="whose users"
-    )
-    p.add_argument("--candidates", default="50-500", help="candidates per request: N or LOW-HIGH (default 50-500)")
-    p.add_argument(
-        "--candidate-distribution",
-        default=Distribution.UNIFORM.value,
-        choices=[d.value for d in Distribution if d is not Distribution.FIXED],
-        help="how LOW-HIGH counts are drawn (default uniform)",
-    )
-    p.add_argument("--user-zipf", type=float, default=1.1, help="Zipf exponent over users (default 1.1)")
+def _add_repeats(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repeats", type=int, default=3, help="runs per point and tool, in random order (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the traffic and the order of the runs (default 0)")
 
 
 def _add_point(p: argparse.ArgumentParser) -> None:
@@ -94,33 +82,6 @@ def _point_settings(args: argparse.Namespace) -> PointSettings:
     )
 
 
-def _traffic(args: argparse.Namespace) -> tuple[TrafficSpec, str | None]:
-    """The traffic (and model) of ``--scenario``, else of the traffic flags."""
-    from tritonrec.bench.scenario import load_scenario
-    from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSource, TrafficSpec
-
-    if args.scenario is not None:
-        scenario = load_scenario(args.scenario)
-        return scenario.traffic, scenario.model
-    low, _, high = args.candidates.partition("-")
-    if not (low.isdigit() and (high.isdigit() or not high)):
-        raise ConfigError(f"--candidates must be N or LOW-HIGH, got {args.candidates!r}")
-    distribution = Distribution(args.candidate_distribution) if high else Distribution.FIXED
-    counts = CandidateCounts(low=int(low), high=int(high or low), distribution=distribution)
-    return TrafficSpec(source=TrafficSource(args.source), user_zipf=args.user_zipf, candidates=counts), None
-
-
-def _perf_analyzer_path(value: str | None, *, required: bool) -> Path | None:
-    from tritonrec.bench.perf_analyzer import find_perf_analyzer
-
-    if value is None and not required:
-        return None
-    found = find_perf_analyzer(None if value in (None, "auto") else Path(value))
-    if found is None:
-        raise ConfigError("perf_analyzer not found; install it: bash bench/tools/install_perf_analyzer.sh")
-    return found
-
-
 def _endpoint_url(args: argparse.Namespace, stack: contextlib.ExitStack) -> str:
     """``--url``, or the gRPC url of a local server for ``--export`` that lives as long as ``stack``."""
     if args.url:
@@ -128,6 +89,18 @@ def _endpoint_url(args: argparse.Namespace, stack: contextlib.ExitStack) -> str:
     from tritonrec.bench.endpoint import local_endpoint
 
     return stack.enter_context(local_endpoint(args.export)).grpc_url
+
+
+def _target(args: argparse.Namespace, stack: contextlib.ExitStack, perf_analyzer: Path | None) -> Target:
+    """The endpoint to measure (``--url``, or ``--export`` served here) with its metrics and CPU accounting."""
+    from tritonrec.bench.points import Target
+
+    if args.url:
+        return Target.at(str(args.url), metrics_url=args.metrics_url, perf_analyzer=perf_analyzer)
+    from tritonrec.bench.endpoint import local_endpoint
+
+    server = stack.enter_context(local_endpoint(args.export))
+    return Target.at(server.grpc_url, metrics_url=server.metrics_url, perf_analyzer=perf_analyzer)
 
 
 # -- subcommands ----------------------------------------------------------------------------------------------
@@ -204,8 +177,16 @@ def _client(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _add_export_out(p, "client.json, client.md")
     p.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrencies (default 1,8,32)")
-    p.add_argument("--requests", type=int, default=1500, help="requests per client and concurrency")
-    _add_perf_analyzer(p, "omitted: clients only")
+    p.add_argument("--requests", type=int, default=1500, help="requests per client run (default 1500)")
+    p.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
+    p.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="another checkout's src/ folder: its clients run too, for a before/after (e.g. a git worktree)",
+    )
+    _add_repeats(p)
+    _add_perf_analyzer(p)
     p.set_defaults(handler=run_client)
 
 
@@ -214,14 +195,19 @@ def run_client(args: argparse.Namespace) -> int:
     from tritonrec.bench.client_bench import ClientBenchSettings, run_client_bench
 
     settings = ClientBenchSettings(
-        concurrencies=tuple(int(c) for c in numbers(args.concurrency)), requests=args.requests
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        requests=args.requests,
+        n_candidates=args.candidates,
+        repeats=args.repeats,
+        seed=args.seed,
     )
     report = run_client_bench(
         args.export,
         args.out,
         settings,
-        perf_analyzer=_perf_analyzer_path(args.perf_analyzer, required=False),
+        perf_analyzer=_perf_analyzer_path(args.perf_analyzer),
         command=command_line(),
+        baseline_src=args.baseline_src,
         progress=Console().show,
     )
     print(report.markdown)
@@ -239,15 +225,20 @@ def _sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     for p, concurrency in ((sweep, "1,4,8,16,32"), (pa, "8,32")):
         _add_target(p)
+        p.add_argument(
+            "--metrics-url",
+            default=None,
+            help="with --url: Triton's metrics endpoint (default http://<host>:8002/metrics)",
+        )
         p.add_argument("--out", type=Path, required=True, help="results folder (sweep.json, sweep.md, sweep.png)")
         p.add_argument("--model", default=None, help=f"model name (default: the scenario's, else {DEFAULT_MODEL})")
         p.add_argument("--concurrency", default=concurrency, help=f"closed-loop concurrencies (default {concurrency})")
         p.add_argument("--requests", type=int, default=1024, help="distinct requests drawn (default 1024)")
         _add_traffic(p)
         _add_point(p)
+        _add_repeats(p)
+        _add_perf_analyzer(p)
         p.set_defaults(handler=run_sweep)
-    _add_perf_analyzer(sweep, "omitted: ours only")
-    _add_perf_analyzer(pa, "default: auto")
     sweep.add_argument("--rates", default="", help="open-loop request rates per second, comma-separated")
 
 
@@ -264,20 +255,14 @@ def run_sweep(args: argparse.Namespace) -> int:
         concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
         rates=() if only_pa else tuple(numbers(args.rates)),
         requests=args.requests,
+        repeats=args.repeats,
+        seed=args.seed,
         point=_point_settings(args),
     )
     perf_analyzer = _perf_analyzer_path(args.perf_analyzer, required=only_pa)
     with contextlib.ExitStack() as stack:
-        url = _endpoint_url(args, stack)
-        report = sweep(
-            url,
-            traffic,
-            settings,
-            args.out,
-            command=command_line(),
-            perf_analyzer=perf_analyzer,
-            progress=Console().show,
-        )
+        target = _target(args, stack, perf_analyzer)
+        report = sweep(target, traffic, settings, args.out, command=command_line(), progress=Console().show)
     print(report.markdown)
     return 0
 
@@ -312,9 +297,16 @@ def _efficiency(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     _add_export_out(p, "efficiency.json, .md")
     p.add_argument("--url", default=None, help="measure this running Triton (serving --export) instead of a local one")
-    p.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
-    p.add_argument("--concurrency", default="4,8,16,32", help="concurrencies to find the best one")
+    p.add_argument(
+        "--traffics",
+        default="50-500,200",
+        help="candidates per request, N or LOW-HIGH, comma-separated (default 50-500,200)",
+    )
+    p.add_argument("--concurrency", default="4,8,16,32,64", help="searched in order until throughput stops rising")
+    p.add_argument("--in-process-s", type=float, default=6.0, help="time per in-process measurement (default 6 s)")
     _add_point(p)
+    _add_repeats(p)
+    _add_perf_analyzer(p)
     p.set_defaults(handler=run_efficiency)
 
 
@@ -323,12 +315,21 @@ def run_efficiency(args: argparse.Namespace) -> int:
     from tritonrec.bench.efficiency import EfficiencySettings, run_efficiency_bench
 
     settings = EfficiencySettings(
-        n_candidates=args.candidates,
+        traffics=tuple(names(args.traffics)),
         concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        repeats=args.repeats,
+        seed=args.seed,
+        in_process_s=args.in_process_s,
         point=_point_settings(args),
     )
     report = run_efficiency_bench(
-        args.export, args.out, settings, command=command_line(), url=args.url, progress=Console().show
+        args.export,
+        args.out,
+        settings,
+        command=command_line(),
+        url=args.url,
+        perf_analyzer=_perf_analyzer_path(args.perf_analyzer),
+        progress=Console().show,
     )
     print(report.markdown)
     return 0
@@ -339,9 +340,10 @@ def _batching(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_export_out(p, "batching.json, .md, .png")
     p.add_argument("--candidates", default="8,200", help="candidate counts (default 8,200)")
     p.add_argument("--concurrency", type=int, default=16, help="closed-loop concurrency (default 16)")
-    _add_perf_analyzer(p, "omitted: ours only")
     p.add_argument("--settings", default="", help="comma-separated batcher settings (default: all)")
     _add_point(p)
+    _add_repeats(p)
+    _add_perf_analyzer(p)
     p.set_defaults(handler=run_batching)
 
 
@@ -357,6 +359,8 @@ def run_batching(args: argparse.Namespace) -> int:
         settings=chosen,
         candidate_counts=tuple(int(n) for n in numbers(args.candidates)),
         concurrency=args.concurrency,
+        repeats=args.repeats,
+        seed=args.seed,
         point=_point_settings(args),
     )
     report = run_batching_bench(
@@ -364,7 +368,292 @@ def run_batching(args: argparse.Namespace) -> int:
         args.out,
         settings,
         command=command_line(),
-        perf_analyzer=_perf_analyzer_path(args.perf_analyzer, required=False),
+        perf_analyzer=_perf_analyzer_path(args.perf_analyzer),
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
+
+
+def _reliability(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "reliability",
+        help="fuzzing, overload, kill -9, dead backend, corrupt model, rollout and soak on the local server",
+    )
+    _add_export_out(p, "reliability.json, .md")
+    p.add_argument("--fuzz-cases", type=int, default=5000, help="generated bad requests (default 5000)")
+    p.add_argument("--overload-s", type=float, default=10.0, help="seconds of overload per retry setting (default 10)")
+    p.add_argument("--soak-s", type=float, default=600.0, help="seconds of steady load (default 600)")
+    p.add_argument("--locust-s", type=float, default=20.0, help="seconds of the locust run kill -9 hits (default 20)")
+    p.set_defaults(handler=run_reliability)
+
+
+def run_reliability(args: argparse.Namespace) -> int:
+    """Every reliability measurement against the export served locally; print reliability.md."""
+    from tritonrec.bench.reliability import ReliabilitySettings, run_reliability_bench
+
+    settings = ReliabilitySettings(
+        fuzz_cases=args.fuzz_cases, overload_s=args.overload_s, soak_s=args.soak_s, locust_s=args.locust_s
+    )
+    report = run_reliability_bench(args.export, args.out, settings, command=command_line(), progress=Console().show)
+    print(report.markdown)
+    return 0
+
+
+def _gpu(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "gpu",
+        help="the ranker per precision in process (candidates/s, quality vs FP32) and served as ranker_gpu "
+        "(what bench/gpu/run.sh runs on a GPU machine; --device cpu runs it here)",
+    )
+    p.add_argument("--device", default="cuda", help="cuda, cuda:K or cpu (default cuda)")
+    p.add_argument("--out", type=Path, required=True, help="results folder (gpu.json, gpu.md, server.log)")
+    p.add_argument("--work-dir", type=Path, default=None, help="export and repository of the served stage (OUT/served)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="the Beauty base checkpoint (default: seeded weights)")
+    p.add_argument("--models", default="base,large", help="in-process models: base, large (default both)")
+    p.add_argument("--large-items", type=int, default=1_000_000, help="synthetic catalogue of `large` (default 1M)")
+    p.add_argument("--batches", default="64,256,1024,4096", help="users per in-process call (default 64,256,1024,4096)")
+    p.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
+    p.add_argument("--precisions", default="fp32,bf16,fp16", help="in-process precisions, fp32 first")
+    p.add_argument("--cast", default="weights", choices=["weights", "autocast"], help="how bf16/fp16 are applied")
+    p.add_argument("--executions", default="eager,cuda_graph", help="of: eager, cuda_graph (default both)")
+    p.add_argument("--compile", default="bf16", help="precisions also run through torch.compile ('' = none)")
+    p.add_argument("--quality-users", type=int, default=0, help="Beauty test users per precision (0 = all)")
+    p.add_argument("--no-serve", action="store_true", help="skip the served stage")
+    p.add_argument("--served-precision", default="bf16", choices=["fp32", "bf16", "fp16"], help="ranker_gpu's")
+    p.add_argument("--concurrency", default="16,64,128,256,512", help="served closed-loop concurrencies")
+    p.add_argument("--instances", type=int, default=2, help="ranker_gpu instances (default 2)")
+    p.add_argument("--max-batch-size", type=int, default=512, help="ranker_gpu users per execution (default 512)")
+    p.add_argument("--requests", type=int, default=512, help="distinct served requests (default 512)")
+    p.add_argument("--measurement-ms", type=int, default=2000, help="window per served point (default 2000)")
+    p.add_argument("--parity-users", type=int, default=512, help="users scored served and in process (default 512)")
+    _add_perf_analyzer(p)
+    p.add_argument("--deadline-s", type=float, default=340.0, help="time budget of the whole run (default 340)")
+    p.add_argument("--served-reserve-s", type=float, default=200.0, help="kept for the served stage (default 200)")
+    p.add_argument("--min-time-s", type=float, default=0.3, help="timed seconds per in-process point (default 0.3)")
+    p.add_argument("--min-calls", type=int, default=10, help="timed calls per in-process point (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=run_gpu)
+
+
+def run_gpu(args: argparse.Namespace) -> int:
+    """In-process and served measurements of the ranker on one device; print gpu.md."""
+    from tritonrec.bench.gpu_bench import GpuBenchSettings, run_gpu_bench
+    from tritonrec.bench.gpu_inprocess import TimingRule
+    from tritonrec.bench.gpu_served import ServedSettings
+    from tritonrec.scorers.torch_device import Execution, Precision
+
+    try:
+        precisions = tuple(Precision(p) for p in names(args.precisions))
+        compiled = tuple(Precision(p) for p in names(args.compile))
+        executions = tuple(Execution(e) for e in names(args.executions))
+    except ValueError as e:
+        raise ConfigError(f"{e}; precisions: {list(Precision)}, executions: eager, cuda_graph") from None
+    on_cpu = args.device == "cpu"
+    served = ServedSettings(
+        precision=args.served_precision,
+        cuda_graphs=not on_cpu,
+        instances=args.instances,
+        max_batch_size=args.max_batch_size,
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        n_candidates=args.candidates,
+        requests=args.requests,
+        parity_users=args.parity_users,
+        measurement_ms=args.measurement_ms,
+    )
+    settings = GpuBenchSettings(
+        device=args.device,
+        checkpoint=args.checkpoint,
+        models=tuple(names(args.models)),
+        large_items=args.large_items,
+        batches=tuple(int(b) for b in numbers(args.batches)),
+        n_candidates=args.candidates,
+        precisions=precisions,
+        cast=args.cast,
+        executions=executions,
+        compile_precisions=compiled,
+        quality_users=args.quality_users,
+        serve=not args.no_serve,
+        served=served,
+        timing=TimingRule(min_s=args.min_time_s, min_calls=args.min_calls, max_calls=max(200, args.min_calls)),
+        deadline_s=args.deadline_s,
+        served_reserve_s=args.served_reserve_s,
+        seed=args.seed,
+    )
+    perf_analyzer = None if args.no_serve else _perf_analyzer_path(args.perf_analyzer)
+    report = run_gpu_bench(
+        settings,
+        args.out,
+        command=command_line(),
+        perf_analyzer=perf_analyzer,
+        work_dir=args.work_dir,
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
+
+
+def _tune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="search ranker_cpu's batcher, instances x threads and layout for the most candidates/s within a p99",
+    )
+    _add_export_out(p, "tune.json, .md, .png")
+    p.add_argument("--p99-ms", type=float, default=100.0, help="latency target (default 100 ms)")
+    p.add_argument("--concurrency", default="8,16,32", help="concurrencies per configuration (default 8,16,32)")
+    p.add_argument("--layouts", default="ragged,padded", help="graph layouts to try (default ragged,padded)")
+    p.add_argument("--max-batch-sizes", default="16,32,64", help="max_batch_size values (default 16,32,64)")
+    p.add_argument("--queue-delays-us", default="0,2000,5000", help="max_queue_delay values (default 0,2000,5000)")
+    p.add_argument(
+        "--instance-threads",
+        default=None,
+        help="instances x threads to try, e.g. 1x2,2x1 (default: every split of the CPUs the server may use)",
+    )
+    p.add_argument("--passes", type=int, default=2, help="rounds over the dimensions (default 2)")
+    p.add_argument(
+        "--confirm-repeats", type=int, default=3, help="rounds of the side-by-side confirmation (default 3; 0 skips)"
+    )
+    p.add_argument("--requests", type=int, default=512, help="distinct requests drawn (default 512)")
+    p.add_argument("--measurement-ms", type=int, default=3000, help="perf_analyzer window (default 3000)")
+    p.add_argument(
+        "--pa-stability-pct", type=int, default=25, help="perf_analyzer's spread allowed between windows (default 25)"
+    )
+    p.add_argument(
+        "--model-analyzer",
+        type=Path,
+        default=None,
+        help="a `bench model-analyzer` report (folder or model_analyzer.json): its best configuration joins the "
+        "side-by-side confirmation as 'model analyzer'",
+    )
+    _add_traffic(p)
+    _add_perf_analyzer(p)
+    p.set_defaults(handler=run_tune)
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """The coordinate search over ranker_cpu's serving configuration; print tune.md."""
+    from tritonrec.bench.points import PaSettings
+    from tritonrec.bench.tune import TuneSettings
+    from tritonrec.bench.tune import run_tune as tune
+
+    traffic, _ = _traffic(args)
+    settings = TuneSettings(
+        p99_ms=args.p99_ms,
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        max_batch_sizes=tuple(int(b) for b in numbers(args.max_batch_sizes)),
+        queue_delays_us=tuple(int(d) for d in numbers(args.queue_delays_us)),
+        instance_threads=_instance_threads(args.instance_threads),
+        layouts=tuple(names(args.layouts)),
+        passes=args.passes,
+        confirm_repeats=args.confirm_repeats,
+        perf_analyzer=PaSettings(measurement_ms=args.measurement_ms, stability_pct=args.pa_stability_pct),
+    )
+    extra = None
+    if args.model_analyzer is not None:
+        from tritonrec.bench.model_analyzer_results import report_contender
+
+        extra = {"model analyzer": report_contender(args.model_analyzer)}
+    report = tune(
+        args.export,
+        args.out,
+        settings,
+        traffic,
+        perf_analyzer=_required_perf_analyzer(args.perf_analyzer),
+        command=command_line(),
+        requests=args.requests,
+        extra=extra,
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
+
+
+def _instance_threads(text: str | None) -> tuple[tuple[int, int], ...] | None:
+    if text is None:
+        return None
+    shapes = []
+    for item in names(text):
+        instances, sep, threads = item.partition("x")
+        if not (sep and instances.isdigit() and threads.isdigit() and int(instances) > 0 and int(threads) > 0):
+            raise ConfigError(f"--instance-threads wants INSTANCESxTHREADS items such as 2x1, got {item!r}")
+        shapes.append((int(instances), int(threads)))
+    return tuple(shapes)
+
+
+def _required_perf_analyzer(value: str) -> Path:
+    perf_analyzer = _perf_analyzer_path(value, required=True)
+    if perf_analyzer is None:  # required=True raises first; this keeps the type narrow
+        raise ConfigError("perf_analyzer is needed")
+    return perf_analyzer
+
+
+def _model_analyzer(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "model-analyzer",
+        help="NVIDIA Triton Model Analyzer's search on ranker_cpu (local launch, bundled tritonserver, our "
+        "perf_analyzer, same traffic and p99 target as bench tune); its best beside its default",
+    )
+    _add_export_out(p, "model_analyzer.json, .md, .png; Model Analyzer's own files in OUT/ma")
+    p.add_argument("--p99-ms", type=float, default=100.0, help="the p99 constraint (default 100 ms)")
+    p.add_argument("--min-concurrency", type=int, default=8, help="search from this concurrency (default 8)")
+    p.add_argument("--max-concurrency", type=int, default=32, help="up to this one, doubling (default 32)")
+    p.add_argument("--min-instances", type=int, default=1, help="fewest instances searched (default 1)")
+    p.add_argument(
+        "--max-instances", type=int, default=None, help="most instances searched (default: the CPUs the server may use)"
+    )
+    p.add_argument("--min-batch-size", type=int, default=16, help="smallest max_batch_size (default 16)")
+    p.add_argument("--max-batch-size", type=int, default=64, help="largest max_batch_size, doubling (default 64)")
+    p.add_argument("--requests", type=int, default=512, help="distinct requests in the input data (default 512)")
+    p.add_argument("--measurement-ms", type=int, default=3000, help="perf_analyzer window (default 3000)")
+    p.add_argument(
+        "--pa-stability-pct", type=int, default=25, help="perf_analyzer's spread allowed between windows (default 25)"
+    )
+    p.add_argument(
+        "--keep-preferred",
+        action="store_true",
+        help="start from the shipped config with its preferred batch sizes (Model Analyzer then measures its default "
+        "only: they make every smaller max_batch_size illegal to it)",
+    )
+    p.add_argument("--timeout-s", type=float, default=3600.0, help="limit of the whole Model Analyzer run (3600)")
+    p.add_argument(
+        "--model-analyzer-bin",
+        type=Path,
+        default=None,
+        help="the model-analyzer binary (default: $MODEL_ANALYZER, .tools/model_analyzer, /work/ma/venv, PATH)",
+    )
+    _add_traffic(p)
+    _add_perf_analyzer(p)
+    p.set_defaults(handler=run_model_analyzer)
+
+
+def run_model_analyzer(args: argparse.Namespace) -> int:
+    """Model Analyzer's search on ranker_cpu; print model_analyzer.md."""
+    from tritonrec.bench.model_analyzer import ModelAnalyzerSettings
+    from tritonrec.bench.model_analyzer import run_model_analyzer as profile
+    from tritonrec.bench.points import PaSettings
+
+    traffic, _ = _traffic(args)
+    settings = ModelAnalyzerSettings(
+        p99_ms=args.p99_ms,
+        min_concurrency=args.min_concurrency,
+        max_concurrency=args.max_concurrency,
+        min_instances=args.min_instances,
+        max_instances=args.max_instances,
+        min_batch_size=args.min_batch_size,
+        max_batch_size=args.max_batch_size,
+        requests=args.requests,
+        perf_analyzer=PaSettings(measurement_ms=args.measurement_ms, stability_pct=args.pa_stability_pct),
+        keep_preferred=args.keep_preferred,
+        timeout_s=args.timeout_s,
+    )
+    report = profile(
+        args.export,
+        args.out,
+        settings,
+        traffic,
+        perf_analyzer=_required_perf_analyzer(args.perf_analyzer),
+        command=command_line(),
+        binary=args.model_analyzer_bin,
         progress=Console().show,
     )
     print(report.markdown)

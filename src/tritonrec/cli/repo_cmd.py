@@ -20,8 +20,15 @@ def register(p: argparse.ArgumentParser) -> None:
         "build", help="write config.pbtxt files (+ artifacts) for the serving variants (see model_repository/README.md)"
     )
     source = build.add_mutually_exclusive_group(required=True)
-    source.add_argument("--export", type=Path, help="folder written by `tritonrec export onnx`")
+    source.add_argument(
+        "--export", type=Path, help="folder written by `tritonrec export onnx` (+ `export torch` for ranker_gpu)"
+    )
     source.add_argument("--checkpoint", type=Path, help="checkpoint to export first (needs --dataset)")
+    source.add_argument(
+        "--from-selection",
+        type=Path,
+        help="select.json of `tritonrec select`: ranker_cpu serving the chosen candidate's graph",
+    )
     add_data_source(build, required=False)
     build.add_argument("--out", type=Path, required=True, help="repository folder to write")
     build.add_argument(
@@ -39,6 +46,12 @@ def register(p: argparse.ArgumentParser) -> None:
     build.add_argument(
         "--ort-tensorrt", action="store_true", help="ranker_onnx: enable the TensorRT execution accelerator (FP16)"
     )
+    build.add_argument(
+        "--tuned",
+        type=Path,
+        default=None,
+        help="tune.json of `tritonrec bench tune`: its chosen configuration for the Python variants (flags win)",
+    )
     build.set_defaults(handler=run_repo_build)
 
 
@@ -53,11 +66,29 @@ def run_repo_build(args: argparse.Namespace) -> int:
         cpu_threads=args.cpu_threads,
         ort_tensorrt=args.ort_tensorrt,
     )
-    variants = [overrides.apply(v) for v in resolve_variants(names(args.variants))]
-    if args.export is not None:
+    variants = resolve_variants(names(args.variants))
+    if args.tuned is not None:
+        from tritonrec.bench.tune import overrides_from_report
+        from tritonrec.repository import VariantKind
+
+        tuned = overrides_from_report(args.tuned)
+        variants = [tuned.apply(v) if v.kind is VariantKind.PYTHON_ORT else v for v in variants]
+    variants = [overrides.apply(v) for v in variants]
+    if args.from_selection is not None:
+        from tritonrec.export.manifest import read_export_spec
+        from tritonrec.select.served import selected_variant
+
+        chosen, export_dir = selected_variant(args.from_selection)
+        variants = [overrides.apply(chosen)]
+        spec = read_export_spec(export_dir / "model.onnx")
+        print(
+            f"ranker_cpu serves {export_dir / chosen.artifact} ({chosen.precision}), the pick of {args.from_selection}"
+        )
+    elif args.export is not None:
         from tritonrec.export.manifest import read_export_spec
 
-        spec, export_dir = read_export_spec(args.export / "model.onnx"), args.export
+        artifact = "model.onnx" if (args.export / "model.onnx").is_file() else "model.pt2"
+        spec, export_dir = read_export_spec(args.export / artifact), args.export
     elif args.configs_only:
         from tritonrec.train.checkpoint import load_checkpoint
 
@@ -65,15 +96,21 @@ def run_repo_build(args: argparse.Namespace) -> int:
     else:
         if args.dataset is None:
             raise ConfigError("--checkpoint needs --dataset (real rows of its dataset check the export's parity)")
-        from tritonrec.pipeline.steps import export_step
+        from tritonrec.pipeline.steps import export_step, program_step
+        from tritonrec.repository import VariantKind
 
         export_dir = args.checkpoint / "onnx"
         print(f"exporting {args.checkpoint} -> {export_dir}", flush=True)
-        spec = export_step(args.checkpoint, prepare_from_args(args), export_dir).spec
+        data = prepare_from_args(args)
+        gpu_graph = any(v.layout == "offsets" for v in variants)
+        spec = export_step(args.checkpoint, data, export_dir, gpu_graph=gpu_graph).spec
+        if any(v.kind is VariantKind.PYTHON_TORCH for v in variants):
+            program_step(args.checkpoint, data, export_dir)  # model.pt2 + program.json beside the ONNX files
     written = build_repository(args.out, spec, variants, export_dir=None if args.configs_only else export_dir)
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(p.relative_to(args.out)) for p in files))
     gpu_only = [v.name for v in variants if v.gpu]
     if gpu_only:
-        print(f"GPU variants ({', '.join(gpu_only)}) load only in the NGC tritonserver image on a GPU node")
+        print(f"GPU variants ({', '.join(gpu_only)}) load only on a GPU node (ranker_gpu: any tritonserver with the "
+              "Python backend and torch; the others: the NGC image)")  # fmt: skip
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 from tritonrec.cli.common import names
+from tritonrec.errors import ConfigError
 
 __all__ = ["register", "run_serve"]
 
@@ -21,6 +22,12 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http-port", type=int, default=8000, help="HTTP port (default 8000)")
     p.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
     p.add_argument("--log-file", type=Path, default=None, help="write the server log here (default: the terminal)")
+    p.add_argument(
+        "--probe-interval-s",
+        type=float,
+        default=10.0,
+        help="run a real inference on every model this often and reload a model whose backend died (0 = off)",
+    )
     p.set_defaults(handler=run_serve)
 
 
@@ -30,8 +37,11 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve a repository on the bundled tritonserver until Ctrl-C or SIGTERM."""
+    from tritonrec.health import Watchdog
     from tritonrec.server import LocalTriton
 
+    if args.probe_interval_s < 0:
+        raise ConfigError(f"--probe-interval-s must be >= 0, got {args.probe_interval_s}")
     models = names(args.models) if args.models else None
     server = LocalTriton(
         args.repo,
@@ -42,13 +52,17 @@ def run_serve(args: argparse.Namespace) -> int:
         models=models,
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    watchdog = None
     try:
         server.start()
         print(
-            f"serving {args.repo} ({', '.join(models) if models else 'every model'}): grpc {server.grpc_url}, "
+            f"serving {args.repo} ({', '.join(server.served_models)}): grpc {server.grpc_url}, "
             f"http {server.http_url}, metrics {server.metrics_url}; Ctrl-C stops",
             flush=True,
         )
+        if args.probe_interval_s:
+            watchdog = Watchdog(server.grpc_url, server.served_models, interval_s=args.probe_interval_s).start()
+            print(f"probing every model with a real inference every {args.probe_interval_s:g} s", flush=True)
         code = server.wait()
         print(f"tritonserver exited on its own with code {code}", file=sys.stderr)
         print(server.log_tail(20), file=sys.stderr)
@@ -59,4 +73,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"stopped (exit code {stopped})", flush=True)
         return 0
     finally:
+        if watchdog is not None:
+            watchdog.stop()
+            for r in watchdog.recoveries:
+                print(f"reloaded {r.model} after: {r.error} (answering again after {r.recovered_s} s)", flush=True)
         server.stop()

@@ -2,139 +2,168 @@
 
 The request contract (model_repository/README.md): one request = one user, ``history`` int64 ``[1, L]`` and
 ``candidates`` int64 ``[1, N]``, answered with ``scores`` float32 ``[1, N]``. Every call has a deadline that
-covers its retries; only retryable failures (server unavailable, queue full) are retried, with jittered
-exponential backoff; bad input is refused before anything is sent.
+covers its retries and, on first use of a model, the read of its limits; only retryable failures (server
+unavailable, queue full) are retried, with jittered exponential backoff, within the client's retry budget; bad
+input is refused before anything is sent. Requests travel as raw bytes on one reused gRPC channel.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+import grpc
 import numpy as np
 import numpy.typing as npt
-import tritonclient.grpc as grpcclient
-from tritonclient.utils import InferenceServerException
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from tritonrec.client.core import ClientCore, count_statistics, infer_inputs
+from tritonrec.client.channel import open_stub
+from tritonrec.client.core import ClientCore, as_dict, count_statistics, rpc_error
 from tritonrec.client.options import ClientOptions
 from tritonrec.client.request import ModelLimits, Ranking, candidate_chunks, prepare_user
 from tritonrec.client.request import top_k as select_top_k
-from tritonrec.client.status import error_for
-from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES
+from tritonrec.client.wire import infer_request, scores_of
+from tritonrec.contract import DEFAULT_MODEL
 from tritonrec.errors import ClientError
 
 __all__ = ["RankingClient"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
+T = TypeVar("T")
 
 
 class RankingClient(ClientCore):
     """A synchronous, thread-safe gRPC client of one ranker model. Connects lazily, on the first call.
 
     Args:
-        url: ``host:port`` of Triton's gRPC endpoint.
+        url: ``host:port`` of Triton's gRPC endpoint (or ``dns:///name:port``).
         model: model name in the repository (default :data:`tritonrec.contract.DEFAULT_MODEL`, ``ranker_cpu``).
         version: model version ('' = the server's policy, i.e. the latest).
-        options: deadlines, retries, channel settings, TLS and headers.
+        options: deadlines, retries, retry budget, channel settings, TLS and headers.
+        limits: the model's limits, given instead of read from its config (for a server whose model-config API
+            is restricted); a mapping gives them per model name.
     """
 
     def __init__(
-        self, url: str, *, model: str = DEFAULT_MODEL, version: str = "", options: ClientOptions | None = None
+        self,
+        url: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        version: str = "",
+        options: ClientOptions | None = None,
+        limits: ModelLimits | Mapping[str, ModelLimits] | None = None,
     ) -> None:
-        super().__init__(url, model=model, version=version, options=options)
-        self._client: grpcclient.InferenceServerClient | None = None
+        super().__init__(url, model=model, version=version, options=options, limits=limits)
+        self._channel: grpc.Channel | None = None
+        self._stub_: service_pb2_grpc.GRPCInferenceServiceStub | None = None
         self._lock = threading.Lock()
+        self._limit_locks: dict[str, threading.Lock] = {}
 
-    # -- connection and helpers -------------------------------------------------------------------------------
+    # -- connection and plain RPCs ----------------------------------------------------------------------------
 
     @property
-    def _grpc(self) -> grpcclient.InferenceServerClient:
+    def _stub(self) -> service_pb2_grpc.GRPCInferenceServiceStub:
         with self._lock:
-            if self._client is None:
-                self._client = grpcclient.InferenceServerClient(self.url, **self.options.client_kwargs())
-            return self._client
+            if self._stub_ is None:
+                self._channel, self._stub_ = open_stub(self.url, self.options)
+            return self._stub_
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _rpc(self, what: str, method: str, request: Any, timeout_s: float | None = None) -> Any:
         try:
-            return fn(
-                *args, headers=dict(self.options.headers) or None, client_timeout=self.options.timeout_s, **kwargs
+            return getattr(self._stub, method)(
+                request, timeout=timeout_s or self.options.timeout_s, metadata=self._metadata
             )
-        except InferenceServerException as e:
-            raise error_for(e.status(), e.message() or str(e), context=what) from e
+        except grpc.RpcError as e:
+            raise rpc_error(e, what) from e
 
     def is_server_ready(self) -> bool:
         """True when the server answers and is ready; False when it does not answer."""
         try:
-            return bool(self._call("server ready", self._grpc.is_server_ready))
+            return bool(self._rpc("server ready", "ServerReady", service_pb2.ServerReadyRequest()).ready)
         except ClientError:
             return False
 
     def is_model_ready(self, model: str | None = None) -> bool:
         """True when ``model`` (default: this client's) is loaded and ready."""
+        request = service_pb2.ModelReadyRequest(name=model or self.model, version=self.version)
         try:
-            return bool(self._call("model ready", self._grpc.is_model_ready, model or self.model, self.version))
+            return bool(self._rpc("model ready", "ModelReady", request).ready)
         except ClientError:
             return False
 
     def server_version(self) -> str:
         """The server's version string (Triton's ``ServerMetadata.version``, e.g. ``2.51.0``)."""
-        return str(self._call("server metadata", self._grpc.get_server_metadata, as_json=True).get("version", ""))
+        return str(self._rpc("server metadata", "ServerMetadata", service_pb2.ServerMetadataRequest()).version)
 
     def model_metadata(self, model: str | None = None) -> dict[str, Any]:
         """Triton's metadata of ``model``: versions, platform, inputs and outputs."""
         name = model or self.model
-        return dict(self._call(name, self._grpc.get_model_metadata, name, self.version, as_json=True))
+        request = service_pb2.ModelMetadataRequest(name=name, version=self.version)
+        return as_dict(self._rpc(name, "ModelMetadata", request))
 
-    def limits(self, model: str | None = None) -> ModelLimits:
-        """The served model's limits (history length, candidates per request), read once from its config."""
+    def model_config(self, model: str | None = None) -> dict[str, Any]:
+        """The served model's configuration as Triton returns it (JSON form of ``ModelConfig``)."""
         name = model or self.model
-        if name not in self._limits:
-            config = self._call(name, self._grpc.get_model_config, name, self.version, as_json=True)
-            self._limits[name] = ModelLimits.from_config(config.get("config", config))
-        return self._limits[name]
+        return as_dict(self._rpc(name, "ModelConfig", self._config_request(name)).config)
+
+    def raw_statistics(self, model: str | None = None) -> dict[str, Any]:
+        """Triton's full statistics answer for the model (JSON form): per-stage times, per-batch-size counts."""
+        name = model or self.model
+        return as_dict(self._rpc(name, "ModelStatistics", self._statistics_request(name)))
 
     def statistics(self, model: str | None = None) -> dict[str, int]:
         """Triton's counters for the model: ``inference_count`` (users scored), ``execution_count`` (batches)."""
-        name = model or self.model
-        return count_statistics(self._call(name, self._grpc.get_inference_statistics, name, self.version, as_json=True))
+        return count_statistics(self.raw_statistics(model))
 
-    # -- ranking ---------------------------------------------------------------------------------------------
+    # -- retries, limits and ranking --------------------------------------------------------------------------
 
-    def _infer_once(self, model: str, history: IntArray, chunk: IntArray, deadline: float) -> FloatArray:
-        inputs = infer_inputs({HISTORY: history, CANDIDATES: chunk})
-        remaining = deadline - time.monotonic()
-        with self._lock:
-            self._requests += 1
-        try:
-            result = self._grpc.infer(
-                model,
-                inputs,
-                model_version=self.version,
-                client_timeout=remaining,
-                headers=self._headers(),
-            )
-        except InferenceServerException as e:
-            raise error_for(e.status(), e.message() or str(e), context=model) from e
-        scores: FloatArray = np.asarray(result.as_numpy(SCORES), dtype=np.float32)[0]
-        return scores
-
-    def _infer(self, model: str, history: IntArray, chunk: IntArray, deadline: float) -> FloatArray:
+    def _retrying(self, what: str, attempt_once: Callable[[float], T], deadline: float) -> T:
+        """Run ``attempt_once(deadline)`` until it succeeds, no retry is allowed, or the deadline passes."""
         for attempt in range(self.options.retry.max_attempts):
             if time.monotonic() >= deadline:
                 break
             try:
-                return self._infer_once(model, history, chunk, deadline)
+                return attempt_once(deadline)
             except ClientError as e:
-                with self._lock:
-                    wait = self._retry_wait(e, attempt, deadline)
+                wait = self._retry_wait(e, attempt, deadline)
             time.sleep(wait)
-        raise self._deadline_passed(model)
+        raise self._deadline_passed(what)
+
+    def limits(self, model: str | None = None, *, timeout_s: float | None = None) -> ModelLimits:
+        """The model's limits: given at construction, or read once from its config (one read for all threads)."""
+        name = model or self.model
+        known = self._limits.get(name)
+        if known is not None:
+            return known
+        return self._read_limits(name, self._deadline(timeout_s))
+
+    def _read_limits(self, name: str, deadline: float) -> ModelLimits:
+        with self._lock:
+            lock = self._limit_locks.setdefault(name, threading.Lock())
+        with lock:  # one reader per model; the others wait for its answer
+            if name not in self._limits:
+
+                def read(deadline: float) -> ModelLimits:
+                    remaining = deadline - time.monotonic()
+                    return self._limits_from(self._rpc(name, "ModelConfig", self._config_request(name), remaining))
+
+                self._limits[name] = self._retrying(name, read, deadline)
+            return self._limits[name]
+
+    def _infer_once(self, model: str, history: IntArray, chunk: IntArray, deadline: float) -> FloatArray:
+        request = infer_request(model, self.version, history, chunk, timeout_us=self._timeout_us(deadline))
+        self._count_request()
+        response = self._rpc(model, "ModelInfer", request, deadline - time.monotonic())
+        scores: FloatArray = scores_of(response, model)[0]
+        return scores
+
+    def _attempt(self, model: str, history: IntArray, chunk: IntArray) -> Callable[[float], FloatArray]:
+        return lambda deadline: self._infer_once(model, history, chunk, deadline)
 
     def rank(
         self,
@@ -152,21 +181,26 @@ class RankingClient(ClientCore):
             candidates: item ids to rank; longer lists than the model takes are split and merged.
             top_k: return only the best ``k`` (highest score first).
             model: another model than the client's default.
-            timeout_s: deadline of this call, retries included (default: ``options.timeout_s``).
+            timeout_s: deadline of this call, retries and the first read of the limits included (default:
+                ``options.timeout_s``).
 
         Raises:
             InvalidRequestError: bad ids (checked before sending) or INVALID_ARGUMENT from the server.
-            ServerUnavailableError, ServerOverloadedError: still failing when retries or the deadline ran out.
+            ServerUnavailableError, ServerOverloadedError: still failing when retries, the retry budget or the
+                deadline ran out.
             InferenceTimeoutError: the deadline passed.
-            ModelNotReadyError, PermissionDeniedError, ClientError: see ``tritonrec.errors``.
+            ModelNotReadyError, PermissionDeniedError, TransportSecurityError, ClientError: see
+                ``tritonrec.errors``.
         """
         name = model or self.model
         deadline = self._deadline(timeout_s)
-        limits = self.limits(name)
+        limits = self._limits.get(name) or self._read_limits(name, deadline)
         h, c = prepare_user(history, candidates, limits)
-        chunks = candidate_chunks(c, limits.max_candidates)
-        scores = np.concatenate([self._infer(name, h, chunk, deadline) for chunk in chunks])
-        return select_top_k(c, scores, top_k)
+        parts: list[FloatArray] = []
+        for chunk in candidate_chunks(c, limits.max_candidates):
+            self._budget.record_call()
+            parts.append(self._retrying(name, self._attempt(name, h, chunk), deadline))
+        return select_top_k(c, np.concatenate(parts) if len(parts) > 1 else parts[0], top_k)
 
     def rank_many(
         self,
@@ -181,7 +215,7 @@ class RankingClient(ClientCore):
         """Rank many users, one request each, ``concurrency`` in flight (so Triton's batcher can join them).
 
         Raises:
-            ClientError: the first user whose ranking failed (in input order).
+            ClientError: the first user whose ranking failed, in input order.
         """
         self._check_pairs(histories, candidates)
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
@@ -194,9 +228,9 @@ class RankingClient(ClientCore):
     def close(self) -> None:
         """Close the gRPC channel (a later call reconnects)."""
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            channel, self._channel, self._stub_ = self._channel, None, None
+        if channel is not None:
+            channel.close()
 
     def __enter__(self) -> RankingClient:
         return self

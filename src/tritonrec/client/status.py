@@ -1,9 +1,10 @@
 """The one table from gRPC status codes to tritonrec client errors, and Triton's overloaded UNAVAILABLE.
 
-Triton answers UNAVAILABLE for three different things (seen on Triton 2.51, see the repository README):
-the server is down or restarting (retry), the model's queue is full or its queue timeout expired (retry after a
-backoff), and a restricted API called without its key (never retry: it will not change). gRPC gives the same
-code for all three, so the message text is the only signal; that matching lives here and nowhere else.
+Triton answers UNAVAILABLE for four different things (seen on Triton 2.51, see the repository README): the
+server is down or restarting (retry), the model's queue is full or its queue timeout expired (retry after a
+backoff), a restricted API called without its key, and a failed TLS handshake (never retry those two: they will
+not change). gRPC gives the same code for all of them, so the message text is the only signal; that matching
+lives here and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tritonrec.errors import (
     PermissionDeniedError,
     ServerOverloadedError,
     ServerUnavailableError,
+    TransportSecurityError,
 )
 
 __all__ = ["STATUS_ERRORS", "error_for"]
@@ -46,6 +48,8 @@ _REFINEMENTS: tuple[tuple[grpc.StatusCode, str, type[ClientError]], ...] = (
     (grpc.StatusCode.UNAVAILABLE, "exceeds maximum queue size", ServerOverloadedError),
     (grpc.StatusCode.UNAVAILABLE, "request timeout expired", ServerOverloadedError),
     (grpc.StatusCode.UNAVAILABLE, "protocol is restricted", PermissionDeniedError),
+    (grpc.StatusCode.UNAVAILABLE, "handshake failed", TransportSecurityError),
+    (grpc.StatusCode.UNAVAILABLE, "certificate verify failed", TransportSecurityError),
     (grpc.StatusCode.UNAVAILABLE, "unknown model", ModelNotReadyError),
     (grpc.StatusCode.UNAVAILABLE, "has no available versions", ModelNotReadyError),
     (grpc.StatusCode.INVALID_ARGUMENT, "unknown model", ModelNotReadyError),

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tritonrec.bench.loadgen import PointSettings
+from tritonrec.bench.points import Target
 from tritonrec.bench.report import Progress, quiet
 from tritonrec.bench.sweep import PointSummary, SweepSettings, best_point, run_sweep
 from tritonrec.bench.traffic import TrafficSpec
@@ -160,14 +161,17 @@ def _rounded(metrics: Metrics) -> dict[str, float]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
-def _sweep(url: str, out_dir: Path, quick: bool) -> tuple[PointSummary, Path]:
+def _sweep(server: LocalTriton, out_dir: Path, quick: bool) -> tuple[PointSummary, Path]:
+    """One run per point, our generator only: a first look (``tritonrec bench sweep`` is the measurement)."""
     settings = SweepSettings(
         model=DEFAULT_MODEL,
         concurrencies=(1, 8) if quick else (1, 8, 32),
         requests=512,
+        repeats=1,
         point=PointSettings(warmup_s=2.0, window_s=2.0, max_windows=4 if quick else 6),
     )
-    report = run_sweep(url, TrafficSpec(), settings, out_dir, command="tritonrec demo (step 6)")
+    target = Target.at(server.grpc_url, metrics_url=server.metrics_url)
+    report = run_sweep(target, TrafficSpec(), settings, out_dir, command="tritonrec demo (step 6)")
     return best_point(dict(report.record)), report.markdown_path
 
 
@@ -215,7 +219,7 @@ def run_demo(
             server.grpc_url, DEFAULT_MODEL, data.test, concurrency=settings.concurrency, progress=progress
         )
         step(f"[6/{STEPS}] short load sweep (closed loop, real Beauty traffic, 50-500 candidates) ...")
-        sweep, sweep_report = _sweep(server.grpc_url, settings.out_dir / "sweep", settings.quick)
+        sweep, sweep_report = _sweep(server, settings.out_dir / "sweep", settings.quick)
 
     result = DemoResult(
         settings=settings,

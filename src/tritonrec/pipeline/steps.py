@@ -22,6 +22,7 @@ from tritonrec.data.registry import PreparedData
 from tritonrec.data.splits import EvalSet, FeatureBatch
 from tritonrec.errors import CheckpointError
 from tritonrec.export.checkpoint_export import ExportResult, export_checkpoint
+from tritonrec.export.torch_export import TorchExport, export_program
 from tritonrec.metrics import Scorer, score_eval_set
 from tritonrec.model.config import Preset
 from tritonrec.repository import Variant, build_repository
@@ -35,6 +36,7 @@ __all__ = [
     "TrainStep",
     "build_repository_step",
     "export_step",
+    "program_step",
     "score_served",
     "train_or_reuse",
 ]
@@ -95,7 +97,13 @@ def train_or_reuse(
 
 
 def export_step(
-    checkpoint_dir: Path, data: PreparedData, out_dir: Path, *, fp16: bool = True, external_data: bool | None = None
+    checkpoint_dir: Path,
+    data: PreparedData,
+    out_dir: Path,
+    *,
+    fp16: bool = True,
+    gpu_graph: bool = False,
+    external_data: bool | None = None,
 ) -> ExportResult:
     """Export the checkpoint in ``checkpoint_dir`` to ONNX in ``out_dir``, parity-checked on ``data``'s test rows.
 
@@ -105,7 +113,21 @@ def export_step(
     """
     checkpoint = load_checkpoint(checkpoint_dir)
     data.check_fits(checkpoint.spec, checkpoint_dir)
-    return export_checkpoint(checkpoint, data.test, out_dir, fp16=fp16, external_data=external_data)
+    return export_checkpoint(
+        checkpoint, data.test, out_dir, fp16=fp16, gpu_graph=gpu_graph, external_data=external_data
+    )
+
+
+def program_step(checkpoint_dir: Path, data: PreparedData, out_dir: Path) -> TorchExport:
+    """Export the checkpoint as a ``torch.export`` program (``ranker_gpu``'s artifact), parity-checked on ``data``.
+
+    Raises:
+        CheckpointError: the checkpoint does not fit ``data``.
+        ExportError: the export failed or is past its parity tolerance.
+    """
+    checkpoint = load_checkpoint(checkpoint_dir)
+    data.check_fits(checkpoint.spec, checkpoint_dir)
+    return export_program(checkpoint.model, out_dir, rows=data.test)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ Layout written for each variant ``<name>``::
 
     <out>/<name>/config.pbtxt        generated from tritonrec.repository.variants (committed in model_repository/)
     <out>/<name>/1/model.onnx[.data] the exported ONNX (ranker_cpu, ranker_onnx)
-    <out>/<name>/1/model.py          ranker_cpu only: the Python-backend model (ranker_cpu_model.py, verbatim)
+    <out>/<name>/1/model.pt2         the torch.export program (ranker_gpu; `tritonrec export torch`)
+    <out>/<name>/1/model.py          the Python-backend model of ranker_cpu / ranker_gpu (ranker_cpu_model.py /
+                                     ranker_gpu_model.py, verbatim)
     <out>/<name>/1/model.plan        TensorRT variants: built on the target GPU node, never copied from here
 """
 
@@ -17,7 +19,6 @@ from pathlib import Path
 
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import RepositoryError
-from tritonrec.repository import ranker_cpu_model
 from tritonrec.repository.variants import VARIANTS, Variant, VariantKind, config_text, model_config
 
 __all__ = ["CONFIG_FILE", "VERSION", "build_repository", "resolve_variants"]
@@ -40,10 +41,20 @@ def resolve_variants(names: Sequence[str]) -> list[Variant]:
     return [VARIANTS[n] for n in names]
 
 
-def _onnx_files(export_dir: Path, variant: Variant) -> list[Path]:
+# The Python-backend model files, copied as model.py (found by path: importing ranker_gpu_model would import torch)
+_PYTHON_MODELS = {
+    VariantKind.PYTHON_ORT: Path(__file__).with_name("ranker_cpu_model.py"),
+    VariantKind.PYTHON_TORCH: Path(__file__).with_name("ranker_gpu_model.py"),
+}
+
+
+def _artifact_files(export_dir: Path, variant: Variant) -> list[Path]:
     source = export_dir / variant.artifact
     if not source.is_file():
-        raise RepositoryError(f"{variant.name} needs {source.name} in {export_dir}; run `tritonrec export onnx` first")
+        exporter = "torch" if variant.kind is VariantKind.PYTHON_TORCH else "onnx"
+        raise RepositoryError(
+            f"{variant.name} needs {source.name} in {export_dir}; run `tritonrec export {exporter}` first"
+        )
     data = source.with_name(source.name + ".data")
     return [source, data] if data.is_file() else [source]
 
@@ -54,14 +65,15 @@ def _write_artifacts(variant: Variant, export_dir: Path, version_dir: Path) -> l
         return []
     version_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for source in _onnx_files(export_dir, variant):
+    for source in _artifact_files(export_dir, variant):
         # Same file names as exported: the graph's reference to its external data stays valid.
         target = version_dir / source.name
         shutil.copy2(source, target)
         written.append(target)
-    if variant.kind is VariantKind.PYTHON_ORT:
+    python_model = _PYTHON_MODELS.get(variant.kind)
+    if python_model is not None:
         target = version_dir / "model.py"
-        shutil.copy2(Path(ranker_cpu_model.__file__), target)
+        shutil.copy2(python_model, target)
         written.append(target)
     return written
 
@@ -75,7 +87,8 @@ def build_repository(
         out: the repository folder (created; existing variant folders are replaced).
         spec: the exported model's FeatureSpec (history length for the configs and warmup).
         variants: what to write.
-        export_dir: the folder ``tritonrec export onnx`` wrote; None writes configs only.
+        export_dir: the folder ``tritonrec export onnx`` (and, for ``ranker_gpu``, ``tritonrec export torch``)
+            wrote; None writes configs only.
 
     Returns:
         The files written, per variant name.

@@ -5,10 +5,17 @@ onnxruntime and Triton's ``triton_python_backend_utils``, so it also runs in a s
 onnxruntime installed; the pure functions below are imported and unit-tested from ``tritonrec.repository``.
 
 One ``execute()`` call gets every request of a dynamic batch. Each request is checked on its own; a bad one is
-answered with its own INVALID_ARG error (raising in ``execute()`` would fail every request of the batch). The
-good ones are packed into one ``[B, L]`` / ``[B, N]`` pair (histories left-padded with 0 to the graph's ``L``,
-candidates right-padded with 0; the model masks padding, so scores do not change), scored in one session run
-and split back.
+answered with its own INVALID_ARG error (raising in ``execute()`` would fail every request of the batch), and one
+its client has cancelled (gone past its deadline, disconnected) with CANCELLED, unscored. The good ones are
+packed and scored in one session run, then split back, in the layout the config's ``layout`` parameter names:
+
+- ``ragged`` (the default of ``tritonrec repo build``): the flat graph ``model_ragged.onnx``; every request's
+  candidates concatenated with the index of the user they belong to, histories right-aligned to the batch's
+  longest real history: only real candidates are scored, each history encoded once;
+- ``padded``: ``[B, L]`` / ``[B, N]`` (histories left-padded with 0 to the graph's ``L``, candidates right-padded
+  with 0 to the batch's longest list; the model masks padding, so scores do not change).
+
+If that run fails, each request is scored alone, so only the requests that fail on their own get INTERNAL.
 
 Ids: ``0`` is padding; negative ids are a client bug and rejected; ids above the catalogue are unknown items
 (new products) and score with the model's OOV embedding, a mapping that is inside the ONNX graph.
@@ -29,7 +36,17 @@ try:  # present only inside the Triton Python backend
 except ImportError:  # imported for its pure functions (tests, tritonrec.repository)
     pb_utils = None
 
-__all__ = ["TritonPythonModel", "check_request", "pack_requests", "split_scores"]
+__all__ = [
+    "TritonPythonModel",
+    "cgroup_cpu_limit",
+    "check_request",
+    "pack_flat",
+    "pack_requests",
+    "serving_cpus",
+    "session_threads",
+    "split_flat",
+    "split_scores",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -91,11 +108,81 @@ def split_scores(scores: FloatArray, pairs: list[tuple[IntArray, IntArray]]) -> 
     return out
 
 
-def _available_cores() -> int:
+def pack_flat(pairs: list[tuple[IntArray, IntArray]]) -> tuple[IntArray, IntArray, IntArray]:
+    """The batch in the flat layout: ``history [B, L]``, ``candidates [M]``, ``user_index [M]``.
+
+    Histories are right-aligned to the longest real history of the batch (leading all-padding columns dropped,
+    at least one column kept); every row's candidates are concatenated, and each carries the row it belongs to,
+    so only real candidates are scored.
+    """
+    rows = sum(h.shape[0] for h, _ in pairs)
+    width = max(max(int((h != 0).sum(axis=1).max(initial=0)) for h, _ in pairs), 1)
+    history = np.zeros((rows, width), dtype=np.int64)
+    candidates, users = [], []
+    at = 0
+    for h, c in pairs:
+        b = h.shape[0]
+        kept = h[:, -width:] if h.shape[1] >= width else h
+        history[at : at + b, width - kept.shape[1] :] = kept
+        candidates.append(c.reshape(-1))
+        users.append(np.repeat(np.arange(at, at + b, dtype=np.int64), c.shape[1]))
+        at += b
+    return history, np.concatenate(candidates).astype(np.int64), np.concatenate(users)
+
+
+def split_flat(scores: FloatArray, pairs: list[tuple[IntArray, IntArray]]) -> list[FloatArray]:
+    """Cut the batch's ``[M]`` scores back into one ``[b, n]`` array per request."""
+    out: list[FloatArray] = []
+    at = 0
+    for _, cands in pairs:
+        b, n = cands.shape
+        out.append(np.ascontiguousarray(scores[at : at + b * n].reshape(b, n), dtype=np.float32))
+        at += b * n
+    return out
+
+
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs the cgroup's CFS quota allows (Kubernetes CPU limits), None when there is none or it cannot be read.
+
+    cgroup v2: ``cpu.max`` (``"<quota> <period>"`` or ``"max <period>"``); v1: ``cpu/cpu.cfs_quota_us`` and
+    ``cpu/cpu.cfs_period_us`` (quota -1 = none).
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        quota, _, period = (root / "cpu.max").read_text().strip().partition(" ")
+        return None if quota == "max" or not period else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+
+
+def serving_cpus(root: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs the server may really use: its affinity mask, capped by the cgroup CPU quota (at least 1).
+
+    On a Kubernetes node, ``sched_getaffinity`` sees every core of the node while the container's CPU limit is a
+    quota: threads sized by the node's cores would be throttled. A fractional quota rounds down.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(root)
+    return max(1, min(cores, int(limit)) if limit is not None else cores)
+
+
+def session_threads(config: dict[str, Any], root: Path = Path("/sys/fs/cgroup")) -> int:
+    """ONNX Runtime threads of each instance of the model ``config`` (Triton's JSON form of config.pbtxt).
+
+    The config's ``intra_op_threads`` parameter when set; otherwise (``0``) the CPUs the server may use are shared
+    out between the model's instances: 2 instances under an 8-CPU limit get 4 threads each.
+    """
+    params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+    instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
+    return int(params.get("intra_op_threads", "0")) or max(1, serving_cpus(root) // instances)
 
 
 def open_session(path: Path, threads: int = 0) -> Any:
@@ -106,7 +193,7 @@ def open_session(path: Path, threads: int = 0) -> Any:
     import onnxruntime as ort  # heavy; only needed inside the server
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or _available_cores()
+    options.intra_op_num_threads = threads or serving_cpus()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Idle ORT threads must not spin: they would take the cores Triton's gRPC and batching threads need.
@@ -124,22 +211,43 @@ class TritonPythonModel:
         self.max_history = int(params["max_history"])
         self.max_candidates = int(params["max_candidates"])
         path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
-        # intra_op_threads 0: the cores are shared out between the model's instances (2 instances on 2 cores: one each)
-        instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
-        threads = int(params.get("intra_op_threads", "0")) or max(1, _available_cores() // instances)
-        self.session = open_session(path, threads)
+        self.session = open_session(path, session_threads(config))
         self.output_name = "scores"
+        self.layout = params.get("layout", "padded")
 
     def _error(self, message: str, code: Any = None) -> Any:
         error = pb_utils.TritonError(message, code if code is not None else pb_utils.TritonError.INVALID_ARG)
         return pb_utils.InferenceResponse(output_tensors=[], error=error)
+
+    def _scores(self, pairs: list[tuple[IntArray, IntArray]]) -> list[FloatArray]:
+        if self.layout == "ragged":
+            history, flat, users = pack_flat(pairs)
+            feeds = {"history": history, "candidates": flat, "user_index": users}
+            (scores,) = self.session.run([self.output_name], feeds)
+            return split_flat(np.asarray(scores), pairs)
+        histories, candidates = pack_requests(pairs, self.max_history)
+        (scores,) = self.session.run([self.output_name], {"history": histories, "candidates": candidates})
+        return split_scores(np.asarray(scores), pairs)
+
+    def _answer(self, i: int, pair: tuple[IntArray, IntArray], responses: list[Any]) -> None:
+        """Score one request of a failed batch alone: its own scores, or its own INTERNAL error."""
+        try:
+            (part,) = self._scores([pair])
+        except Exception as e:  # noqa: BLE001 - ONNX Runtime raises many types; each request gets its own answer
+            responses[i] = self._error(f"ONNX Runtime failed on this request: {e}", pb_utils.TritonError.INTERNAL)
+            return
+        responses[i] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("scores", part)])
 
     def execute(self, requests: list[Any]) -> list[Any]:
         """Score every valid request of the batch in one session run; answer bad ones with INVALID_ARG."""
         responses: list[Any] = [None] * len(requests)
         good: list[int] = []
         pairs: list[tuple[IntArray, IntArray]] = []
+        cancelled = getattr(pb_utils.TritonError, "CANCELLED", pb_utils.TritonError.UNAVAILABLE)
         for i, request in enumerate(requests):
+            if request.is_cancelled():
+                responses[i] = self._error("the request was cancelled before it was scored", cancelled)
+                continue
             history = pb_utils.get_input_tensor_by_name(request, "history").as_numpy()
             candidates = pb_utils.get_input_tensor_by_name(request, "candidates").as_numpy()
             problem = check_request(
@@ -152,14 +260,13 @@ class TritonPythonModel:
                 pairs.append((history, candidates))
         if not pairs:
             return responses
-        histories, candidates = pack_requests(pairs, self.max_history)
         try:
-            (scores,) = self.session.run([self.output_name], {"history": histories, "candidates": candidates})
-        except Exception as e:  # noqa: BLE001 - answer each request instead of failing the batch blindly
-            for i in good:
-                responses[i] = self._error(f"ONNX Runtime failed on this batch: {e}", pb_utils.TritonError.INTERNAL)
+            parts = self._scores(pairs)
+        except Exception:  # noqa: BLE001 - score the requests one by one instead of failing them all
+            for i, pair in zip(good, pairs, strict=True):
+                self._answer(i, pair, responses)
             return responses
-        for i, part in zip(good, split_scores(np.asarray(scores), pairs), strict=True):
+        for i, part in zip(good, parts, strict=True):
             responses[i] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("scores", part)])
         return responses
 

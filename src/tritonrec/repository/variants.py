@@ -8,6 +8,7 @@ dynamic batcher stacks users; a request may also carry several users (``[B, L]``
 | variant | backend | where |
 |---|---|---|
 | ``ranker_cpu`` | Python backend running ONNX Runtime over the whole dynamic batch | CPU (local, CI, CPU nodes) |
+| ``ranker_gpu`` | Python backend running the ``torch.export`` program on CUDA over the whole batch | GPU, no TensorRT |
 | ``ranker_onnx`` | ``onnxruntime_onnx`` (optional TensorRT execution accelerator) | GPU (NGC image) |
 | ``ranker_trt_fp16`` | ``tensorrt_plan``, FP16 engine built on the target GPU | GPU |
 | ``ranker_trt_int8`` | ``tensorrt_plan``, INT8 engine from the calibrated QDQ ONNX | GPU |
@@ -25,6 +26,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonrec.contract import (
+    CANDIDATE_OFFSETS,
     CANDIDATES,
     DEFAULT_MAX_CANDIDATES,
     DEFAULT_MODEL,
@@ -44,18 +46,21 @@ __all__ = [
     "VariantKind",
     "VariantName",
     "VariantOverrides",
+    "LAYOUT_FILES",
     "config_text",
     "model_config",
     "parse_config_text",
 ]
 
 WARMUP_CANDIDATES = 200
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 
 class VariantName(enum.StrEnum):
     """The served models ``tritonrec repo build`` writes (folder and model name in the repository)."""
 
     CPU = DEFAULT_MODEL  # "ranker_cpu": Python backend + ONNX Runtime
+    GPU = "ranker_gpu"  # Python backend + the torch.export program on CUDA
     ONNX = "ranker_onnx"
     TRT_FP16 = "ranker_trt_fp16"
     TRT_INT8 = "ranker_trt_int8"
@@ -65,8 +70,13 @@ class VariantKind(enum.Enum):
     """How a variant runs the model."""
 
     PYTHON_ORT = "python_ort"  # Python backend + ONNX Runtime (CPU)
+    PYTHON_TORCH = "python_torch"  # Python backend + a torch.export program (CUDA; CPU in CI)
     ONNXRUNTIME = "onnxruntime"  # native onnxruntime_onnx backend (GPU)
     TENSORRT = "tensorrt"  # native tensorrt_plan backend (GPU)
+
+
+PYTHON_KINDS = frozenset({VariantKind.PYTHON_ORT, VariantKind.PYTHON_TORCH})
+"""The kinds served by Triton's Python backend (a ``model.py`` beside the artifact, ragged batching)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,7 +120,8 @@ class Variant:
         name: the Triton model name (folder in the repository).
         kind: backend family.
         artifact: file in the version folder (``default_model_filename``).
-        precision: ``fp32``, ``fp16`` or ``int8`` (documentation and reports).
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``int8`` (``ranker_gpu`` runs it: autocast on its device;
+            the others: documentation and reports).
         gpu: run on GPUs (``KIND_GPU``) instead of CPU (``KIND_CPU``).
         instances: model instances per device (``instance_group.count``).
         cpu_threads: ONNX Runtime intra-op threads per instance of the Python variant (0 = the cores the server may
@@ -118,6 +129,11 @@ class Variant:
         max_candidates: most candidates per user, written to the config's ``max_candidates`` parameter (clients
             split longer lists; the Python variant rejects more with INVALID_ARG; TensorRT profiles end there).
         trt_accelerator: ``ranker_onnx`` only: let ONNX Runtime hand subgraphs to TensorRT (FP16).
+        cuda_graphs: ``ranker_gpu`` only: replay one CUDA graph per bucketed batch shape instead of eager launches.
+        layout: how a batch reaches the graph (``tritonrec.export.ragged``): ``padded`` ``[B, N]`` (every user padded
+            to the batch's longest list); ``ragged`` (``ranker_cpu``: candidates concatenated with a per-candidate
+            user index, histories trimmed to the batch's longest); ``offsets`` (native GPU backends: Triton's ragged
+            batching concatenates the candidates and passes ``candidate_offsets``).
         batching: dynamic batching and queue policy.
     """
 
@@ -130,16 +146,34 @@ class Variant:
     cpu_threads: int = 0
     max_candidates: int = DEFAULT_MAX_CANDIDATES
     trt_accelerator: bool = False
+    cuda_graphs: bool = False
+    layout: str = "padded"
     batching: Batching = dataclasses.field(default_factory=Batching)
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "fp16", "int8"):
-            raise ConfigError(f"{self.name}: precision must be fp32, fp16 or int8, got {self.precision!r}")
+        allowed = _LAYOUTS[self.kind]
+        if self.layout not in allowed:
+            raise ConfigError(f"{self.name}: layout must be one of {', '.join(allowed)} for {self.kind.value}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{self.name}: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.kind is VariantKind.PYTHON_TORCH and self.precision == "int8":
+            raise ConfigError(f"{self.name}: the PyTorch variant runs fp32, bf16 or fp16, not int8")
+        if self.cuda_graphs and self.kind is not VariantKind.PYTHON_TORCH:
+            raise ConfigError(f"{self.name}: CUDA graphs are an option of the PyTorch variant (ranker_gpu)")
         if self.instances < 1 or self.cpu_threads < 0 or self.max_candidates < 1:
             raise ConfigError(f"{self.name}: instances and max_candidates must be >= 1, cpu_threads >= 0")
         if self.trt_accelerator and self.kind is not VariantKind.ONNXRUNTIME:
             raise ConfigError(f"{self.name}: the TensorRT execution accelerator is an onnxruntime backend option")
 
+
+_LAYOUTS = {
+    VariantKind.PYTHON_ORT: ("ragged", "padded"),
+    VariantKind.PYTHON_TORCH: ("padded",),
+    VariantKind.ONNXRUNTIME: ("offsets", "padded"),
+    VariantKind.TENSORRT: ("offsets", "padded"),
+}
+LAYOUT_FILES = {"padded": "model.onnx", "ragged": "model_ragged.onnx", "offsets": "model_offsets.onnx"}
+"""The export's file of each layout (``tritonrec export onnx``; ``offsets`` with ``--gpu-graph``)."""
 
 VARIANTS: dict[str, Variant] = {
     v.name: v
@@ -149,17 +183,55 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             name=VariantName.CPU,
             kind=VariantKind.PYTHON_ORT,
-            artifact="model.onnx",
+            artifact=LAYOUT_FILES["ragged"],
             precision="fp32",
             gpu=False,
             instances=2,
+            layout="ragged",
         ),
-        Variant(name=VariantName.ONNX, kind=VariantKind.ONNXRUNTIME, artifact="model.onnx", precision="fp32", gpu=True),
+        # two instances on the GPU: one packs and copies its batch while the other's kernels run; batches up to
+        # 512 users (102,400 candidates at N=200) because the GPU needs large batches and the Python backend costs
+        # per execution; FP32 until a GPU run has measured BF16/FP16 quality and speed (bench/gpu/README.md)
         Variant(
-            name=VariantName.TRT_FP16, kind=VariantKind.TENSORRT, artifact="model.plan", precision="fp16", gpu=True
+            name=VariantName.GPU,
+            kind=VariantKind.PYTHON_TORCH,
+            artifact="model.pt2",
+            precision="fp32",
+            gpu=True,
+            instances=2,
+            cuda_graphs=True,
+            batching=Batching(
+                max_batch_size=512,
+                preferred_batch_sizes=(128, 256, 512),
+                max_queue_delay_us=1_000,
+                max_queue_size=4_096,
+            ),
+        ),
+        # native GPU backends get Triton's ragged batching: the candidates of a batch concatenated, their running
+        # totals as candidate_offsets, the scores scattered back by each request's candidates shape
+        Variant(
+            name=VariantName.ONNX,
+            kind=VariantKind.ONNXRUNTIME,
+            artifact=LAYOUT_FILES["offsets"],
+            precision="fp32",
+            gpu=True,
+            layout="offsets",
         ),
         Variant(
-            name=VariantName.TRT_INT8, kind=VariantKind.TENSORRT, artifact="model.plan", precision="int8", gpu=True
+            name=VariantName.TRT_FP16,
+            kind=VariantKind.TENSORRT,
+            artifact="model.plan",
+            precision="fp16",
+            gpu=True,
+            layout="offsets",
+        ),
+        Variant(
+            name=VariantName.TRT_INT8,
+            kind=VariantKind.TENSORRT,
+            artifact="model.plan",
+            precision="int8",
+            gpu=True,
+            layout="offsets",
         ),
     )
 }
@@ -174,8 +246,11 @@ class VariantOverrides:
         max_batch_size: users per execution; preferred batch sizes above it are dropped.
         max_queue_delay_us: the dynamic batcher's delay.
         instances: model instances per device.
-        cpu_threads: ONNX Runtime threads per instance of the Python variant (0 = cores / instances).
+        cpu_threads: CPU threads per instance of the Python variants (0 = cores / instances).
         ort_tensorrt: the TensorRT execution accelerator on ``ranker_onnx``.
+        layout: ``padded`` serves the padded graph (``model.onnx``) on a variant that has the choice (the
+            comparison ``tritonrec bench layout`` makes); None keeps the variant's.
+        preferred_batch_sizes: the dynamic batcher's preferred sizes (None keeps them; ``()`` none).
     """
 
     max_batch_size: int | None = None
@@ -183,6 +258,8 @@ class VariantOverrides:
     instances: int | None = None
     cpu_threads: int | None = None
     ort_tensorrt: bool = False
+    layout: str | None = None
+    preferred_batch_sizes: tuple[int, ...] | None = None
 
     def apply(self, variant: Variant) -> Variant:
         """``variant`` with these overrides (an override that does not apply to its kind is skipped)."""
@@ -192,10 +269,19 @@ class VariantOverrides:
             batching = dataclasses.replace(batching, max_batch_size=self.max_batch_size, preferred_batch_sizes=sizes)
         if self.max_queue_delay_us is not None:
             batching = dataclasses.replace(batching, max_queue_delay_us=self.max_queue_delay_us)
+        if self.preferred_batch_sizes is not None:
+            batching = dataclasses.replace(batching, preferred_batch_sizes=self.preferred_batch_sizes)
         changes: dict[str, object] = {"batching": batching}
+        if (
+            self.layout is not None
+            and self.layout in _LAYOUTS[variant.kind]
+            and variant.kind is not VariantKind.TENSORRT
+        ):
+            changes["layout"] = self.layout
+            changes["artifact"] = LAYOUT_FILES[self.layout]
         if self.instances is not None:
             changes["instances"] = self.instances
-        if self.cpu_threads is not None and variant.kind is VariantKind.PYTHON_ORT:
+        if self.cpu_threads is not None and variant.kind in PYTHON_KINDS:
             changes["cpu_threads"] = self.cpu_threads
         if self.ort_tensorrt and variant.kind is VariantKind.ONNXRUNTIME:
             changes["trt_accelerator"] = True
@@ -231,6 +317,13 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
     if variant.kind is VariantKind.PYTHON_ORT:
         config.backend = "python"  # runs model.py; the ONNX file is a parameter
         config.parameters["onnx_file"].string_value = variant.artifact
+        config.parameters["layout"].string_value = variant.layout
+        config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
+    elif variant.kind is VariantKind.PYTHON_TORCH:
+        config.backend = "python"  # runs model.py; the torch.export program is a parameter
+        config.parameters["program_file"].string_value = variant.artifact
+        config.parameters["precision"].string_value = variant.precision
+        config.parameters["cuda_graphs"].string_value = "1" if variant.cuda_graphs else "0"
         config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
     elif variant.kind is VariantKind.ONNXRUNTIME:
         config.platform = "onnxruntime_onnx"
@@ -247,9 +340,31 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
         config.default_model_filename = variant.artifact
 
 
+def _ragged_batching(config: mc.ModelConfig) -> None:
+    """Triton's ragged batching for a native backend: concatenated candidates in, scores scattered back out.
+
+    ``candidates`` may differ in length between the requests of a batch; the backend gets them concatenated
+    (``[M]``), plus ``candidate_offsets`` (``BATCH_ACCUMULATED_ELEMENT_COUNT``: the running total after each
+    request), and returns ``scores`` ``[M]``, which Triton cuts back to each request's candidates shape
+    (``BATCH_SCATTER_WITH_INPUT_SHAPE``). Histories stay ``[B, L]``: clients pad them to ``max_history``.
+    """
+    for tensor in config.input:
+        if tensor.name == CANDIDATES:
+            tensor.allow_ragged_batch = True
+    config.batch_input.add(
+        kind=mc.BatchInput.BATCH_ACCUMULATED_ELEMENT_COUNT,
+        target_name=[CANDIDATE_OFFSETS],
+        data_type=mc.TYPE_INT32,
+        source_input=[CANDIDATES],
+    )
+    config.batch_output.add(
+        target_name=[SCORES], kind=mc.BatchOutput.BATCH_SCATTER_WITH_INPUT_SHAPE, source_input=[CANDIDATES]
+    )
+
+
 def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
     """Return the Triton ``ModelConfig`` of ``variant`` for a model with ``spec``."""
-    ragged = variant.kind is VariantKind.PYTHON_ORT  # only the Python model can batch requests of different L, N
+    ragged = variant.kind in PYTHON_KINDS  # only the Python models can batch requests of different L, N
     batching = variant.batching
     config = mc.ModelConfig(
         name=variant.name,
@@ -267,6 +382,8 @@ def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
     )
     if batching.dynamic:
         config.dynamic_batching.CopyFrom(_dynamic_batching(batching))
+    if variant.layout == "offsets":
+        _ragged_batching(config)
     _limits(config, variant, spec)
     _backend_fields(config, variant)
     return config
