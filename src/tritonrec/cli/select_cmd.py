@@ -60,6 +60,19 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-s", type=float, default=2.0, help="in process: seconds timed per figure (default 2)")
     add_traffic(p)
     add_perf_analyzer(p)
+    p.add_argument(
+        "--navigator",
+        action="store_true",
+        help="also run Triton Model Navigator on the base checkpoint and judge its pick by the same quality budget "
+        "(its own venv: bash bench/tools/install_model_navigator.sh)",
+    )
+    p.add_argument("--navigator-python", type=Path, default=None, help="its venv's python (default .tools/...)")
+    p.add_argument("--navigator-timeout-s", type=float, default=1800.0, help="stop it after this long (default 1800)")
+    p.add_argument(
+        "--navigator-cpu-shim",
+        action="store_true",
+        help="let its Torch runners profile on a CPU-only torch (torch.cuda.synchronize as a no-op; default: stock)",
+    )
     p.add_argument("--json", action="store_true", help="print chosen, candidates and peers as one JSON object")
     p.set_defaults(handler=run_select_command)
 
@@ -106,6 +119,7 @@ def run_select_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"{e}; {known}") from None
     traffic, _ = traffic_from_args(args)
     traffic = dataclasses.replace(traffic, seed=args.seed)
+    data = prepare_from_args(args)
     settings = SelectSettings(
         constraints=Constraints(args.p99_ms, args.max_auc_drop, args.max_ndcg_drop, args.memory_mib),
         traffic=traffic,
@@ -123,15 +137,35 @@ def run_select_command(args: argparse.Namespace) -> int:
         precisions=precisions,
         seed=args.seed,
     )
+    peers = []
+    if args.navigator:
+        from tritonrec.select.navigator import NavigatorSettings
+        from tritonrec.select.peers import NavigatorPeer
+
+        peers.append(
+            NavigatorPeer(
+                checkpoint=args.checkpoint,
+                data=data,
+                dataset=args.dataset,
+                data_dir=args.data_dir,
+                out_dir=args.out / "navigator",
+                constraints=settings.constraints,
+                quality_users=args.quality_users,
+                settings=NavigatorSettings(cpu_sync_shim=args.navigator_cpu_shim),
+                python=args.navigator_python,
+                timeout_s=args.navigator_timeout_s,
+            )
+        )
     # With --json, stdout carries only the JSON document; progress goes to stderr.
     progress = _to_stderr if args.json else Console().show
     report = run_select(
         _models(args),
-        prepare_from_args(args),
+        data,
         args.out,
         settings,
         perf_analyzer=perf_analyzer_from_args(args.perf_analyzer),
         command=command_line(),
+        peers=peers,
         progress=progress,
     )
     if args.json:

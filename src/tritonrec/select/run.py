@@ -16,7 +16,7 @@ Steps (each reported on the progress line):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from tritonrec.data.splits import EvalSet
 from tritonrec.metrics import evaluate
 from tritonrec.select.candidates import Candidate, ModelArtifacts, Precision, Runtime, plan
 from tritonrec.select.inprocess import InProcessSettings, measure_in_process, write_inputs
+from tritonrec.select.peers import Peer
 from tritonrec.select.report import write_select_report
 from tritonrec.select.runtimes import open_scorer
 from tritonrec.select.selection import Constraints, choose, pareto
@@ -165,10 +166,14 @@ def run_select(
     *,
     perf_analyzer: Path | None,
     command: str,
-    peers: Callable[[], list[dict[str, Any]]] | None = None,
+    peers: Sequence[Peer] = (),
     progress: Progress = quiet,
 ) -> Report:
-    """Measure every candidate of ``models`` on ``data``'s test split and the traffic; pick; write the report."""
+    """Measure every candidate of ``models`` on ``data``'s test split and the traffic; pick; write the report.
+
+    ``peers`` (:mod:`tritonrec.select.peers`) run after the pick, each given the rows, the pick and the
+    reference's quality, so a peer tool's pick is judged by the same quality budget.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     artifacts = [_export(m, data, out_dir / "work", progress) for m in models]
     candidates = plan(artifacts, runtimes=settings.runtimes, precisions=settings.precisions)
@@ -209,6 +214,11 @@ def run_select(
     reference = _deltas(rows)
     chosen = choose(rows, settings.constraints)
     measured = [r for r in rows if r["measured"]]
+    reference_quality = next((r["quality"] for r in measured if r["name"] == reference), None)
+    peer_entries = []
+    for peer in peers:
+        progress(f"peer: {type(peer).__name__} ...")
+        peer_entries.append(peer(rows, chosen, reference_quality))
     record = {
         **new_record(command, tritonserver=server_version, perf_analyzer=perf_analyzer is not None),
         "settings": _settings_dict(settings),
@@ -218,7 +228,7 @@ def run_select(
         "candidates": rows,
         "pareto": _frontiers(measured),
         "quality_users": len(rows_eval),
-        "peers": peers() if peers else [],
+        "peers": peer_entries,
     }
     return write_select_report(out_dir, record)
 
