@@ -23,14 +23,21 @@ def test_quick_demo_serves_the_model_on_triton_with_the_same_quality_and_reuses_
     assert summary["triton_executions"] < summary["grpc_requests"]  # dynamic batching joined requests
     assert (tmp_path / "reports" / "model_repository" / "ranker_cpu" / "config.pbtxt").is_file()
     out = capsys.readouterr().out
-    assert "training preset 'small'" in out and "[5/6] serving on the real tritonserver" in out
+    assert "training preset 'small'" in out and "[5/7] serving on the real tritonserver" in out
     # step 6: a short sweep of the same server, its report beside the summary
-    assert "[6/6] short load sweep" in out and "Sweep: best" in out
+    assert "[6/7] short load sweep" in out and "Sweep: best" in out
     assert summary["sweep_best_requests_per_second"] > 0 and summary["sweep_best_concurrency"] in (1, 8)
     sweep = json.loads((tmp_path / "reports" / "sweep" / "sweep.json").read_text())
     assert [p["level"] for p in sweep["points"]] == [1, 8]
     assert all(run["errors"] == 0 for p in sweep["points"] for run in p["tritonrec"]["runs"])
     assert (tmp_path / "reports" / "sweep" / "sweep.png").is_file()
+    # step 7: a short selection over eager, ONNX Runtime and Triton x FP32/FP16, and its pick
+    selection = json.loads((tmp_path / "reports" / "select" / "select.json").read_text())
+    rows = {r["name"]: r for r in selection["candidates"]}
+    measured = {n for n, r in rows.items() if r["measured"]}
+    assert {"base/pytorch-eager/fp32", "base/onnxruntime/fp32", "base/onnxruntime/fp16", "base/triton/fp32"} <= measured
+    assert summary["selection_chosen"] == selection["chosen"] and rows[selection["chosen"]]["served"]
+    assert f"Pick (p99 <= 50 ms, AUC drop <= 0.0008, NDCG@10 drop <= 0.005): {selection['chosen']}" in out
     # a second run reuses the checkpoint and reproduces the same test figures
     assert main(args) == 0
     again = json.loads((tmp_path / "reports" / "summary.json").read_text())

@@ -70,8 +70,8 @@ __all__ = [
 MODEL = VariantName.CPU
 MODEL_ANALYZER_ENV = "MODEL_ANALYZER"
 """Environment variable naming the ``model-analyzer`` binary to run."""
-KNOWN_INSTALLS = (Path(".tools/model_analyzer/venv/bin/model-analyzer"), Path("/work/ma/venv/bin/model-analyzer"))
-"""Where ``bench/tools/install_model_analyzer.sh`` puts it, and this workplace's shared install."""
+KNOWN_INSTALLS = (Path(".tools/model_analyzer/venv/bin/model-analyzer"),)
+"""Where ``bench/tools/install_model_analyzer.sh`` puts it (else ``$MODEL_ANALYZER``, else ``PATH``)."""
 _LOG_TAIL_LINES = 40
 _STOP_GRACE_S = 60.0
 

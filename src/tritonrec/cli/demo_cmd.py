@@ -51,5 +51,15 @@ def run_demo(args: argparse.Namespace) -> int:
         f"Sweep: best {sweep.requests_per_second:,} req/s ({sweep.candidates_per_second:,.0f} candidates/s) at "
         f"concurrency {sweep.level:g}, p99 {sweep.p99_ms} ms; report: {result.sweep_report}"
     )
+    chosen = next((r for r in result.selection["candidates"] if r["name"] == result.selection["chosen"]), None)
+    measured = sum(1 for r in result.selection["candidates"] if r["measured"])
+    if chosen is None:
+        print(f"Pick (p99 <= 50 ms, AUC drop <= 0.0008, NDCG@10 drop <= 0.005): none of {measured} measured candidates")
+    else:
+        print(
+            f"Pick (p99 <= 50 ms, AUC drop <= 0.0008, NDCG@10 drop <= 0.005): {chosen['name']} of {measured} measured, "
+            f"{chosen['cand_per_s']['median']:,.0f} candidates/s, p99 {chosen['p99_ms']:.1f} ms, "
+            f"NDCG@10 {chosen['ndcg@10']:.4f}; report: {result.selection_report}"
+        )
     print(f"summary: {settings.out_dir / 'summary.json'}")
     return 0

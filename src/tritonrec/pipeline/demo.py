@@ -1,4 +1,4 @@
-"""The main job, end to end on the bundled Amazon Beauty data, as the six steps of :func:`run_demo`.
+"""The main job, end to end on the bundled Amazon Beauty data, as the seven steps of :func:`run_demo`.
 
 1. load Beauty and sample the evaluation negatives;
 2. train the preset (or reuse its checkpoint);
@@ -6,7 +6,9 @@
 4. build the Triton model repository (``ranker_cpu``);
 5. serve it on the bundled tritonserver and score every test user over gRPC with the shared metrics module,
    beside eager PyTorch and in-process ONNX Runtime;
-6. a short closed-loop sweep of the same server on real Beauty traffic.
+6. a short closed-loop sweep of the same server on real Beauty traffic;
+7. a short ``tritonrec select`` (eager PyTorch, ONNX Runtime and the served graph, FP32 and FP16) and its pick
+   for the default SLA (p99 50 ms) and quality budget.
 
 The result is a :class:`DemoResult`; :meth:`DemoResult.summary` is what ``summary.json`` holds.
 """
@@ -27,7 +29,7 @@ from tritonrec.bench.report import Progress, quiet
 from tritonrec.bench.sweep import PointSummary, SweepSettings, best_point, run_sweep
 from tritonrec.bench.traffic import TrafficSpec
 from tritonrec.contract import DEFAULT_MODEL
-from tritonrec.data.registry import DatasetName, prepare_dataset
+from tritonrec.data.registry import DatasetName, PreparedData, prepare_dataset
 from tritonrec.errors import ConfigError
 from tritonrec.export.checkpoint_export import ExportResult, export_checkpoint
 from tritonrec.metrics import ranking_metrics, score_eval_set
@@ -49,7 +51,7 @@ from tritonrec.train.report import Metrics
 
 __all__ = ["STEPS", "DemoResult", "DemoSettings", "run_demo"]
 
-STEPS = 6
+STEPS = 7
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +109,8 @@ class DemoResult:
         max_abs_diff_vs_onnx: largest ``|Triton - in-process ONNX Runtime|`` difference (same file).
         sweep: the best closed-loop point of the closing sweep.
         sweep_report: its Markdown report.
+        selection: the short selection's record (``chosen``, ``candidates``...).
+        selection_report: its Markdown report.
         elapsed_s: wall time of the whole demo.
     """
 
@@ -122,6 +126,8 @@ class DemoResult:
     max_abs_diff_vs_onnx: float
     sweep: PointSummary
     sweep_report: Path
+    selection: dict[str, Any]
+    selection_report: Path
     elapsed_s: float
 
     def summary(self) -> dict[str, Any]:
@@ -153,6 +159,9 @@ class DemoResult:
             "sweep_best_candidates_per_second": self.sweep.candidates_per_second,
             "sweep_best_p99_ms": self.sweep.p99_ms,
             "sweep_report": str(self.sweep_report),
+            "selection_chosen": self.selection["chosen"],
+            "selection_measured": sum(1 for r in self.selection["candidates"] if r["measured"]),
+            "selection_report": str(self.selection_report),
             "elapsed_s": round(self.elapsed_s, 1),
         }
 
@@ -175,14 +184,48 @@ def _sweep(server: LocalTriton, out_dir: Path, quick: bool) -> tuple[PointSummar
     return best_point(dict(report.record)), report.markdown_path
 
 
+def _select(
+    trained: TrainStep, export_dir: Path, data: PreparedData, out_dir: Path, quick: bool, progress: Progress
+) -> tuple[dict[str, Any], Path]:
+    """A short selection: one user sample, two trials, a small perf_analyzer sweep (``tritonrec select`` is the run)."""
+    from tritonrec.bench.perf_analyzer import find_perf_analyzer
+    from tritonrec.bench.points import PaSettings
+    from tritonrec.select.candidates import Precision, Runtime
+    from tritonrec.select.inprocess import InProcessSettings
+    from tritonrec.select.run import ModelSource, SelectSettings, run_select
+    from tritonrec.select.selection import Constraints
+    from tritonrec.select.served import ServedSettings
+
+    settings = SelectSettings(
+        constraints=Constraints(p99_ms=50.0),
+        quality_users=500 if quick else 2000,
+        in_process=InProcessSettings(repeats=2, min_s=0.5),
+        served=ServedSettings(
+            rate=50.0, concurrencies=(4, 8), repeats=2, perf_analyzer=PaSettings(measurement_ms=1500)
+        ),
+        runtimes=(Runtime.EAGER, Runtime.ONNXRUNTIME, Runtime.TRITON),
+        precisions=(Precision.FP32, Precision.FP16),
+    )
+    report = run_select(
+        [ModelSource("base", trained.checkpoint_dir, export_dir)],
+        data,
+        out_dir,
+        settings,
+        perf_analyzer=find_perf_analyzer(),
+        command="tritonrec demo (step 7)",
+        progress=progress,
+    )
+    return dict(report.record), report.markdown_path
+
+
 def run_demo(
     settings: DemoSettings, *, step: Progress = quiet, progress: Progress = quiet, training_bars: bool = False
 ) -> DemoResult:
-    """Run the six steps and write ``summary.json`` into ``settings.out_dir``.
+    """Run the seven steps and write ``summary.json`` into ``settings.out_dir``.
 
     Args:
         settings: what to train and where to write.
-        step: told ``"[n/6] what"`` as each step starts.
+        step: told ``"[n/7] what"`` as each step starts.
         progress: told how far the long steps are (users scored over gRPC).
         training_bars: show the training loop's progress bars (on stderr).
     """
@@ -202,7 +245,7 @@ def run_demo(
 
     export_dir = checkpoint_dir / "onnx"
     step(f"[3/{STEPS}] exporting ONNX with parity checks -> {export_dir}")
-    export = export_checkpoint(trained.checkpoint, data.test, export_dir, fp16=False)
+    export = export_checkpoint(trained.checkpoint, data.test, export_dir, fp16=True)
 
     root = settings.out_dir / "model_repository"
     step(f"[4/{STEPS}] building the Triton model repository ({DEFAULT_MODEL}) -> {root}")
@@ -220,6 +263,10 @@ def run_demo(
         )
         step(f"[6/{STEPS}] short load sweep (closed loop, real Beauty traffic, 50-500 candidates) ...")
         sweep, sweep_report = _sweep(server, settings.out_dir / "sweep", settings.quick)
+    step(f"[7/{STEPS}] short selection: eager, ONNX Runtime and Triton x FP32/FP16, p99 <= 50 ms ...")
+    selection, selection_report = _select(
+        trained, export_dir, data, settings.out_dir / "select", settings.quick, progress=lambda m: step(f"      {m}")
+    )
 
     result = DemoResult(
         settings=settings,
@@ -234,6 +281,8 @@ def run_demo(
         max_abs_diff_vs_onnx=float(np.max(np.abs(served.scores - in_process))),
         sweep=sweep,
         sweep_report=sweep_report,
+        selection=selection,
+        selection_report=selection_report,
         elapsed_s=time.perf_counter() - started,
     )
     settings.out_dir.mkdir(parents=True, exist_ok=True)
