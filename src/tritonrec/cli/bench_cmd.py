@@ -1,14 +1,15 @@
 """``tritonrec bench ...``: every benchmark; each writes JSON + Markdown (+ PNG) and prints its Markdown.
 
-Only ``bench quality`` trains (torch) and ``bench gpu`` runs the model in PyTorch; the others need the client, the
-load generators and, with ``--export``, the bundled server. Library imports happen inside the handlers, so
-``bench sweep --url`` runs on a ``tritonrec[bench]`` install.
+Only ``bench quality`` and ``bench compression`` train (torch) and ``bench gpu`` runs the model in PyTorch; the
+others need the client, the load generators and, with ``--export``, the bundled server. Library imports happen
+inside the handlers, so ``bench sweep --url`` runs on a ``tritonrec[bench]`` install.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ def register(p: argparse.ArgumentParser) -> None:
     _tune(sub)
     _model_analyzer(sub)
     _gpu(sub)
+    _compression(sub)
 
 
 # -- shared arguments -----------------------------------------------------------------------------------------
@@ -653,6 +655,87 @@ def run_model_analyzer(args: argparse.Namespace) -> int:
         command=command_line(),
         binary=args.model_analyzer_bin,
         progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
+
+
+def _compression(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "compression", help="every compression method and ratio: size, quality, in-process and served speed"
+    )
+    p.add_argument("--out", type=Path, required=True, help="results folder (compression.json, .md)")
+    p.add_argument("--work-dir", type=Path, default=Path("artifacts/compression"), help="variant checkpoints + ONNX")
+    p.add_argument(
+        "--parent", type=Path, default=Path("artifacts/beauty-base"), help="Beauty base (trained if missing)"
+    )
+    p.add_argument("--train-minutes", type=float, default=14.0, help="budget of a parent trained here (default 14)")
+    p.add_argument("--prune-ratios", default="0.25,0.5,0.75", help="pruning ratios (default 0.25,0.5,0.75)")
+    p.add_argument("--share-ratios", default="4,16", help="hash/QR compression ratios (default 4,16)")
+    p.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning epochs after prune/share (default 2)")
+    p.add_argument("--finetune-minutes", type=float, default=8.0, help="fine-tuning budget (default 8)")
+    p.add_argument("--distill-minutes", type=float, default=14.0, help="student training budget (default 14)")
+    p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (default 2)")
+    p.add_argument("--weight", type=float, default=0.5, help="distillation teacher weight (default 0.5)")
+    p.add_argument("--synthetic-dir", type=Path, default=None, help="a `tritonrec data synth` folder: adds `large`")
+    p.add_argument("--synthetic-parent", type=Path, default=Path("artifacts/synth-large"), help="its large parent")
+    p.add_argument("--synthetic-train-minutes", type=float, default=30.0, help="budget of that parent (default 30)")
+    p.add_argument("--synthetic-share-ratio", type=float, default=4.0, help="hash/QR ratio there (default 4)")
+    p.add_argument("--synthetic-finetune-minutes", type=float, default=20.0, help="its fine-tuning budget (default 20)")
+    p.add_argument("--eval-users", type=int, default=0, help="score only the first N test users (0 = all)")
+    p.add_argument("--no-beauty", action="store_true", help="only the synthetic plan")
+    p.add_argument("--repeats", type=int, default=7, help="in-process rounds (default 7)")
+    p.add_argument("--repeat-s", type=float, default=1.5, help="in-process seconds per model and round (default 1.5)")
+    p.add_argument("--concurrency", type=int, default=8, help="served closed-loop concurrency (default 8)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads while training (default 1; 0 = torch's)")
+    _add_point(p)
+    p.set_defaults(handler=run_compression)
+
+
+def run_compression(args: argparse.Namespace) -> int:
+    """Compress, export and measure every variant; print compression.md."""
+    from tritonrec.bench.compression import SpeedSettings, beauty_plan, run_compression_bench, synthetic_plan
+    from tritonrec.compress.options import DistillOptions, FinetuneOptions
+    from tritonrec.train.loop import Loss, TrainConfig
+
+    finetune = FinetuneOptions(max_epochs=args.finetune_epochs, max_minutes=args.finetune_minutes)
+    plans = []
+    if not args.no_beauty:
+        distill = DistillOptions.for_preset(
+            "small", temperature=args.temperature, weight=args.weight, max_minutes=args.distill_minutes
+        )
+        plans.append(
+            beauty_plan(
+                args.parent,
+                prune_ratios=tuple(numbers(args.prune_ratios)),
+                share_ratios=tuple(numbers(args.share_ratios)),
+                finetune=finetune,
+                train=TrainConfig(max_minutes=args.train_minutes),
+                distill=distill,
+                eval_users=args.eval_users,
+            )
+        )
+    if args.synthetic_dir is not None:
+        train = TrainConfig(loss=Loss.BCE, max_minutes=args.synthetic_train_minutes)
+        large_finetune = dataclasses.replace(finetune, max_minutes=args.synthetic_finetune_minutes)
+        plans.append(
+            synthetic_plan(
+                args.synthetic_dir,
+                args.synthetic_parent,
+                share_ratio=args.synthetic_share_ratio,
+                finetune=large_finetune,
+                train=train,
+                eval_users=args.eval_users,
+            )  # fmt: skip
+        )
+    if not plans:
+        raise ConfigError("nothing to measure: --no-beauty needs --synthetic-dir")
+    settings = SpeedSettings(
+        repeats=args.repeats, repeat_s=args.repeat_s, concurrency=args.concurrency, point=_point_settings(args),
+        threads=args.threads,
+    )  # fmt: skip
+    report = run_compression_bench(
+        plans, args.work_dir, args.out, settings, command=command_line(), progress=Console().show
     )
     print(report.markdown)
     return 0

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train_cmd", "train a ranking model and write a checkpoint"),
     "evaluate": ("evaluate_cmd", "score a checkpoint or an exported ONNX file on a dataset split"),
     "data": ("data_cmd", "dataset tools (synth: generate a synthetic e-commerce dataset)"),
+    "compress": ("compress_cmd", "compress a checkpoint (prune, distill, share, quantize-embeddings) into a new one"),
     "export": ("export_cmd", "export a checkpoint (onnx: FP32 + FP16, parity-checked)"),
     "repo": ("repo_cmd", "the Triton model repository (build: configs and artifacts of the serving variants)"),
     "serve": ("serve_cmd", "serve a model repository on the bundled tritonserver (CPU) until Ctrl-C"),

@@ -11,13 +11,17 @@ history yields a zero vector rather than NaN.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
 from tritonrec.data.catalogue import Catalogue
 from tritonrec.data.feature_spec import FeatureSpec, oov_row, table_rows
+from tritonrec.model.config import ModelConfig
+from tritonrec.model.tables import item_table, side_table
 
 __all__ = ["MLP", "CrossNetwork", "HistoryEncoder", "ItemEncoder", "TargetAttention", "ids_to_rows"]
 
@@ -37,12 +41,10 @@ def ids_to_rows(ids: Tensor, vocab_size: int) -> Tensor:
     return torch.where(valid, ids, torch.where(ids == 0, torch.zeros_like(ids), oov))
 
 
-def _embedding(rows: int, dim: int) -> nn.Embedding:
-    table = nn.Embedding(rows, dim, padding_idx=0)
-    nn.init.normal_(table.weight, std=dim**-0.5)
-    with torch.no_grad():
-        table.weight[0].zero_()
-    return table
+def _attention(config: ModelConfig) -> _MultiHeadAttention:
+    return _MultiHeadAttention(
+        config.embedding_dim, config.n_heads, qk_dim=config.attention_qk_dim, v_dim=config.attention_v_dim
+    )
 
 
 def masked_softmax(logits: Tensor, mask: Tensor) -> Tensor:
@@ -56,22 +58,38 @@ def masked_softmax(logits: Tensor, mask: Tensor) -> Tensor:
     return weights * mask.to(weights.dtype)
 
 
+def _compact(table: npt.NDArray[np.int64], vocab: int, compact: bool) -> Tensor:
+    """A catalogue id table as a buffer: int64, or the narrowest signed type that holds ids ``0..vocab + 1``."""
+    dtypes: list[type[np.signedinteger[Any]]] = [np.int8, np.int16, np.int32, np.int64]
+    dtype = next(t for t in dtypes if vocab + 1 <= np.iinfo(t).max) if compact else np.int64
+    return torch.from_numpy(np.ascontiguousarray(table, dtype=dtype))
+
+
+def _lookup(table: Tensor, rows: Tensor) -> Tensor:
+    """``table[rows]`` as int64 ids (a compact table is widened after the lookup)."""
+    ids = table[rows]
+    return ids if ids.dtype == torch.int64 else ids.long()
+
+
 class ItemEncoder(nn.Module):
     """Item rows -> item vectors, looking the item's side features up in the catalogue tables.
 
     The vector concatenates the item-id embedding, the mean of the item's attribute embeddings and the brand,
-    category and price-bucket embeddings (only those the FeatureSpec has), then projects to ``D``.
+    category and price-bucket embeddings (only those the FeatureSpec has), then projects to ``D``. The tables
+    are what ``config`` asks for (see :mod:`tritonrec.model.tables`): full or shared item rows, FP32 or
+    quantized.
     """
 
     attributes: Tensor
 
-    def __init__(self, spec: FeatureSpec, catalogue: Catalogue, dim: int, dropout: float) -> None:
+    def __init__(self, spec: FeatureSpec, catalogue: Catalogue, config: ModelConfig) -> None:
         super().__init__()
         catalogue.validate(spec)
-        self.item = _embedding(table_rows(spec.n_items), dim)
+        dim, compact = config.embedding_dim, config.compact_catalogue
+        self.item = item_table(table_rows(spec.n_items), config)
         self.has_attributes = spec.n_attributes > 0
-        self.register_buffer("attributes", torch.from_numpy(np.asarray(catalogue.attributes, dtype=np.int64)))
-        self.attribute = _embedding(table_rows(spec.n_attributes), dim) if self.has_attributes else None
+        self.register_buffer("attributes", _compact(catalogue.attributes, spec.n_attributes, compact))
+        self.attribute = side_table(table_rows(spec.n_attributes), config) if self.has_attributes else None
         self.side = nn.ModuleDict()
         for name, vocab, table in (
             ("brand", spec.n_brands, catalogue.brand),
@@ -79,11 +97,11 @@ class ItemEncoder(nn.Module):
             ("price_bucket", spec.n_price_buckets, catalogue.price_bucket),
         ):
             if vocab > 0:
-                self.side[name] = _embedding(table_rows(vocab), dim)
-                self.register_buffer(f"{name}_table", torch.from_numpy(np.asarray(table, dtype=np.int64)))
+                self.side[name] = side_table(table_rows(vocab), config)
+                self.register_buffer(f"{name}_table", _compact(table, vocab, compact))
         n_parts = 1 + int(self.has_attributes) + len(self.side)
         self.project = nn.Linear(n_parts * dim, dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, rows: Tensor) -> Tensor:
         """Encode items.
@@ -96,31 +114,35 @@ class ItemEncoder(nn.Module):
         """
         parts = [self.item(rows)]
         if self.attribute is not None:
-            attrs = self.attributes[rows]  # [..., A]
+            attrs = _lookup(self.attributes, rows)  # [..., A]
             present = (attrs > 0).to(parts[0].dtype).unsqueeze(-1)
             pooled = (self.attribute(attrs) * present).sum(-2) / present.sum(-2).clamp(min=1.0)
             parts.append(pooled)
         for name, table in self.side.items():
-            parts.append(table(getattr(self, f"{name}_table")[rows]))
+            parts.append(table(_lookup(getattr(self, f"{name}_table"), rows)))
         out: Tensor = self.dropout(self.project(torch.cat(parts, dim=-1)))
         return out
 
 
 class _MultiHeadAttention(nn.Module):
-    """Scaled dot-product attention of queries ``[B, Q, D]`` over keys/values ``[B, L, D]`` with a key mask."""
+    """Scaled dot-product attention of queries ``[B, Q, D]`` over keys/values ``[B, L, D]`` with a key mask.
 
-    def __init__(self, dim: int, n_heads: int) -> None:
+    ``qk_dim`` and ``v_dim`` are the query/key and value channels per head (``D / H`` unless pruned).
+    """
+
+    def __init__(self, dim: int, n_heads: int, *, qk_dim: int = 0, v_dim: int = 0) -> None:
         super().__init__()
         self.n_heads = n_heads
-        self.head_dim = dim // n_heads
-        self.query = nn.Linear(dim, dim)
-        self.key = nn.Linear(dim, dim)
-        self.value = nn.Linear(dim, dim)
-        self.out = nn.Linear(dim, dim)
+        self.qk_dim = qk_dim or dim // n_heads
+        self.v_dim = v_dim or dim // n_heads
+        self.query = nn.Linear(dim, n_heads * self.qk_dim)
+        self.key = nn.Linear(dim, n_heads * self.qk_dim)
+        self.value = nn.Linear(dim, n_heads * self.v_dim)
+        self.out = nn.Linear(n_heads * self.v_dim, dim)
 
     def _split(self, x: Tensor) -> Tensor:
         b, n, _ = x.shape
-        return x.reshape(b, n, self.n_heads, self.head_dim).transpose(1, 2)  # [B, H, n, D/H]
+        return x.reshape(b, n, self.n_heads, -1).transpose(1, 2)  # [B, H, n, channels per head]
 
     def forward(self, queries: Tensor, keys: Tensor, key_mask: Tensor) -> Tensor:
         """Attend; ``key_mask`` is ``[B, L]`` bool (True = a real item). Returns ``[B, Q, D]``."""
@@ -132,15 +154,15 @@ class _MultiHeadAttention(nn.Module):
         Keys and values are projected once per row, then gathered: the flat layout's arithmetic is the same as
         :meth:`forward` without projecting a row's history once per query.
         """
-        k, v = self._split(self.key(keys))[index], self._split(self.value(keys))[index]  # [M, H, L, D/H]
+        k, v = self._split(self.key(keys))[index], self._split(self.value(keys))[index]  # [M, H, L, channels per head]
         out: Tensor = self._attend(queries[:, None, :], k, v, key_mask[index])[:, 0, :]
         return out
 
     def _attend(self, queries: Tensor, k: Tensor, v: Tensor, key_mask: Tensor) -> Tensor:
         q = self._split(self.query(queries))
-        logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)  # [B, H, Q, L]
+        logits = q @ k.transpose(-1, -2) / math.sqrt(self.qk_dim)  # [B, H, Q, L]
         weights = masked_softmax(logits, key_mask[:, None, None, :])
-        mixed = (weights @ v).transpose(1, 2)  # [B, Q, H, D/H]
+        mixed = (weights @ v).transpose(1, 2)  # [B, Q, H, v_dim]
         out: Tensor = self.out(mixed.reshape(queries.shape[0], queries.shape[1], -1))
         return out
 
@@ -148,24 +170,25 @@ class _MultiHeadAttention(nn.Module):
 class HistoryEncoder(nn.Module):
     """History item vectors -> contextualised history vectors, computed once per user.
 
-    Adds a recency embedding (distance from the most recent item) and runs ``n_layers`` pre-norm
-    self-attention + feed-forward blocks.
+    Adds a recency embedding (distance from the most recent item) and runs one pre-norm self-attention +
+    feed-forward block per entry of ``config.layer_ffn_hidden``.
     """
 
-    def __init__(self, dim: int, n_heads: int, n_layers: int, max_len: int, ffn_mult: int, dropout: float) -> None:
+    def __init__(self, config: ModelConfig, max_len: int) -> None:
         super().__init__()
+        dim, n_layers = config.embedding_dim, config.history_layers
         self.recency = nn.Embedding(max_len, dim)
         nn.init.normal_(self.recency.weight, std=dim**-0.5)
-        self.attn = nn.ModuleList([_MultiHeadAttention(dim, n_heads) for _ in range(n_layers)])
+        self.attn = nn.ModuleList([_attention(config) for _ in range(n_layers)])
         self.attn_norm = nn.ModuleList([nn.LayerNorm(dim) for _ in range(n_layers)])
         self.ffn = nn.ModuleList(
             [
-                nn.Sequential(nn.Linear(dim, ffn_mult * dim), nn.GELU(), nn.Linear(ffn_mult * dim, dim))
-                for _ in range(n_layers)
+                nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+                for hidden in config.layer_ffn_hidden
             ]
         )
         self.ffn_norm = nn.ModuleList([nn.LayerNorm(dim) for _ in range(n_layers)])
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(config.dropout)
         self.out_norm = nn.LayerNorm(dim)
 
     def forward(self, items: Tensor, mask: Tensor) -> Tensor:
@@ -197,9 +220,9 @@ class TargetAttention(nn.Module):
     Returns one interest vector per (user, candidate); an empty history gives a zero vector.
     """
 
-    def __init__(self, dim: int, n_heads: int) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.attention = _MultiHeadAttention(dim, n_heads)
+        self.attention = _attention(config)
 
     def forward(self, candidates: Tensor, history: Tensor, mask: Tensor) -> Tensor:
         """Attend.
@@ -224,12 +247,13 @@ class CrossNetwork(nn.Module):
     """DCN-v2 cross layers: ``x_{l+1} = x_0 * (W_l x_l + b_l) + x_l``.
 
     With ``rank > 0`` each ``W_l`` is factorised as ``U_l V_l`` (``F x rank`` and ``rank x F``), the DCN-v2
-    low-rank form that cuts the cost per row from ``F^2`` to ``2 F rank``.
+    low-rank form that cuts the cost per row from ``F^2`` to ``2 F rank``. ``ranks`` holds one rank per layer
+    (structured pruning gives each layer its own).
     """
 
-    def __init__(self, width: int, n_layers: int, rank: int = 0) -> None:
+    def __init__(self, width: int, ranks: tuple[int, ...]) -> None:
         super().__init__()
-        self.layers = nn.ModuleList([self._layer(width, rank) for _ in range(n_layers)])
+        self.layers = nn.ModuleList([self._layer(width, rank) for rank in ranks])
 
     @staticmethod
     def _layer(width: int, rank: int) -> nn.Module:

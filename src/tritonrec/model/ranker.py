@@ -43,14 +43,11 @@ class RankingModel(nn.Module):
         super().__init__()
         self.spec = spec
         self.config = config
-        dim = config.embedding_dim
-        self.items = ItemEncoder(spec, catalogue or Catalogue.empty(spec), dim, config.dropout)
-        self.history = HistoryEncoder(
-            dim, config.n_heads, config.history_layers, spec.history_len, config.ffn_mult, config.dropout
-        )
-        self.target_attention = TargetAttention(dim, config.n_heads)
-        width = _N_INTERACTION_PARTS * dim
-        self.cross = CrossNetwork(width, config.cross_layers, config.cross_rank)
+        self.items = ItemEncoder(spec, catalogue or Catalogue.empty(spec), config)
+        self.history = HistoryEncoder(config, spec.history_len)
+        self.target_attention = TargetAttention(config)
+        width = _N_INTERACTION_PARTS * config.embedding_dim
+        self.cross = CrossNetwork(width, config.layer_cross_ranks)
         self.mlp = MLP(width, config.mlp_hidden)
 
     def encode_history(self, histories: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,12 +1,15 @@
-"""Checkpoints: weights + FeatureSpec + ModelConfig + metrics, with a format version.
+"""Checkpoints: weights + FeatureSpec + ModelConfig + metrics (+ lineage), with a format version.
 
 A checkpoint is a directory::
 
-    checkpoint.json   {"format": "tritonrec-checkpoint", "format_version": 1, "feature_spec": {...},
-                       "model_config": {...}, "metrics": {...}, "train": {...}, "dataset": {...}}
+    checkpoint.json   {"format": "tritonrec-checkpoint", "format_version": 2, "feature_spec": {...},
+                       "model_config": {...}, "metrics": {...}, "train": {...}, "dataset": {...},
+                       "lineage": {...} (derived checkpoints only)}
     weights.pt        the model's state_dict (the catalogue tables are buffers inside it)
 
-Loading checks the format and version first and says plainly what is wrong.
+Format 2 added the compression fields of ``model_config`` (pruned widths, shared and quantized tables) and
+the ``lineage`` section (:class:`~tritonrec.train.lineage.Lineage`); format 1 files, which have neither, still
+load. Loading checks the format and version first and says plainly what is wrong.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import CheckpointError, ConfigError
 from tritonrec.model.config import ModelConfig
 from tritonrec.model.ranker import RankingModel
+from tritonrec.train.lineage import Lineage
 from tritonrec.train.report import TrainReport
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "READABLE_VERSIONS", "Checkpoint", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "tritonrec-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 META_FILE = "checkpoint.json"
 WEIGHTS_FILE = "weights.pt"
 
@@ -41,6 +46,7 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
+    lineage: Lineage | None = None
 
     @property
     def spec(self) -> FeatureSpec:
@@ -65,8 +71,9 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     train: dict[str, Any] | None = None,
     dataset: dict[str, Any] | None = None,
+    lineage: Lineage | None = None,
 ) -> Path:
-    """Write ``model`` and its metadata to ``out_dir`` (created if needed); return ``out_dir``."""
+    """Write ``model`` and its metadata (and the lineage of a derived model) to ``out_dir``; return ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "format": FORMAT,
@@ -78,6 +85,8 @@ def save_checkpoint(
         "train": train or {},
         "dataset": dataset or {},
     }
+    if lineage is not None:
+        meta["lineage"] = lineage.to_dict()
     torch.save(model.state_dict(), out_dir / WEIGHTS_FILE)
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return out_dir
@@ -94,9 +103,10 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{meta_path} is not a {FORMAT} file")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
         raise CheckpointError(
-            f"{directory} has checkpoint format version {version!r}; this tritonrec reads version {FORMAT_VERSION}"
+            f"{directory} has checkpoint format version {version!r}; this tritonrec reads versions {readable}"
         )
     return meta
 
@@ -111,8 +121,9 @@ def load_checkpoint(directory: Path) -> Checkpoint:
     try:
         spec = FeatureSpec.from_dict(meta["feature_spec"])
         config = ModelConfig.from_dict(meta["model_config"])
+        lineage = Lineage.from_dict(meta["lineage"]) if meta.get("lineage") else None
     except (KeyError, TypeError, ConfigError) as e:
-        raise CheckpointError(f"{directory}: invalid feature_spec/model_config: {e}") from e
+        raise CheckpointError(f"{directory}: invalid feature_spec/model_config/lineage: {e}") from e
     weights_path = directory / WEIGHTS_FILE
     if not weights_path.is_file():
         raise CheckpointError(f"{weights_path} is missing")
@@ -128,4 +139,5 @@ def load_checkpoint(directory: Path) -> Checkpoint:
         metrics=dict(meta.get("metrics", {})),
         train=dict(meta.get("train", {})),
         dataset=dict(meta.get("dataset", {})),
+        lineage=lineage,
     )

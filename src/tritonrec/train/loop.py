@@ -23,7 +23,16 @@ from tritonrec.metrics import evaluate
 from tritonrec.model.ranker import RankingModel
 from tritonrec.scorers.eager import torch_scorer
 
-__all__ = ["Loss", "TrainConfig", "TrainResult", "TrainSet", "seed_everything", "train_model"]
+__all__ = [
+    "Loss",
+    "Objective",
+    "TrainConfig",
+    "TrainResult",
+    "TrainSet",
+    "label_loss",
+    "seed_everything",
+    "train_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +44,14 @@ class Loss(enum.StrEnum):
 
     SAMPLED_SOFTMAX = "sampled_softmax"  # softmax over [positive, sampled negatives]: next-item data
     BCE = "bce"  # pointwise binary cross-entropy on observed click labels: impression data
+
+
+class Objective(Protocol):
+    """A training loss in place of :class:`Loss` (distillation adds the teacher's scores, for example)."""
+
+    def __call__(self, logits: Tensor, labels: Tensor, histories: Tensor, candidates: Tensor) -> Tensor:
+        """The loss of one batch: ``[B, C]`` logits and labels of ``[B, L]`` histories and ``[B, C]`` candidates."""
+        ...
 
 
 class TrainSet(Protocol):
@@ -121,7 +138,8 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _loss(logits: Tensor, labels: Tensor, kind: Loss) -> Tensor:
+def label_loss(logits: Tensor, labels: Tensor, kind: Loss) -> Tensor:
+    """The loss of ``[B, C]`` logits against their labels: sampled softmax (multi-positive) or pointwise BCE."""
     if kind is Loss.BCE:
         return F.binary_cross_entropy_with_logits(logits, labels)
     log_probs = torch.log_softmax(logits, dim=-1)
@@ -146,12 +164,17 @@ def _step(
     batch: TrainBatch,
     config: TrainConfig,
     rng: np.random.Generator,
+    objective: Objective | None,
 ) -> float:
     histories = torch.from_numpy(np.ascontiguousarray(batch.features.histories, dtype=np.int64))
     candidates = torch.from_numpy(np.ascontiguousarray(batch.features.candidates, dtype=np.int64))
     labels = torch.from_numpy(batch.labels)
     history, mask = model.encode_history(histories)
-    loss = _loss(model.score(history, mask, candidates), labels, config.loss)
+    logits = model.score(history, mask, candidates)
+    if objective is None:
+        loss = label_loss(logits, labels, config.loss)
+    else:
+        loss = objective(logits, labels, histories, candidates)
     if config.loss is Loss.SAMPLED_SOFTMAX and config.shared_negatives > 0:
         aux = _shared_negative_loss(model, history, candidates[:, 0], config.shared_negatives, rng)
         loss = loss + config.shared_negatives_weight * aux
@@ -169,6 +192,7 @@ def train_model(
     config: TrainConfig,
     *,
     progress: bool = True,
+    objective: Objective | None = None,
 ) -> TrainResult:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch.
 
@@ -178,6 +202,7 @@ def train_model(
         valid_set: validation rows for early stopping on NDCG@10.
         config: optimisation settings.
         progress: show a tqdm progress bar per epoch.
+        objective: the loss of each batch; None = ``config.loss`` (the shared-negative term is added either way).
     """
     rng = seed_everything(config.seed)
     if config.threads:
@@ -195,7 +220,7 @@ def train_model(
         n_steps = math.ceil(len(train_set) / config.batch_size)
         bar = tqdm(total=n_steps, desc=f"epoch {epoch}", disable=not progress, leave=False, unit="step")
         for step, batch in enumerate(train_set.batches(config.batch_size, rng)):
-            losses.append(_step(model, optimizer, batch, config, rng))
+            losses.append(_step(model, optimizer, batch, config, rng, objective))
             bar.update()
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
