@@ -10,6 +10,7 @@ from tritonrec.repository.variants import (
     VariantName,
     VariantOverrides,
     config_text,
+    cpu_artifact,
     model_config,
     parse_config_text,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "VariantOverrides",
     "build_repository",
     "config_text",
+    "cpu_artifact",
     "model_config",
     "parse_config_text",
     "resolve_variants",

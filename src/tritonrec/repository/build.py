@@ -51,10 +51,11 @@ _PYTHON_MODELS = {
 def _artifact_files(export_dir: Path, variant: Variant) -> list[Path]:
     source = export_dir / variant.artifact
     if not source.is_file():
-        exporter = "torch" if variant.kind is VariantKind.PYTHON_TORCH else "onnx"
-        raise RepositoryError(
-            f"{variant.name} needs {source.name} in {export_dir}; run `tritonrec export {exporter}` first"
-        )
+        exporter = "export torch" if variant.kind is VariantKind.PYTHON_TORCH else "export onnx"
+        exporter = "quantize" if variant.precision == "int8" else exporter
+        raise RepositoryError(f"{variant.name} needs {source.name} in {export_dir}; run `tritonrec {exporter}` first")
+    if source.suffix == ".xml":  # OpenVINO IR: the weights are in the .bin of the same name
+        return [source, source.with_suffix(".bin")]
     data = source.with_name(source.name + ".data")
     return [source, data] if data.is_file() else [source]
 

@@ -13,6 +13,10 @@ back. If that run fails, each request is scored alone, so only the requests that
 
 Ids: ``0`` is padding; negative ids are a client bug and rejected; ids above the catalogue are unknown items
 (new products) and score with the model's OOV embedding, a mapping that is inside the ONNX graph.
+
+Runtime (config parameter ``runtime``): ``onnxruntime`` (default) runs the ``onnx_file`` (FP32, FP16 or an INT8
+file from ``tritonrec quantize``: a quantized model is just another file); ``openvino`` compiles the file (an ONNX
+file or OpenVINO IR ``.xml``, e.g. NNCF's INT8 model) for OpenVINO's CPU plugin with FP32 inference precision.
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ try:  # present only inside the Triton Python backend
 except ImportError:  # imported for its pure functions (tests, tritonrec.repository)
     pb_utils = None
 
-__all__ = ["TritonPythonModel", "check_request", "pack_requests", "split_scores"]
+__all__ = [
+    "RUNTIMES",
+    "OpenVinoSession",
+    "TritonPythonModel",
+    "check_request",
+    "open_session",
+    "pack_requests",
+    "split_scores",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -99,11 +111,39 @@ def _available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def open_session(path: Path, threads: int = 0) -> Any:
-    """The ONNX Runtime CPU session this model serves with, ``threads`` intra-op threads (0 = every core).
+class OpenVinoSession:
+    """An OpenVINO compiled model behind ONNX Runtime's ``run(output_names, feeds)`` call."""
 
-    ``tritonrec bench efficiency`` opens the same session in process.
+    def __init__(self, path: Path, threads: int) -> None:
+        import openvino as ov  # heavy; only for the openvino runtime
+
+        # f32: OpenVINO's CPU plugin would otherwise run float layers in bf16 on AMX/AVX512-BF16 CPUs;
+        # LATENCY: one stream per compiled model, like one ONNX Runtime session per instance.
+        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = ov.Core().compile_model(str(path), "CPU", config)
+
+    def run(self, output_names: list[str], feeds: dict[str, Any]) -> list[Any]:
+        """Score ``feeds``; returns the outputs named, in order."""
+        results = self.compiled(feeds)
+        return [results[self.compiled.output(name)] for name in output_names]
+
+
+RUNTIMES = ("onnxruntime", "openvino")
+
+
+def open_session(path: Path, threads: int = 0, runtime: str = "onnxruntime") -> Any:
+    """The CPU session this model serves with, ``threads`` intra-op threads (0 = every core).
+
+    ``runtime`` is ``onnxruntime`` (an ONNX Runtime session) or ``openvino`` (:class:`OpenVinoSession`).
+    ``tritonrec bench efficiency`` and ``tritonrec quantize`` open the same session in process.
+
+    Raises:
+        ValueError: an unknown runtime.
     """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    if runtime == "openvino":
+        return OpenVinoSession(path, threads or _available_cores())
     import onnxruntime as ort  # heavy; only needed inside the server
 
     options = ort.SessionOptions()
@@ -128,7 +168,7 @@ class TritonPythonModel:
         # intra_op_threads 0: the cores are shared out between the model's instances (2 instances on 2 cores: one each)
         instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
         threads = int(params.get("intra_op_threads", "0")) or max(1, _available_cores() // instances)
-        self.session = open_session(path, threads)
+        self.session = open_session(path, threads, params.get("runtime", "onnxruntime"))
         self.output_name = "scores"
 
     def _error(self, message: str, code: Any = None) -> Any:

@@ -46,12 +46,31 @@ __all__ = [
     "VariantName",
     "VariantOverrides",
     "config_text",
+    "cpu_artifact",
     "model_config",
     "parse_config_text",
 ]
 
 WARMUP_CANDIDATES = 200
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+CPU_RUNTIMES = ("onnxruntime", "openvino")
+
+
+def cpu_artifact(precision: str, runtime: str = "onnxruntime") -> str:
+    """The file ``ranker_cpu`` loads for ``precision`` and ``runtime``.
+
+    The export's ``model.onnx`` / ``model_fp16.onnx``, or the INT8 file ``tritonrec quantize`` writes
+    (``model_int8.onnx``; ``model_int8.xml`` when OpenVINO won).
+
+    Raises:
+        ConfigError: a precision or runtime ``ranker_cpu`` has no file for.
+    """
+    if runtime not in CPU_RUNTIMES:
+        raise ConfigError(f"ranker_cpu runtime must be one of {', '.join(CPU_RUNTIMES)}, got {runtime!r}")
+    files = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_int8.onnx"}
+    if precision not in files:
+        raise ConfigError(f"ranker_cpu precision must be one of {', '.join(files)}, got {precision!r}")
+    return "model_int8.xml" if precision == "int8" and runtime == "openvino" else files[precision]
 
 
 class VariantName(enum.StrEnum):
@@ -128,6 +147,7 @@ class Variant:
             split longer lists; the Python variant rejects more with INVALID_ARG; TensorRT profiles end there).
         trt_accelerator: ``ranker_onnx`` only: let ONNX Runtime hand subgraphs to TensorRT (FP16).
         cuda_graphs: ``ranker_gpu`` only: replay one CUDA graph per bucketed batch shape instead of eager launches.
+        runtime: ``ranker_cpu`` only: ``onnxruntime`` or ``openvino`` (the config's ``runtime`` parameter).
         batching: dynamic batching and queue policy.
     """
 
@@ -141,6 +161,7 @@ class Variant:
     max_candidates: int = DEFAULT_MAX_CANDIDATES
     trt_accelerator: bool = False
     cuda_graphs: bool = False
+    runtime: str = "onnxruntime"
     batching: Batching = dataclasses.field(default_factory=Batching)
 
     def __post_init__(self) -> None:
@@ -154,6 +175,10 @@ class Variant:
             raise ConfigError(f"{self.name}: instances and max_candidates must be >= 1, cpu_threads >= 0")
         if self.trt_accelerator and self.kind is not VariantKind.ONNXRUNTIME:
             raise ConfigError(f"{self.name}: the TensorRT execution accelerator is an onnxruntime backend option")
+        if self.runtime not in CPU_RUNTIMES or (
+            self.runtime != "onnxruntime" and self.kind is not VariantKind.PYTHON_ORT
+        ):
+            raise ConfigError(f"{self.name}: runtime {self.runtime!r}: openvino is an option of the ranker_cpu variant")
 
 
 VARIANTS: dict[str, Variant] = {
@@ -209,6 +234,9 @@ class VariantOverrides:
         instances: model instances per device.
         cpu_threads: CPU threads per instance of the Python variants (0 = cores / instances).
         ort_tensorrt: the TensorRT execution accelerator on ``ranker_onnx``.
+        cpu_precision: ``ranker_cpu``'s file by precision (:func:`cpu_artifact`; ``int8`` = the winner of
+            ``tritonrec quantize``).
+        cpu_runtime: ``ranker_cpu``'s runtime (``onnxruntime`` or ``openvino``).
     """
 
     max_batch_size: int | None = None
@@ -216,6 +244,11 @@ class VariantOverrides:
     instances: int | None = None
     cpu_threads: int | None = None
     ort_tensorrt: bool = False
+    cpu_precision: str | None = None
+    cpu_runtime: str | None = None
+
+    def __post_init__(self) -> None:
+        cpu_artifact(self.cpu_precision or "fp32", self.cpu_runtime or "onnxruntime")  # raises on bad values
 
     def apply(self, variant: Variant) -> Variant:
         """``variant`` with these overrides (an override that does not apply to its kind is skipped)."""
@@ -232,6 +265,9 @@ class VariantOverrides:
             changes["cpu_threads"] = self.cpu_threads
         if self.ort_tensorrt and variant.kind is VariantKind.ONNXRUNTIME:
             changes["trt_accelerator"] = True
+        if variant.kind is VariantKind.PYTHON_ORT and (self.cpu_precision or self.cpu_runtime):
+            precision, runtime = self.cpu_precision or variant.precision, self.cpu_runtime or variant.runtime
+            changes |= {"precision": precision, "runtime": runtime, "artifact": cpu_artifact(precision, runtime)}
         return dataclasses.replace(variant, **changes)  # type: ignore[arg-type]
 
 
@@ -264,6 +300,7 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
     if variant.kind is VariantKind.PYTHON_ORT:
         config.backend = "python"  # runs model.py; the ONNX file is a parameter
         config.parameters["onnx_file"].string_value = variant.artifact
+        config.parameters["runtime"].string_value = variant.runtime
         config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
     elif variant.kind is VariantKind.PYTHON_TORCH:
         config.backend = "python"  # runs model.py; the torch.export program is a parameter
