@@ -143,6 +143,24 @@ def test_committed_gpu_configs_give_the_repository_contract_shapes(repo, model):
     assert "--maxShapes=history:64x50,candidates:64x2048" in call
 
 
+@pytest.mark.parametrize("model", ["ranker_trt_fp16", "ranker_trt_int8"])
+def test_the_python_builder_states_the_same_trtexec_shapes_and_flags(repo, model):
+    """`tritonrec export trt --print-trtexec` (weakly typed) and this script build the same engine from a config."""
+    from tritonrec.export.tensorrt_plan import ShapeProfile, TrtPrecision, trtexec_command
+    from tritonrec.repository import parse_config_text
+
+    committed = (ROOT / "model_repository" / model / "config.pbtxt").read_text()
+    (repo / model / "config.pbtxt").write_text(committed)
+    precision = TrtPrecision.INT8 if model.endswith("int8") else TrtPrecision.FP16
+    assert build(repo, model=model, precision=precision.value).returncode == 0
+    (call,) = trtexec_calls(repo)
+    onnx, plan = (arg.split("=", 1)[1] for arg in call[:2])
+    python = trtexec_command(
+        Path(onnx), Path(plan), precision, ShapeProfile.from_config(parse_config_text(committed)), strongly_typed=False
+    )
+    assert sorted(python[3:]) == sorted(call[2:]), "same precision flags and shapes"
+
+
 @pytest.mark.parametrize(
     ("drop", "message"),
     [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 
 from tritonrec.cli.common import Console, add_data_source, command_line, numbers, prepare_from_args, print_json
@@ -62,15 +64,17 @@ def run_quantize_cmd(args: argparse.Namespace) -> int:
         eval_users=args.eval_users,
         seed=args.seed,
     )
-    data = prepare_from_args(args)
-    result = run_quantize(data, config, progress=say)
-    extra = {}
-    winner = next((r.variant for r in result.rows if r.variant.name == result.winner), None)
-    if winner is not None and not args.no_serve:
-        rows = data.test.head(args.eval_users) if args.eval_users else data.test
-        check = served_check(args.out, rows, variant=winner.name, runtime=winner.runtime, progress=say)
-        extra["served"] = check.to_dict()
-    report = write_precision_report(result, args.report_dir or args.out, command_line(), extra)
+    # ONNX Runtime's calibrators and NNCF print to stdout; --json promises one object there
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        data = prepare_from_args(args)
+        result = run_quantize(data, config, progress=say)
+        extra = {}
+        winner = next((r.variant for r in result.rows if r.variant.name == result.winner), None)
+        if winner is not None and not args.no_serve:
+            rows = data.test.head(args.eval_users) if args.eval_users else data.test
+            check = served_check(args.out, rows, variant=winner.name, runtime=winner.runtime, progress=say)
+            extra["served"] = check.to_dict()
+        report = write_precision_report(result, args.report_dir or args.out, command_line(), extra)
     if args.json:
         print_json(report.record)
         return 0
