@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import os
 import shutil
 
 import pytest
@@ -19,6 +20,8 @@ REQUIRED = {"name", "ndcg@10", "auc", "ndcg@10_delta", "auc_delta", "bytes", "ca
 @pytest.fixture(scope="module")
 def quantized(export_dir, beauty_slice_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("quantize")
+    if find_modelopt_python() is None and os.environ.get("CI"):
+        pytest.fail("ModelOpt not installed: run `make tools-modelopt` (export/tools/install_modelopt.sh)")
     calibrators = "minmax" + (",modelopt-max" if find_modelopt_python() else "")
     args = [
         "quantize", "--export", str(export_dir), "--dataset", "beauty", "--data-dir", str(beauty_slice_dir),

@@ -13,8 +13,10 @@ from tritonrec.repository import (
     CONFIG_FILE,
     VARIANTS,
     Batching,
+    VariantOverrides,
     build_repository,
     config_text,
+    cpu_artifact,
     model_config,
     parse_config_text,
     resolve_variants,
@@ -174,3 +176,31 @@ def test_pack_right_aligns_histories_and_split_restores_each_request():
     scores = (candidates * 10).astype(np.float32)
     parts = split_scores(scores, pairs)
     assert [p.tolist() for p in parts] == [[[50, 60, 70]], [[80]], [[90], [100]]]
+
+
+def test_cpu_precision_and_runtime_choose_ranker_cpus_file(tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model_int8.xml").write_bytes(b"ir")
+    (export / "model_int8.bin").write_bytes(b"weights")
+    cpu = VariantOverrides(cpu_precision="int8", cpu_runtime="openvino").apply(VARIANTS["ranker_cpu"])
+    assert (cpu.artifact, cpu.precision, cpu.runtime) == ("model_int8.xml", "int8", "openvino")
+    build_repository(tmp_path / "repo", SPEC, [cpu], export_dir=export)
+    version = tmp_path / "repo" / "ranker_cpu" / "1"
+    assert sorted(p.name for p in version.iterdir()) == ["model.py", "model_int8.bin", "model_int8.xml"]
+    config = parse_config_text((tmp_path / "repo" / "ranker_cpu" / CONFIG_FILE).read_text())
+    assert config.parameters["onnx_file"].string_value == "model_int8.xml"
+    assert config.parameters["runtime"].string_value == "openvino"
+    assert cpu_artifact("int8") == "model_int8.onnx" and cpu_artifact("fp16", "openvino") == "model_fp16.onnx"
+    with pytest.raises(RepositoryError, match="run `tritonrec quantize` first"):
+        build_repository(
+            tmp_path / "r2",
+            SPEC,
+            [VariantOverrides(cpu_precision="int8").apply(VARIANTS["ranker_cpu"])],
+            export_dir=export,
+        )
+    with pytest.raises(ConfigError, match="openvino is an option of the ranker_cpu variant"):
+        dataclasses.replace(VARIANTS["ranker_onnx"], runtime="openvino")
+    with pytest.raises(ConfigError, match="precision"):
+        VariantOverrides(cpu_precision="int4")
+    assert VariantOverrides(cpu_precision="int8").apply(VARIANTS["ranker_gpu"]).artifact == "model.pt2"

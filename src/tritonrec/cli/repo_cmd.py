@@ -41,6 +41,18 @@ def register(p: argparse.ArgumentParser) -> None:
     build.add_argument(
         "--ort-tensorrt", action="store_true", help="ranker_onnx: enable the TensorRT execution accelerator (FP16)"
     )
+    build.add_argument(
+        "--cpu-precision",
+        choices=["fp32", "fp16", "int8"],
+        default=None,
+        help="ranker_cpu's file: model.onnx, model_fp16.onnx, or model_int8.* from `tritonrec quantize` (default fp32)",
+    )
+    build.add_argument(
+        "--cpu-runtime",
+        choices=["onnxruntime", "openvino"],
+        default=None,
+        help="ranker_cpu's runtime (default onnxruntime; openvino serves model_int8.xml when OpenVINO won)",
+    )
     build.set_defaults(handler=run_repo_build)
 
 
@@ -54,6 +66,8 @@ def run_repo_build(args: argparse.Namespace) -> int:
         instances=args.instances,
         cpu_threads=args.cpu_threads,
         ort_tensorrt=args.ort_tensorrt,
+        cpu_precision=args.cpu_precision,
+        cpu_runtime=args.cpu_runtime,
     )
     variants = [overrides.apply(v) for v in resolve_variants(names(args.variants))]
     if args.export is not None:
