@@ -40,11 +40,12 @@ def quantize_openvino(source: Path, out_xml: Path, rows: CalibrationSet) -> Path
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     try:
         model = ov.Core().read_model(str(source))
+        feeds = rows.feeds()
         quantized = nncf.quantize(
             model,
-            nncf.Dataset(rows.feeds()),
+            nncf.Dataset(feeds),
             preset=nncf.QuantizationPreset.PERFORMANCE,
-            subset_size=len(rows),
+            subset_size=len(feeds),  # items are batches: every calibration row is used
         )
         ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
     except Exception as e:  # OpenVINO and NNCF raise their own and generic types

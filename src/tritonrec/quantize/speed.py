@@ -1,9 +1,9 @@
 """In-process CPU speed of each precision variant, side by side, and what its kernels really ran.
 
 Every variant is opened as ``ranker_cpu`` serves it (``ranker_cpu_model.open_session``: the same threads, no
-spinning, ONNX Runtime or OpenVINO) and scores ``B`` real test users x ``N`` candidates. Trials of every
-(variant, batch) pair run in one seeded random order, ``repeats`` times each, so contention on a shared machine
-hits every variant alike; each trial repeats its batch until ``min_time_s`` has passed. Figures are candidates
+spinning, ONNX Runtime or OpenVINO) and scores ``B`` real test users x ``N`` candidates. ``repeats`` rounds visit
+the variants in seeded random orders, so contention on a shared machine hits every variant alike; each trial
+repeats its batch until ``min_time_s`` has passed. Figures are candidates
 per second, reported as median (min-max) with :mod:`tritonrec.bench.spread`.
 
 :func:`profile_ops` answers "did it run in INT8?": ONNX Runtime's optimized graph (which INT8 kernels the
@@ -15,6 +15,7 @@ Legend: B = users per batch, N = candidates per user, L = history length.
 
 from __future__ import annotations
 
+import gc
 import json
 import tempfile
 import time
@@ -100,28 +101,35 @@ def measure_speed(
 ) -> dict[str, dict[int, Spread]]:
     """Candidates per second of every model at every batch size.
 
+    Each of ``repeats`` rounds visits the models in a new seeded random order; a model's session is opened for its
+    turn, runs every batch size (in a random order, each after one untimed run) and is closed again: one session
+    at a time keeps memory bounded (a session's arena grows to what its largest batch needs, a few GB at
+    1024 users x 200 candidates), and every model meets the same contention in every round.
+
     Returns:
         ``{variant: {B: Spread}}``.
     """
-    scorers = {name: session_scorer(open_session(m.path, config.threads, m.runtime)) for name, m in models.items()}
     batches = {b: speed_batch(rows, n_items, b, config.candidates, config.seed) for b in config.batches}
-    for scorer in scorers.values():  # first runs allocate: keep them out of the figures
-        for batch in batches.values():
-            scorer(batch)
     figures: dict[tuple[str, int], list[float]] = {}
-    trials = shuffled_trials([(n, b) for n in scorers for b in config.batches], config.repeats, config.seed)
-    for done, ((name, b), _) in enumerate(trials, 1):
-        scorer, batch = scorers[name], batches[b]
-        runs, started = 0, time.perf_counter()
-        while True:
-            scorer(batch)
-            runs += 1
-            elapsed = time.perf_counter() - started
-            if elapsed >= config.min_time_s:
-                break
-        figures.setdefault((name, b), []).append(runs * b * config.candidates / elapsed)
-        progress(f"speed {done}/{len(trials)}: {name} B={b}")
-    return {name: {b: spread(figures[(name, b)]) for b in config.batches} for name in scorers}
+    order = shuffled_trials(list(models), config.repeats, config.seed)
+    for done, (name, round_index) in enumerate(order, 1):
+        model = models[name]
+        scorer = session_scorer(open_session(model.path, config.threads, model.runtime))
+        for b, _ in shuffled_trials(config.batches, 1, config.seed + done):
+            batch = batches[b]
+            scorer(batch)  # the first run of a shape allocates: keep it out of the figures
+            runs, started = 0, time.perf_counter()
+            while True:
+                scorer(batch)
+                runs += 1
+                elapsed = time.perf_counter() - started
+                if elapsed >= config.min_time_s:
+                    break
+            figures.setdefault((name, b), []).append(runs * b * config.candidates / elapsed)
+        del scorer
+        gc.collect()
+        progress(f"speed {done}/{len(order)}: {name} (round {round_index + 1})")
+    return {name: {b: spread(figures[(name, b)]) for b in config.batches} for name in models}
 
 
 def is_int8_kernel(op_type: str) -> bool:
