@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-modelopt
+.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-modelopt tools-chromium tools-model-analyzer
 
 # torch is installed first and pinned (==2.13.0, CPU build on CPU machines): an unpinned torch pulls a
 # multi-GB CUDA build. constraints.txt pins every other package to the versions this repo was tested with.
@@ -23,7 +23,7 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/tritonrec demo --quick
 
-test: $(STAMP) tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-modelopt
+test: $(STAMP) tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-modelopt tools-chromium
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
@@ -55,6 +55,15 @@ tools-modelopt:
 # NVIDIA's perf_analyzer into .tools/perf_analyzer (it cannot live in the venv: see the script's header).
 tools-perf-analyzer: $(STAMP)
 	PYTHON=$(BIN)/python bash bench/tools/install_perf_analyzer.sh
+
+# Debian's Chromium for the select report's browser test (root + apt; see the script's header).
+tools-chromium:
+	bash bench/tools/install_chromium.sh
+
+# NVIDIA Triton Model Analyzer in its own virtualenv .tools/model_analyzer/ (for `tritonrec bench model-analyzer`;
+# not part of `make test`: its test skips without it).
+tools-model-analyzer:
+	bash bench/tools/install_model_analyzer.sh
 
 clean:
 	rm -rf $(VENV) artifacts reports .pytest_cache .mypy_cache .ruff_cache

@@ -11,13 +11,16 @@
 # Run it inside the TensorRT image that matches the Triton image (tritonserver 24.10-py3 <-> tensorrt 24.10-py3):
 #   docker run --rm --gpus all -v $PWD/repo:/models -v $PWD/export:/opt/tritonrec nvcr.io/nvidia/tensorrt:24.10-py3 \
 #     /opt/tritonrec/build_trt_engines.sh --repo /models --model ranker_trt_fp16 --precision fp16 \
-#     --onnx /models/ranker_onnx/1/model.onnx
+#     --onnx /models/ranker_onnx/1/model_offsets.onnx
 #
 # Limits come from the model's own <repo>/<model>/config.pbtxt, where `tritonrec repo build` states them once:
 # `max_batch_size` (largest batch B) and the parameters `max_history` (history length L: GPU clients pad the
-# history to it) and `max_candidates` (most candidates N). The optimisation profile: inputs history [B, L] and
-# candidates [B, N], int64 (TensorRT 10 accepts int64 network inputs), B from 1 to max_batch_size, L fixed,
-# N from 1 to max_candidates, tuned for TRITONREC_OPT_BATCH (16) x TRITONREC_OPT_CANDIDATES (200).
+# history to it) and `max_candidates` (most candidates N). When the config batches candidates raggedly (a
+# `batch_input` named candidate_offsets: the flat graph model_offsets.onnx of `tritonrec export onnx --gpu-graph`),
+# the optimisation profile is history [B, L] int64, candidates [M] int64 (the batch's candidates concatenated,
+# M up to B x N) and candidate_offsets [B] int32; otherwise history [B, L] and candidates [B, N]. B runs from 1
+# to max_batch_size, L is fixed, N up to max_candidates; tuned for TRITONREC_OPT_BATCH (16) x
+# TRITONREC_OPT_CANDIDATES (200). TensorRT 10 accepts int64 network inputs.
 # TRITONREC_TRTEXEC_EXTRA_ARGS adds trtexec flags. int8 expects the calibrated QDQ ONNX (explicit quantization);
 # fp16 layers are allowed for both.
 #
@@ -133,6 +136,16 @@ if [[ -f "$plan" && -n "$stored_gpu" && "$stored_gpu" != "$gpu" && "$force" -eq 
     fail "$plan was built on $stored_gpu and this GPU is $gpu: GPUs of different types share this repository, and rebuilding would break the other type's pods. Map each compute capability to its own plan (cc_model_filenames in $config), give each GPU type its own repository, or pin one GPU product; pass --replace-other-gpu when the node pool really changed GPU type" 3
 fi
 
+if grep -q '"candidate_offsets"' "$config"; then  # Triton's ragged batching: the flat graph
+    min_shapes="history:1x${history_len},candidates:1,candidate_offsets:1"
+    opt_shapes="history:${opt_batch}x${history_len},candidates:$((opt_batch * opt_candidates)),candidate_offsets:${opt_batch}"
+    max_shapes="history:${max_batch}x${history_len},candidates:$((max_batch * max_candidates)),candidate_offsets:${max_batch}"
+else
+    min_shapes="history:1x${history_len},candidates:1x1"
+    opt_shapes="history:${opt_batch}x${history_len},candidates:${opt_batch}x${opt_candidates}"
+    max_shapes="history:${max_batch}x${history_len},candidates:${max_batch}x${max_candidates}"
+fi
+
 echo "build_trt_engines: building $plan from $onnx ($precision) on $gpu with $trt_version"
 tmp_plan="$version_dir/.$plan_name.$$"
 trap 'rm -f "$tmp_plan"' EXIT
@@ -140,9 +153,9 @@ if ! trtexec \
     --onnx="$onnx" \
     --saveEngine="$tmp_plan" \
     "${precision_flags[@]}" \
-    --minShapes="history:1x${history_len},candidates:1x1" \
-    --optShapes="history:${opt_batch}x${history_len},candidates:${opt_batch}x${opt_candidates}" \
-    --maxShapes="history:${max_batch}x${history_len},candidates:${max_batch}x${max_candidates}" \
+    --minShapes="$min_shapes" \
+    --optShapes="$opt_shapes" \
+    --maxShapes="$max_shapes" \
     --skipInference \
     "${extra_args[@]}"; then
     fail "trtexec failed for $model; $plan left as it was" 1

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 __all__ = [
     "CANDIDATES",
+    "CANDIDATE_OFFSETS",
     "DEFAULT_MAX_CANDIDATES",
     "DEFAULT_MODEL",
     "HISTORY",
     "MAX_CANDIDATES_PARAM",
     "MAX_HISTORY_PARAM",
     "SCORES",
+    "USER_INDEX",
 ]
 
 HISTORY = "history"
 CANDIDATES = "candidates"
 SCORES = "scores"
+USER_INDEX = "user_index"
+"""Input of the flat (ragged) CPU graph: the user of each concatenated candidate (see ``tritonrec.export.ragged``)."""
+CANDIDATE_OFFSETS = "candidate_offsets"
+"""Input of the flat GPU graph: running candidate totals per user, Triton's ``BATCH_ACCUMULATED_ELEMENT_COUNT``."""
 
 DEFAULT_MODEL = "ranker_cpu"
 """The variant served on CPUs (local, CI, the demo): what every command talks to unless told otherwise."""

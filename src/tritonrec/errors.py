@@ -10,6 +10,7 @@ can catch exactly what tritonrec means to report::
     ├── ExportError        an export failed, or its artifact does not match its source within tolerance
     ├── RepositoryError    a Triton model repository cannot be built from what was given
     ├── ServerError        the Triton server binary is missing, a port is taken, or the server/a model failed
+    ├── ToolError          an external tool we run (Model Analyzer) is missing or failed; the message says where
     └── ClientError        a ranking request over gRPC failed (``status`` holds the gRPC status code name)
         ├── InvalidRequestError     the request is malformed (checked before sending, or INVALID_ARGUMENT)
         ├── ServerUnavailableError  no server answers (down, restarting, connection refused); retryable
@@ -39,6 +40,7 @@ __all__ = [
     "ServerError",
     "ServerOverloadedError",
     "ServerUnavailableError",
+    "ToolError",
     "TransportSecurityError",
     "TritonRecError",
 ]
@@ -70,6 +72,13 @@ class RepositoryError(TritonRecError):
 
 class ServerError(TritonRecError):
     """The Triton server could not be started, did not become ready, or a model failed to load."""
+
+
+class ToolError(TritonRecError):
+    """An external tool we run (NVIDIA Triton Model Analyzer) is missing or failed.
+
+    The message names the step that failed, the command, its exit code and the tail of the tool's log.
+    """
 
 
 class ClientError(TritonRecError):

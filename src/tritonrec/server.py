@@ -36,7 +36,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -51,7 +51,9 @@ __all__ = [
     "TritonInstall",
     "find_tritonserver",
     "free_port",
+    "prepare_backends",
     "repository_models",
+    "server_environment",
 ]
 
 logger = logging.getLogger(__name__)
@@ -114,6 +116,34 @@ def find_tritonserver() -> TritonInstall:
         if not path.exists():
             raise ServerError(f"{path} is missing from the nvidia-pytriton install (Python {version})")
     return install
+
+
+def prepare_backends(install: TritonInstall, dest: Path) -> Path:
+    """Copy the wheel's backend folder to ``dest`` with the Python stub for this interpreter in it; ``dest``.
+
+    The server's ``--backend-directory`` is then ``dest`` (site-packages stays untouched). ``dest`` must not exist.
+    """
+    shutil.copytree(install.backends, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(install.stub, dest / "python" / "triton_python_backend_stub")
+    return dest
+
+
+def server_environment(install: TritonInstall, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables ``tritonserver`` needs on top of ``base`` (default: this process's environment).
+
+    ``LD_LIBRARY_PATH``: the wheel's bundled libraries (the copied stub lost its relative RPATH to them), then
+    ``base``'s, then this interpreter's ``LIBDIR`` (its ``libpython``, which the stub embeds). ``PATH``: this
+    interpreter's ``bin`` folder first, so the stub's models import numpy/onnxruntime from this environment.
+    Only these two variables are returned; a launcher merges them into the environment it starts the server with.
+    """
+    env = os.environ if base is None else base
+    libpython_dir = sysconfig.get_config_var("LIBDIR") or ""
+    return {
+        "LD_LIBRARY_PATH": os.pathsep.join(
+            filter(None, [str(install.libs), env.get("LD_LIBRARY_PATH", ""), libpython_dir])
+        ),
+        "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")])),
+    }
 
 
 def repository_models(repository: Path) -> list[str]:
@@ -228,10 +258,7 @@ class LocalTriton:
 
     def _prepare_backends(self, install: TritonInstall) -> Path:
         self._workdir = tempfile.TemporaryDirectory(prefix="tritonrec-triton-")
-        backends = Path(self._workdir.name) / "backends"
-        shutil.copytree(install.backends, backends, ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy2(install.stub, backends / "python" / "triton_python_backend_stub")
-        return backends
+        return prepare_backends(install, Path(self._workdir.name) / "backends")
 
     def start(self) -> LocalTriton:
         """Start the server and wait until it and its models are ready.
@@ -248,12 +275,7 @@ class LocalTriton:
             _check_port_free(port, name)
         install = find_tritonserver()
         cmd = self.command(install, self._prepare_backends(install))
-        env = dict(os.environ)
-        libpython_dir = sysconfig.get_config_var("LIBDIR") or ""
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(
-            filter(None, [str(install.libs), env.get("LD_LIBRARY_PATH", ""), libpython_dir])
-        )
-        env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")]))
+        env = {**os.environ, **server_environment(install)}
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log_handle = self.log_file.open("wb")

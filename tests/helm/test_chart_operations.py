@@ -314,3 +314,64 @@ def test_notes_warn_that_a_generated_admin_key_changes_on_every_gitops_render(he
         "triton.restrictedApis.existingSecret=triton-admin",
     )
     assert "random key" not in with_secret.stdout.split("NOTES:", 1)[1]
+
+
+def _triton_container(rendered: Rendered) -> dict[str, Any]:
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    return next(c for c in pod["containers"] if c["name"] == "triton")
+
+
+def test_cpu_pods_share_their_cpu_limit_out_as_instances_x_threads(rendered, tmp_path, monkeypatch):
+    """The rendered CPU limit, written as the container's cgroup quota, is exactly what ranker_cpu's threads use.
+
+    A Kubernetes node and its quota cannot be had here: the node's 64 cores are a patched ``sched_getaffinity``
+    and the quota a ``cpu.max`` file, read by the same code the model runs inside the server.
+    """
+    from google.protobuf import json_format
+
+    from tritonrec.data.feature_spec import FeatureSpec
+    from tritonrec.repository import VARIANTS, VariantName
+    from tritonrec.repository.ranker_cpu_model import session_threads
+    from tritonrec.repository.variants import model_config
+
+    resources = _triton_container(rendered["cpu-only"])["resources"]
+    assert resources["requests"]["cpu"] == resources["limits"]["cpu"]
+    limit = int(resources["limits"]["cpu"])
+    config = json_format.MessageToDict(
+        model_config(VARIANTS[VariantName.CPU], FeatureSpec(n_items=100, history_len=50)),
+        preserving_proto_field_name=True,
+    )
+    instances = sum(int(g.get("count", 1)) for g in config["instance_group"])
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    (tmp_path / "cpu.max").write_text(f"{limit * 100_000} 100000\n")
+    assert instances * session_threads(config, tmp_path) == limit
+    (tmp_path / "cpu.max").write_text("max 100000\n")  # no quota: the node's cores, 8x the limit
+    assert instances * session_threads(config, tmp_path) == 64
+
+
+@pytest.mark.parametrize(
+    ("requests", "limits"),
+    [("4", "8"), ("7500m", "7500m"), ("2.5", "2.5")],
+    ids=["request-below-limit", "fractional-millicores", "fractional-cpus"],
+)
+def test_cpu_pods_with_requests_below_limits_or_fractional_cpus_are_refused(helm, requests, limits):
+    result = template(
+        helm,
+        "--values",
+        str(CHART / "ci" / "cpu-only-values.yaml"),
+        "--set-string",
+        f"resources.requests.cpu={requests},resources.limits.cpu={limits}",
+    )
+    assert result.returncode != 0
+    assert "must equal resources.limits.cpu" in result.stderr
+
+
+def test_cpu_pods_accept_a_limit_in_millicores_equal_to_the_request(helm):
+    result = template(
+        helm,
+        "--values",
+        str(CHART / "ci" / "cpu-only-values.yaml"),
+        "--set-string",
+        "resources.requests.cpu=8,resources.limits.cpu=8000m",
+    )
+    assert result.returncode == 0, result.stderr

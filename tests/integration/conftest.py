@@ -18,14 +18,19 @@ def data(beauty_slice_dir):
 
 
 @pytest.fixture(scope="session")
-def export_dir(data, tmp_path_factory):
+def checkpoint_path(data, tmp_path_factory):
     model = RankingModel(data.spec, preset("small"), data.catalogue)
     train_model(model, data.train, data.valid, TrainConfig(max_epochs=1, max_minutes=0.5), progress=False)
-    checkpoint = load_checkpoint(save_checkpoint(tmp_path_factory.mktemp("ckpt"), model))
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt"), model)
+
+
+@pytest.fixture(scope="session")
+def export_dir(data, checkpoint_path, tmp_path_factory):
+    checkpoint = load_checkpoint(checkpoint_path)
     out = tmp_path_factory.mktemp("export")
     # Weights as ONNX external data (what a model past 2 GB gets): the repository must carry model.onnx.data too.
     export_checkpoint(checkpoint, data.test, out, fp16=False, parity_rows=64, external_data=True)
-    assert (out / "model.onnx.data").is_file()
+    assert (out / "model.onnx.data").is_file() and (out / "model_ragged.onnx.data").is_file()
     return out
 
 

@@ -256,3 +256,45 @@ def test_locust_rejects_a_bad_scenario_clearly(endpoint, tmp_path):
     done = _locust(endpoint, bad, tmp_path / "bad")
     assert done.returncode != 0
     assert "shape.kind must be one of" in done.stderr
+
+
+def test_tune_searches_confirms_side_by_side_and_repo_build_uses_its_choice(export_dir, tmp_path, perf_analyzer):
+    out = tmp_path / "tune"
+    args = ["bench", "tune", "--export", str(export_dir), "--out", str(out), "--perf-analyzer", str(perf_analyzer)]
+    args += ["--candidates", "20-60", "--concurrency", "4", "--max-batch-sizes", "8", "--queue-delays-us", "0"]
+    args += ["--instance-threads", "1x1,2x1", "--passes", "1", "--confirm-repeats", "2", "--requests", "64"]
+    args += ["--measurement-ms", "1000", "--pa-stability-pct", "100000", "--p99-ms", "10000"]
+    assert main(args) == 0
+    record = json.loads((out / "tune.json").read_text())
+    labels = {r["label"] for r in record["ranked"]}
+    assert len(labels) == len(record["ranked"]) >= 5  # shipped + every neighbour along each dimension, once each
+    assert any(r["config"]["layout"] == "padded" for r in record["ranked"])
+    assert any((r["config"]["instances"], r["config"]["threads"]) == (1, 1) for r in record["ranked"])
+    scores = [r["best"]["candidates_per_second"] if r["best"] else 0 for r in record["ranked"]]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0
+    confirmation = record["confirmation"]
+    assert {"shipped", "tuned"} <= set(confirmation) and len(confirmation) == 3  # and the tuned one's other layout
+    for row in confirmation.values():
+        cps = row["candidates_per_second"]
+        assert cps["n"] == 2 and cps["min"] <= cps["median"] <= cps["max"]
+        assert row["vs_shipped"]["ratio_min"] <= row["vs_shipped"]["ratio"] <= row["vs_shipped"]["ratio_max"]
+    assert "Side by side" in (out / "tune.md").read_text() and (out / "tune.png").stat().st_size > 0
+
+    repo = tmp_path / "repo"
+    assert (
+        main(["repo", "build", "--export", str(export_dir), "--out", str(repo), "--tuned", str(out / "tune.json")]) == 0
+    )
+    config = (repo / "ranker_cpu" / "config.pbtxt").read_text()
+    chosen = record["chosen_overrides"]
+    assert f"max_batch_size: {chosen['max_batch_size']}" in config
+    assert f"count: {chosen['instances']}" in config
+    assert f'string_value: "{chosen["layout"]}"' in config
+
+
+def test_repo_build_refuses_a_file_that_is_not_a_tune_report(export_dir, tmp_path, capsys):
+    bogus = tmp_path / "not-tune.json"
+    bogus.write_text('{"points": []}')
+    assert (
+        main(["repo", "build", "--export", str(export_dir), "--out", str(tmp_path / "r"), "--tuned", str(bogus)]) != 0
+    )
+    assert "is not a `tritonrec bench tune` report" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from tritonrec.bench.client_bench import ClientBenchSettings, run_client_bench
+from tritonrec.bench.points import PaSettings
 from tritonrec.cli import main
 from tritonrec.client import AsyncRankingClient, ClientOptions, RankingClient, RetryPolicy, infer_inputs
 from tritonrec.client.status import error_for
@@ -249,16 +250,29 @@ def test_tls_client_verifies_the_server_certificate(repo, data, tmp_path):
 def test_client_bench_measures_every_tool_at_each_concurrency(export_dir, tmp_path, with_perf_analyzer, request):
     # The plumbing is under test, not the figures: accept any spread between perf_analyzer's windows.
     settings = ClientBenchSettings(
-        concurrencies=(1, 4), requests=40, users=8, measurement_ms=1000, stability_percentage=100_000
+        concurrencies=(1, 4),
+        requests=40,
+        users=8,
+        repeats=2,
+        profile_concurrency=4,
+        perf_analyzer=PaSettings(measurement_ms=1000, stability_pct=100_000),
     )
     pa = request.getfixturevalue("perf_analyzer") if with_perf_analyzer else None
-    report = run_client_bench(export_dir, tmp_path, settings, perf_analyzer=pa, command="test").record
-    tools = ("sync_client", "async_client") + (("perf_analyzer",) if with_perf_analyzer else ())
-    for tool in tools:
+    src = Path(__file__).resolve().parents[2] / "src"  # this tree again as the "before": the harness is under test
+    report = run_client_bench(export_dir, tmp_path, settings, perf_analyzer=pa, command="test", baseline_src=src).record
+    clients = ("sync_client", "async_client", "sync_client (before)", "async_client (before)")
+    for tool in clients + (("perf_analyzer",) if with_perf_analyzer else ()):
         for c in ("1", "4"):
-            result = report["results"][tool][c]
-            assert "error" not in result, result
-            assert result["requests_per_second"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
+            entry = report["results"][tool][c]
+            assert len(entry["runs"]) == 2 and all("error" not in r for r in entry["runs"]), entry["runs"]
+            summary = entry["summary"]
+            assert summary["requests_per_second"]["median"] > 0 and summary["cpu_ms_per_request"]["median"] > 0
+            assert summary["p99_ms"]["median"] >= summary["p50_ms"]["median"] > 0
+            if with_perf_analyzer and tool in clients:
+                assert entry["vs_perf_analyzer"]["ratio"] > 0
+    for tool in clients:
+        shares = report["profiles"][tool]
+        assert abs(sum(shares.values()) - 1.0) < 0.01 and shares["gRPC call and protobuf"] > 0
     assert "| 4 | async_client |" in (tmp_path / "client.md").read_text()
 
 

@@ -53,7 +53,7 @@ def test_quantize_prints_one_json_object_with_every_variant(quantized):
     if find_modelopt_python():
         assert "int8-modelopt-max" in names and not record["modelopt_errors"]
     assert record["host"]["isa"] == record["isa"] and record["command"].startswith("tritonrec ")
-    for name in ("model_qdq.onnx", "export.json", "model.onnx", "quantize.json", "precision.md"):
+    for name in ("model_qdq.onnx", "export.json", "model.onnx", "model_ragged.onnx", "quantize.json", "precision.md"):
         assert (out / name).is_file(), name
 
 

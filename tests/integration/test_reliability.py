@@ -29,7 +29,7 @@ from tritonrec.client import ClientOptions, ModelLimits, RankingClient, RetryPol
 from tritonrec.client.channel import open_stub
 from tritonrec.client.wire import infer_request
 from tritonrec.errors import PermissionDeniedError, ServerOverloadedError, TransportSecurityError
-from tritonrec.repository import build_repository
+from tritonrec.repository import VARIANTS, VariantName, build_repository
 from tritonrec.server import LocalTriton
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def repo(data, export_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("reliability-repo")
     build_repository(out, data.spec, reliability_variants(), export_dir=export_dir)
-    (out / CORRUPT / "1" / "model.onnx").write_bytes(b"this is not an ONNX model\x00\xff" * 64)
-    (out / CORRUPT / "1" / "model.onnx.data").unlink(missing_ok=True)
+    (out / CORRUPT / "1" / VARIANTS[VariantName.CPU].artifact).write_bytes(b"not an ONNX model\x00\xff" * 64)
+    (out / CORRUPT / "1" / (VARIANTS[VariantName.CPU].artifact + ".data")).unlink(missing_ok=True)
     return out
 
 

@@ -33,7 +33,7 @@ N_USERS = 400
 def server(data, export_dir, tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     build_repository(repo, data.spec, [VARIANTS["ranker_cpu"], PROBE], export_dir=export_dir)
-    assert (repo / "ranker_cpu" / "1" / "model.onnx.data").is_file()
+    assert (repo / "ranker_cpu" / "1" / "model_ragged.onnx.data").is_file()  # the external weights travel too
     with LocalTriton(repo, log_file=repo / "server.log", models=["ranker_cpu", PROBE.name]) as running:
         yield running
 

@@ -32,6 +32,7 @@ TORCH_FREE = [
     ["bench", "perf-analyzer", "--help"],
     ["bench", "locust", "--help"],
     ["bench", "efficiency", "--help"],
+    ["bench", "model-analyzer", "--help"],
 ]
 
 

@@ -156,20 +156,21 @@ class _PoisonSession:
         return [feeds["candidates"].astype(np.float32) / 10]
 
 
-def _model(model_py):
+def _model(model_py, layout="padded"):
     model = model_py.TritonPythonModel()
     model.max_history, model.max_candidates, model.output_name = 4, 8, "scores"
-    model.session = _PoisonSession()
+    model.session, model.layout = _PoisonSession(), layout
     return model
 
 
-def test_a_failing_batch_is_scored_request_by_request_so_only_the_bad_one_fails(model_py):
+@pytest.mark.parametrize("layout", ["padded", "ragged"])
+def test_a_failing_batch_is_scored_request_by_request_so_only_the_bad_one_fails(model_py, layout):
     requests = [
         _Request(np.array([[1, 2]], np.int64), np.array([[10, 20]], np.int64)),
         _Request(np.array([[1]], np.int64), np.array([[666, 5]], np.int64)),
         _Request(np.zeros((1, 0), np.int64), np.array([[30]], np.int64)),
     ]
-    responses = _model(model_py).execute(requests)
+    responses = _model(model_py, layout).execute(requests)
     assert responses[0].error is None and responses[0].output_tensors[0].array.tolist() == [[1.0, 2.0]]
     assert responses[1].error.code == "INTERNAL" and "kernel failed" in responses[1].error.message
     assert responses[2].error is None and responses[2].output_tensors[0].array.tolist() == [[3.0]]

@@ -43,6 +43,17 @@ def test_rows_do_not_influence_each_other(model):
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
 
 
+def test_a_flat_batch_scores_each_candidate_as_its_padded_row(model):
+    h = torch.randint(0, 301, (3, 12))
+    h[1] = 0  # an empty history among them
+    c = torch.randint(1, 301, (3, 5))
+    encoded, mask = model.encode_history(h)
+    users = torch.tensor([0, 0, 1, 2, 2, 2])
+    flat = torch.tensor([c[0, 0], c[0, 3], c[1, 4], c[2, 1], c[2, 2], c[2, 0]])
+    expected = model(h, c)[users, torch.tensor([0, 3, 4, 1, 2, 0])]
+    torch.testing.assert_close(model.score_flat(encoded, mask, flat, users), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_leading_padding_does_not_change_scores(model):
     h = torch.tensor([[0] * 8 + [4, 9, 17, 3]])
     c = torch.tensor([[5, 6, 7]])

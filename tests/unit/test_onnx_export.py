@@ -35,12 +35,25 @@ def checkpoint_dir(beauty_rows, tmp_path_factory):
 
 
 def test_export_writes_fp32_and_fp16_with_passing_parity_records(beauty_rows, checkpoint_dir, tmp_path):
-    result = export_checkpoint(load_checkpoint(checkpoint_dir), beauty_rows.test, tmp_path, parity_rows=64)
-    fp32, fp16 = result.parity
+    checkpoint = load_checkpoint(checkpoint_dir)
+    result = export_checkpoint(checkpoint, beauty_rows.test, tmp_path, parity_rows=64, gpu_graph=True)
+    fp32, ragged, offsets, fp16 = result.parity
     assert fp32.passed and fp32.max_abs < 1e-4
-    assert set(fp32.max_abs_by_case) == {"real", "oov", "empty_history"}
+    cases = {"real", "oov", "empty_history", "short_history", "full_history"}
+    assert set(fp32.max_abs_by_case) == cases
+    # the flat graphs score only real candidates, histories trimmed to the batch's longest: same scores
+    assert ragged.candidate == "onnx fp32 ragged" and ragged.passed and set(ragged.max_abs_by_case) == cases
+    assert offsets.candidate == "onnx fp32 offsets" and offsets.passed and ragged.max_abs < 1e-4
     assert fp16.passed and fp16.candidate == "onnx fp16"
-    assert [a.precision for a in result.artifacts] == ["fp32", "fp16"] and result.model_path == tmp_path / "model.onnx"
+    assert [(a.precision, a.layout) for a in result.artifacts] == [
+        ("fp32", "padded"),
+        ("fp32", "ragged"),
+        ("fp32", "offsets"),
+        ("fp16", "padded"),
+    ]
+    assert (
+        result.model_path == tmp_path / "model.onnx" and result.layout_path("ragged") == tmp_path / "model_ragged.onnx"
+    )
     assert json.loads((tmp_path / "export.json").read_text()) == result.to_dict()
     graph = onnx.load(str(tmp_path / "model_fp16.onnx"), load_external_data=False).graph
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
@@ -86,7 +99,7 @@ def test_export_cli_prints_the_parity_records(beauty_slice_dir, checkpoint_dir, 
     args = ["export", "onnx", "--checkpoint", str(checkpoint_dir), "--dataset", "beauty"]
     assert main([*args, "--data-dir", str(beauty_slice_dir), "--out", str(tmp_path), "--no-fp16", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert [r["candidate"] for r in report["parity"]] == ["onnx fp32"]
+    assert [r["candidate"] for r in report["parity"]] == ["onnx fp32", "onnx fp32 ragged"]
     assert (tmp_path / "model.onnx").is_file() and not (tmp_path / "model_fp16.onnx").exists()
 
 
@@ -96,7 +109,7 @@ def test_evaluate_scores_an_onnx_file_like_its_checkpoint(beauty_slice_dir, chec
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(checkpoint_dir), *data]) == 0
     eager = json.loads(capsys.readouterr().out)
-    for name in ("model.onnx", "model_fp16.onnx"):
+    for name in ("model.onnx", "model_ragged.onnx", "model_fp16.onnx"):  # each in the layout its inputs name
         assert main(["evaluate", "--onnx", str(tmp_path / name), *data]) == 0
         onnx_metrics = json.loads(capsys.readouterr().out)
         assert onnx_metrics["n_users"] == eager["n_users"] == 300

@@ -158,3 +158,20 @@ def test_openvino_int8_scores_like_fp32_and_runs_int8_layers(export_dir, rows, t
     assert any(k.startswith("i8:FullyConnected") or k.startswith("u8:FullyConnected") for k in profile.int8_ops)
     with pytest.raises(ValueError, match="runtime"):
         open_session(xml, 1, "tensorflow")
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_ranker_cpu_runtimes_serve_the_flat_and_the_padded_graph(export_dir, data, runtime):
+    if runtime == "openvino":
+        pytest.importorskip("openvino")
+    from tritonrec.repository import graph_file_layout
+    from tritonrec.repository.ranker_cpu_model import check_layout, open_session
+    from tritonrec.scorers.ort import session_scorer
+
+    batch = speed_batch(data.test, data.spec.n_items, 8, 20)
+    reference = onnx_scorer(export_dir / "model.onnx")(batch)
+    for name, layout in (("model_ragged.onnx", "ragged"), ("model.onnx", "padded")):
+        assert graph_file_layout(export_dir / name) == layout
+        session = open_session(export_dir / name, 1, runtime)
+        check_layout(layout, {i.name for i in session.get_inputs()}, name)  # what ranker_cpu checks at load
+        np.testing.assert_allclose(session_scorer(session)(batch), reference, atol=1e-4, rtol=1e-4)

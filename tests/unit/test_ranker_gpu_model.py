@@ -99,7 +99,8 @@ def _batch(spec, users, n, seed=0):
 def test_exported_program_scores_like_the_eager_model_and_records_its_spec(model, program):
     folder, exported = program
     assert exported.path == folder / PROGRAM_FILE and exported.parity.passed
-    assert exported.parity.max_abs_by_case.keys() == {"real", "oov", "empty_history"}
+    cases = {"real", "oov", "empty_history", "short_history", "full_history"}
+    assert exported.parity.max_abs_by_case.keys() == cases
     assert read_export_spec(folder / PROGRAM_FILE) == model.spec  # program.json, readable without torch
     module = load_program(exported.path, torch.device("cpu"))
     for users, n in ((1, 1), (7, 200), (3, 33)):  # dynamic users and candidates, 1 included

@@ -8,6 +8,7 @@ import sys
 import types
 from pathlib import Path
 
+import onnx
 import pytest
 
 from tritonrec.cli import main
@@ -20,6 +21,7 @@ from tritonrec.export.tensorrt_plan import (
     TrtPrecision,
     layer_precisions,
     plan_problems,
+    plan_source,
     sha256,
     trtexec_command,
 )
@@ -43,6 +45,14 @@ def test_profile_comes_from_the_variant_config_and_checks_its_order():
     assert profile.shapes()["history"] == ((1, 50), (16, 50), (64, 50))
     with pytest.raises(ConfigError, match="batch"):
         ShapeProfile(history_len=50, max_batch=8, max_candidates=10, opt_batch=16)
+    # ranker_trt_fp16 batches raggedly (candidate_offsets): the flat graph's profile, M = B x N candidates
+    flat = ShapeProfile.from_config(committed("ranker_trt_fp16"))
+    assert flat.layout == "offsets" and flat.shapes()["candidates"] == ((1,), (3200,), (131072,))
+    assert flat.shapes()["candidate_offsets"] == ((1,), (16,), (64,))
+    assert "--maxShapes=history:64x50,candidates:131072,candidate_offsets:64" in flat.trtexec_flags()
+    assert plan_source(TrtPrecision.FP16, "offsets") == "model_offsets.onnx"
+    with pytest.raises(ConfigError, match="no int8 graph in the offsets layout"):
+        plan_source(TrtPrecision.INT8, "offsets")
     config = committed("ranker_trt_fp16")
     del config.parameters["max_history"]
     with pytest.raises(ConfigError, match="max_history"):
@@ -106,6 +116,13 @@ def test_metadata_round_trips_and_mismatches_are_named(tmp_path):
     assert any("compute capability 9.0" in p for p in problems) and any("SHA-256" in p for p in problems)
     with pytest.raises(ConfigError, match="missing or unreadable"):
         EngineMetadata.read(tmp_path / "other.plan")
+    flat = metadata(profile=ShapeProfile(history_len=50, max_batch=64, max_candidates=2048, layout="offsets"))
+    assert EngineMetadata.from_dict(flat.to_dict()) == flat
+    (problem,) = plan_problems(flat, variant_precision="int8", wanted=PROFILE)
+    assert "plan built for the offsets graph, the config batches in the padded layout" in problem
+    old = meta.to_dict()
+    del old["profile"]["layout"]  # metadata written before layouts existed: padded
+    assert EngineMetadata.from_dict(old) == meta
 
 
 def export_with_plan(tmp_path, **meta_changes):
@@ -264,16 +281,35 @@ def test_builder_calls_the_api_in_order_and_writes_plan_metadata_and_cache(tmp_p
     assert EngineMetadata.read(build.plan) == meta and meta.gpu == "NVIDIA L4" and meta.onnx_sha256 == sha256(onnx)
 
 
+def graph_with_inputs(path, *names):
+    """A tiny ONNX file whose inputs are ``names`` (all that `export trt` reads before TensorRT)."""
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, None) for n in names]
+    node = helper.make_node("Cast", ["candidates"], ["scores"], to=TensorProto.FLOAT)
+    output = helper.make_tensor_value_info("scores", TensorProto.FLOAT, None)
+    onnx.save(helper.make_model(helper.make_graph([node], "g", inputs, [output])), str(path))
+    return path
+
+
 def test_export_trt_without_tensorrt_says_so_and_prints_the_trtexec_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails, as on these machines
     (tmp_path / "export.json").write_text(json.dumps({"feature_spec": SPEC.to_dict()}))
-    (tmp_path / "model.onnx").write_bytes(b"onnx")
-    args = ["export", "trt", "--onnx", str(tmp_path / "model.onnx"), "--precision", "fp16", "--max-batch", "32"]
+    flat = graph_with_inputs(tmp_path / "model_offsets.onnx", "history", "candidates", "candidate_offsets")
+    args = ["export", "trt", "--onnx", str(flat), "--precision", "fp16", "--max-batch", "32"]
     assert main([*args, "--print-trtexec"]) == 0
     line = capsys.readouterr().out.split()
-    assert line[0] == "trtexec" and "--maxShapes=history:32x50,candidates:32x2048" in line and "--fp16" in line
+    assert line[0] == "trtexec" and "--fp16" in line
+    assert "--maxShapes=history:32x50,candidates:65536,candidate_offsets:32" in line
     assert main(args) == 1
     assert capsys.readouterr().err.startswith("ExportError: TensorRT is not installed")
+    qdq = graph_with_inputs(tmp_path / "model_qdq.onnx", "history", "candidates")
+    assert main(["export", "trt", "--onnx", str(qdq), "--precision", "int8", "--print-trtexec"]) == 0
+    assert "--maxShapes=history:64x50,candidates:64x2048" in capsys.readouterr().out.split()
+    # a padded FP16 file would give a plan ranker_trt_fp16 (ragged batching) could never load
+    padded = graph_with_inputs(tmp_path / "model.onnx", "history", "candidates")
+    assert main(["export", "trt", "--onnx", str(padded), "--precision", "fp16", "--print-trtexec"]) == 1
+    assert "build it from model_offsets.onnx" in capsys.readouterr().err
 
 
 @pytest.mark.trt

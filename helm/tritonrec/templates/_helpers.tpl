@@ -176,6 +176,12 @@ the one the running Deployment records (or engineBuild.alwaysRunJob). `lookup` a
 {{- if eq (mod $milli 1000) 0 }}{{ div $milli 1000 }}{{ else }}{{ $milli }}m{{ end }}
 {{- end }}
 
+{{/* A CPU quantity in millicores: "8" -> 8000, "1500m" -> 1500, 2.5 -> 2500. */}}
+{{- define "tritonrec.cpuMilli" -}}
+{{- $q := toString . }}
+{{- if hasSuffix "m" $q }}{{ int (trimSuffix "m" $q) }}{{ else }}{{ int (round (mulf (float64 $q) 1000.0) 0) }}{{ end }}
+{{- end }}
+
 {{/* Checks across keys that the JSON schema cannot state readably. */}}
 {{- define "tritonrec.validate" -}}
 {{- $v := .Values }}
@@ -204,6 +210,14 @@ the one the running Deployment records (or engineBuild.alwaysRunJob). `lookup` a
 {{- end }}
 {{- if and $a.enabled $a.gpuUtilization.enabled (hasPrefix "nvidia.com/mig-" $v.gpu.resourceName) }}
 {{- fail (printf "autoscaling.gpuUtilization on MIG slices (gpu.resourceName %s) is refused: Triton exports no GPU utilisation for a MIG slice (nv_gpu_utilization would be absent or the whole GPU's), so the HPA would scale on nothing; scale on autoscaling.inferenceRate" $v.gpu.resourceName) }}
+{{- end }}
+{{- $cpuRequest := dig "requests" "cpu" "" $v.resources }}
+{{- $cpuLimit := dig "limits" "cpu" "" $v.resources }}
+{{- if and (eq (int $v.gpu.count) 0) $cpuLimit }}
+{{- $limitMilli := int (include "tritonrec.cpuMilli" $cpuLimit) }}
+{{- if or (ne (mod $limitMilli 1000) 0) (ne (int (include "tritonrec.cpuMilli" ($cpuRequest | default $cpuLimit))) $limitMilli) }}
+{{- fail (printf "CPU pods (gpu.count 0): resources.requests.cpu (%v) must equal resources.limits.cpu (%v), a whole number of CPUs: ranker_cpu shares the limit out as instances x ONNX Runtime threads, and threads beyond the request are throttled under contention (helm/README.md, CPU pods)" $cpuRequest $cpuLimit) }}
+{{- end }}
 {{- end }}
 {{- if and $a.enabled $a.gpuUtilization.enabled (eq (int $v.gpu.count) 0) }}
 {{- fail "autoscaling.gpuUtilization needs GPU pods (gpu.count is 0): CPU pods export no nv_gpu_utilization" }}

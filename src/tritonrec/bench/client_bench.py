@@ -1,122 +1,126 @@
-"""Client throughput: the sync and asyncio RankingClients side by side with perf_analyzer, one server, one run.
+"""``tritonrec bench client``: what our clients cost per request, side by side with perf_analyzer, one server.
 
-Every tool sends the same requests (one user: ``history [1, L]``, ``candidates [1, N]``, real item ids) to the
-same ``ranker_cpu`` model on the bundled tritonserver, at each concurrency in turn. perf_analyzer (NVIDIA's C++
-load generator) is the reference for what the server can take; the ratio of a client to it shows what the
-Python client costs. Client and server share this machine's cores, so the clients' own CPU use is part of it.
+Every tool sends the same requests (one user: ``history [1, L]``, ``candidates [1, N]``, real Beauty users) to
+the same ``ranker_cpu`` on the bundled tritonserver, at each concurrency, ``repeats`` times in a seeded random
+order. Each client run is its own process (``tritonrec.bench.client_worker``), so its CPU seconds are its own:
+the report gives requests/s, latency and client CPU milliseconds per request, as median (min-max), and each
+tool's requests/s relative to perf_analyzer's (NVIDIA's C++ generator: the reference for what the server takes).
+With ``baseline_src`` (another checkout's ``src/``), the same clients of that tree run too: a before/after.
+One more run per client under cProfile shows where its CPU goes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from tritonrec.bench import client_worker
 from tritonrec.bench.endpoint import local_endpoint
-from tritonrec.bench.perf_analyzer import run_perf_analyzer
+from tritonrec.bench.loadgen import LoadMode, prepare_requests
+from tritonrec.bench.points import PaSettings, Target, run_theirs
 from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
-from tritonrec.client import AsyncRankingClient, RankingClient
+from tritonrec.bench.spread import Spread, compare, shuffled_trials, spread
+from tritonrec.bench.traffic import CandidateCounts, TrafficSpec, load_user_pool
+from tritonrec.client import RankingClient
 from tritonrec.contract import DEFAULT_MODEL
-from tritonrec.export.manifest import read_export_spec
+from tritonrec.errors import ConfigError
 from tritonrec.repository import VARIANTS
 
 __all__ = ["ClientBenchSettings", "run_client_bench", "write_markdown"]
 
 IntArray = npt.NDArray[np.int64]
 MODEL = DEFAULT_MODEL
-TOOLS = ("sync_client", "async_client", "perf_analyzer")
+SRC = Path(__file__).resolve().parents[2]  # the src/ folder this tritonrec runs from
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientBenchSettings:
-    """What to measure: ``requests`` users per tool and concurrency, N candidates, distinct ``users`` cycled.
+    """What to measure.
 
-    ``measurement_ms`` and ``stability_percentage`` are perf_analyzer's window length and the spread it accepts
-    between consecutive windows before it reports.
+    Attributes:
+        concurrencies: requests in flight.
+        requests: requests per client run.
+        n_candidates: ``N`` per user.
+        users: distinct Beauty users cycled.
+        repeats: runs per tool and concurrency, in a seeded random order.
+        seed: seeds the users and the order.
+        perf_analyzer: perf_analyzer's window and stability rule.
+        profile_concurrency: concurrency of the profiled run of each client (0: no profile).
     """
 
     concurrencies: tuple[int, ...] = (1, 8, 32)
     requests: int = 1500
     n_candidates: int = 200
     users: int = 64
-    measurement_ms: int = 4000
-    stability_percentage: int = 25
+    repeats: int = 3
     seed: int = 0
+    perf_analyzer: PaSettings = field(default_factory=PaSettings)
+    profile_concurrency: int = 32
+
+    def __post_init__(self) -> None:
+        if not self.concurrencies or min(self.concurrencies) < 1 or self.requests < 1 or self.repeats < 1:
+            raise ConfigError("client bench needs concurrencies >= 1, requests >= 1 and repeats >= 1")
 
 
-def _summary(latencies_s: list[float], seconds: float) -> dict[str, float]:
-    ms = np.asarray(latencies_s) * 1e3
-    return {
-        "requests_per_second": round(len(ms) / seconds, 1),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-    }
-
-
-def _sync(url: str, users: list[tuple[IntArray, IntArray]], n: int, concurrency: int) -> dict[str, float]:
-    with RankingClient(url, model=MODEL) as client:
-        client.rank(*users[0])  # connect, read the limits
-
-        def one(i: int) -> float:
-            started = time.perf_counter()
-            client.rank(*users[i % len(users)])
-            return time.perf_counter() - started
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            latencies = list(pool.map(one, range(n)))
-        return _summary(latencies, time.perf_counter() - started)
-
-
-def _async(url: str, users: list[tuple[IntArray, IntArray]], n: int, concurrency: int) -> dict[str, float]:
-    async def run() -> dict[str, float]:
-        async with AsyncRankingClient(url, model=MODEL) as client:
-            await client.rank(*users[0])
-            latencies: list[float] = []
-
-            async def worker(k: int) -> None:
-                for i in range(k, n, concurrency):
-                    started = time.perf_counter()
-                    await client.rank(*users[i % len(users)])
-                    latencies.append(time.perf_counter() - started)
-
-            started = time.perf_counter()
-            await asyncio.gather(*(worker(k) for k in range(concurrency)))
-            return _summary(latencies, time.perf_counter() - started)
-
-    return asyncio.run(run())
-
-
-def _perf_analyzer(
-    binary: Path, url: str, users: list[tuple[IntArray, IntArray]], concurrency: int, settings: ClientBenchSettings
+def _worker(
+    src: Path, url: str, tool: str, users: Path, requests: int, concurrency: int, profile: bool
 ) -> dict[str, Any]:
-    result = run_perf_analyzer(
-        binary,
-        url,
-        MODEL,
-        users,
-        concurrency=concurrency,
-        measurement_ms=settings.measurement_ms,
-        stability_pct=settings.stability_percentage,
-    )
-    if "error" in result:
-        return result
-    server = result["server"]
+    """Run one client in its own process with ``src`` first on its path; its JSON answer (or the error)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH", "")]))}
+    cmd = [
+        sys.executable, client_worker.__file__, "--url", url, "--model", MODEL, "--tool", tool,
+        "--users", str(users), "--requests", str(requests), "--concurrency", str(concurrency),
+        *(["--profile"] if profile else []),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    if done.returncode != 0:
+        return {"error": (done.stdout + done.stderr)[-800:]}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _tools(baseline_src: Path | None) -> dict[str, tuple[Path, str]]:
+    tools = {"sync_client": (SRC, "sync"), "async_client": (SRC, "async")}
+    if baseline_src is not None:
+        tools |= {"sync_client (before)": (baseline_src, "sync"), "async_client (before)": (baseline_src, "async")}
+    return tools
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    good = [r for r in runs if "error" not in r]
+    if not good:
+        return None
+    out: dict[str, Any] = {
+        key: spread([r[key] for r in good]).to_dict() for key in ("requests_per_second", "p50_ms", "p99_ms")
+    }
+    cpu = [r["cpu_ms_per_request"] for r in good if r.get("cpu_ms_per_request") is not None]
+    if cpu:
+        out["cpu_ms_per_request"] = spread(cpu).to_dict()
+    out["runs"], out["failed_runs"] = len(good), len(runs) - len(good)
+    return out
+
+
+def _pa_figures(run: dict[str, Any]) -> dict[str, Any]:
+    if "error" in run:
+        return run
+    cpu = run["cpu"]
+    served = run["requests_per_second"] * cpu["wall_s"]  # perf_analyzer's windows run at about its measured rate
     return {
-        "requests_per_second": result["requests_per_second"],
-        "p50_ms": result["latency_ms"]["p50"],
-        "p99_ms": result["latency_ms"]["p99"],
-        "server_queue_ms": server["queue_ms"],
-        "server_compute_ms": round(
-            server["compute_input_ms"] + server["compute_infer_ms"] + server["compute_output_ms"], 2
-        ),
-        "command": result["command"],
+        "requests_per_second": run["requests_per_second"],
+        "p50_ms": run["latency_ms"]["p50"],
+        "p99_ms": run["latency_ms"]["p99"],
+        "cpu_ms_per_request": round(cpu["perf_analyzer_s"] * 1e3 / max(served, 1.0), 4),
+        "server_queue_ms": run["server"]["queue_ms"],
+        "command": run["command"],
     }
 
 
@@ -127,61 +131,130 @@ def run_client_bench(
     *,
     perf_analyzer: Path | None,
     command: str,
+    baseline_src: Path | None = None,
     progress: Progress = quiet,
 ) -> Report:
-    """Measure the clients (and perf_analyzer when given) at each concurrency; write client.json + client.md."""
-    spec = read_export_spec(export_dir / "model.onnx")
-    rng = np.random.default_rng(settings.seed)
-    users = [
-        (
-            rng.integers(1, spec.n_items + 1, spec.history_len, dtype=np.int64),
-            rng.integers(1, spec.n_items + 1, settings.n_candidates, dtype=np.int64),
+    """Measure every client (and perf_analyzer when given) at each concurrency; write client.json + client.md."""
+    tools = _tools(baseline_src)
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="tritonrec-client-") as work,
+        local_endpoint(export_dir, [VARIANTS[MODEL]]) as server,
+    ):
+        with RankingClient(server.grpc_url, model=MODEL) as client:
+            limits = client.limits()
+            server_version = client.server_version()
+        traffic = TrafficSpec(candidates=CandidateCounts.fixed(settings.n_candidates), seed=settings.seed)
+        pairs = load_user_pool(traffic, history_len=limits.max_history).sample(settings.users)
+        requests = prepare_requests(pairs, limits, MODEL)
+        users = Path(work) / "users.npz"
+        np.savez(
+            users,
+            history=np.stack([r.history for r in requests])
+            if limits.pad_history
+            else _padded(requests, limits.max_history),
+            candidates=np.stack([r.candidates for r in requests]),
         )
-        for _ in range(settings.users)
-    ]
-    results: dict[str, dict[str, Any]] = {tool: {} for tool in TOOLS}
-    with local_endpoint(export_dir, [VARIANTS[MODEL]]) as server:
-        for c in settings.concurrencies:
-            progress(f"concurrency {c}: sync client ...")
-            results["sync_client"][str(c)] = _sync(server.grpc_url, users, settings.requests, c)
-            progress(f"concurrency {c}: asyncio client ...")
-            results["async_client"][str(c)] = _async(server.grpc_url, users, settings.requests, c)
-            if perf_analyzer is not None:
-                progress(f"concurrency {c}: perf_analyzer ...")
-                results["perf_analyzer"][str(c)] = _perf_analyzer(perf_analyzer, server.grpc_url, users, c, settings)
+        target = Target.at(server.grpc_url, metrics_url=server.metrics_url, perf_analyzer=perf_analyzer)
+        names = [*tools, *(["perf_analyzer"] if perf_analyzer else [])]
+        trials = [(tool, c) for c in settings.concurrencies for tool in names]
+        for (tool, c), repeat in shuffled_trials(trials, settings.repeats, settings.seed):
+            progress(f"concurrency {c}: {tool}, run {repeat + 1}/{settings.repeats} ...")
+            if tool == "perf_analyzer":
+                run = _pa_figures(run_theirs(target, MODEL, requests, LoadMode.CLOSED, c, settings.perf_analyzer))
+            else:
+                src, kind = tools[tool]
+                run = _worker(src, server.grpc_url, kind, users, settings.requests, c, profile=False)
+            runs.setdefault((tool, c), []).append({"repeat": repeat, **run})
+        profiles = {}
+        if settings.profile_concurrency:
+            for tool, (src, kind) in tools.items():
+                progress(f"profiling {tool} at concurrency {settings.profile_concurrency} ...")
+                run = _worker(src, server.grpc_url, kind, users, settings.requests, settings.profile_concurrency, True)
+                profiles[tool] = run.get("profile", run)
+    results: dict[str, dict[str, Any]] = {tool: {} for tool in names}
+    for (tool, c), tool_runs in runs.items():
+        results[tool][str(c)] = {"summary": _summary(tool_runs), "runs": tool_runs}
+    for tool in tools:
+        for level in map(str, settings.concurrencies):
+            mine = results[tool][level]["summary"]
+            ref = results.get("perf_analyzer", {}).get(level, {}).get("summary")
+            if mine and ref:
+                a, b = (Spread.from_dict(x["requests_per_second"]) for x in (mine, ref))
+                versus = compare(a, b, a_name=tool, b_name="perf_analyzer")
+                results[tool][level]["vs_perf_analyzer"] = versus.to_dict()
     report = {
-        **new_record(command, perf_analyzer=perf_analyzer is not None),
+        **new_record(command, tritonserver=server_version, perf_analyzer=perf_analyzer is not None),
         "settings": asdict(settings),
-        "model": {"name": MODEL, "export_dir": str(export_dir), "feature_spec": spec.to_dict()},
+        "baseline_src": str(baseline_src) if baseline_src else None,
+        "model": {"name": MODEL, "export_dir": str(export_dir)},
         "results": results,
+        "profiles": profiles,
     }
     return write_report(out_dir, "client", report, write_markdown(report))
 
 
+def _padded(requests: list[Any], length: int) -> IntArray:
+    """Histories left-padded to ``length`` (the client drops the padding again), so users stack in one array."""
+    out = np.zeros((len(requests), length), dtype=np.int64)
+    for i, r in enumerate(requests):
+        if r.history.size:
+            out[i, length - r.history.size :] = r.history
+    return out
+
+
+def _cell(entry: dict[str, Any] | None, key: str, fmt: str) -> str:
+    summary = (entry or {}).get("summary")
+    if not summary or key not in summary:
+        return "-"
+    return Spread.from_dict(summary[key]).text(fmt)
+
+
 def write_markdown(report: dict[str, Any]) -> str:
-    """Render the client benchmark as a Markdown table (every figure from ``report``)."""
+    """Render the client benchmark as Markdown (every figure from ``report``)."""
     s = report["settings"]
     lines = [
         *markdown_header(
-            f"Client throughput: {MODEL}, one user per request, N={s['n_candidates']} candidates",
+            f"Client cost: {MODEL}, one user per request, N={s['n_candidates']} candidates, {s['repeats']} runs per "
+            "tool and concurrency",
             report,
         ),
-        "| concurrency | tool | requests/s | p50 ms | p99 ms | vs perf_analyzer | server queue / compute ms (avg) |",
+        "Figures are median (min-max) over the runs, runs in a random order; each client ran in its own process, "
+        "so its CPU is its own. perf_analyzer's CPU per request is its CPU seconds over its whole run divided by "
+        "its rate times that time (approximate: its warm-up windows count too).",
+        "",
+        "| concurrency | tool | requests/s | vs perf_analyzer | p50 ms | p99 ms | client CPU ms/request |",
         "|---|---|---|---|---|---|---|",
     ]
     results = report["results"]
-    for c in (str(c) for c in s["concurrencies"]):
-        reference = results["perf_analyzer"].get(c, {}).get("requests_per_second")
-        for tool in TOOLS:
-            r = results[tool].get(c)
-            if r is None:
+    for c in map(str, s["concurrencies"]):
+        for tool, by_c in results.items():
+            entry = by_c.get(c)
+            if entry is None:
                 continue
-            if "error" in r:
-                lines.append(f"| {c} | {tool} | failed: {r['error'][-120:]!r} | | | | |")
-                continue
-            ratio = f"{r['requests_per_second'] / reference:.0%}" if reference else "-"
-            server = f"{r['server_queue_ms']} / {r['server_compute_ms']}" if "server_queue_ms" in r else ""
-            lines.append(
-                f"| {c} | {tool} | {r['requests_per_second']:,} | {r['p50_ms']} | {r['p99_ms']} | {ratio} | {server} |"
+            versus = entry.get("vs_perf_analyzer")
+            ratio = (
+                "-" if not versus else f"{versus['ratio']:.2f}x ({versus['ratio_min']:.2f}-{versus['ratio_max']:.2f})"
             )
-    return "\n".join(lines) + "\n"
+            rps = _cell(entry, "requests_per_second", ",.0f")
+            lines.append(
+                f"| {c} | {tool} | {rps} | {ratio} | {_cell(entry, 'p50_ms', '.2f')} "
+                f"| {_cell(entry, 'p99_ms', '.2f')} | {_cell(entry, 'cpu_ms_per_request', '.3f')} |"
+            )
+    if report["profiles"]:
+        parts = [name for name, _ in client_worker.PARTS] + ["other"]
+        lines += [
+            "",
+            f"Where each client's own Python time goes (cProfile, concurrency {s['profile_concurrency']}, share of "
+            "profiled time; C code inside gRPC counts where it is called from):",
+            "",
+            "| tool | " + " | ".join(parts) + " |",
+            "|---|" + "---|" * len(parts),
+        ]
+        for tool, shares in report["profiles"].items():
+            if "error" in shares:
+                lines.append(f"| {tool} | failed |" + " |" * (len(parts) - 1))
+                continue
+            lines.append(f"| {tool} | " + " | ".join(f"{shares.get(p, 0.0):.0%}" for p in parts) + " |")
+    lines.append("")
+    return "\n".join(lines)

@@ -31,13 +31,13 @@ import numpy as np
 from tritonrec.bench.endpoint import local_endpoint
 from tritonrec.bench.loadgen import LoadMode, PointSettings, PreparedRequest, prepare_requests, server_breakdown
 from tritonrec.bench.points import PaSettings, Target, run_ours, run_theirs, side_by_side, summarize_runs
-from tritonrec.bench.report import Progress, Report, available_cpus, markdown_header, new_record, quiet, write_report
+from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
 from tritonrec.bench.spread import spread
 from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSpec, load_user_pool
 from tritonrec.client import RankingClient
-from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES
+from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, USER_INDEX
 from tritonrec.errors import ConfigError
-from tritonrec.repository.ranker_cpu_model import open_session, pack_requests
+from tritonrec.repository.ranker_cpu_model import open_session, pack_flat, pack_requests, session_threads
 
 __all__ = ["EfficiencySettings", "ServingShape", "in_process_throughput", "run_efficiency_bench", "write_markdown"]
 
@@ -79,19 +79,22 @@ class EfficiencySettings:
 
 @dataclass(frozen=True, slots=True)
 class ServingShape:
-    """How the served variant runs the model: instances, ONNX Runtime threads each, the history length."""
+    """How the served variant runs the model: instances, threads each, the history length, layout and file."""
 
     instances: int
     threads: int
     history_len: int
+    layout: str = "padded"
+    onnx_file: str = "model.onnx"
 
     @classmethod
     def of(cls, config: dict[str, Any], history_len: int) -> ServingShape:
         """Read from the served config (JSON), resolving ``intra_op_threads`` 0 as ``model.py`` does here."""
         instances = sum(int(g.get("count", 1)) for g in config.get("instance_group", [])) or 1
         params = {k: v.get("string_value", "0") for k, v in config.get("parameters", {}).items()}
-        threads = int(params.get("intra_op_threads", "0")) or max(1, available_cpus() // instances)
-        return cls(instances, threads, history_len)
+        threads = session_threads(config)
+        layout, onnx_file = params.get("layout", "padded"), params.get("onnx_file", "model.onnx")
+        return cls(instances, threads, history_len, layout, onnx_file)
 
 
 def _counts(text: str) -> CandidateCounts:
@@ -104,9 +107,9 @@ def _counts(text: str) -> CandidateCounts:
 
 
 def _replayed_batches(
-    requests: list[PreparedRequest], batch_sizes: dict[str, int], history_len: int, seed: int
+    requests: list[PreparedRequest], batch_sizes: dict[str, int], shape: ServingShape, seed: int
 ) -> list[tuple[dict[str, Any], int]]:
-    """Packed batches drawn with the batch-size frequencies Triton formed, filled with the requests in order."""
+    """Batches drawn with the batch-size frequencies Triton formed, filled in order, packed as the server packs."""
     sizes = np.array([int(b) for b in batch_sizes], dtype=np.int64)
     weights = np.array(list(batch_sizes.values()), dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -116,8 +119,13 @@ def _replayed_batches(
         group = [requests[(at + k) % len(requests)] for k in range(b)]
         at += b
         pairs = [(r.history[None, :], r.candidates[None, :]) for r in group]
-        history, candidates = pack_requests(pairs, history_len)
-        batches.append(({HISTORY: history, CANDIDATES: candidates}, sum(r.n_candidates for r in group)))
+        if shape.layout == "ragged":
+            history, flat, users = pack_flat(pairs)
+            feeds = {HISTORY: history, CANDIDATES: flat, USER_INDEX: users}
+        else:
+            history, candidates = pack_requests(pairs, shape.history_len)
+            feeds = {HISTORY: history, CANDIDATES: candidates}
+        batches.append((feeds, sum(r.n_candidates for r in group)))
     return batches
 
 
@@ -133,7 +141,7 @@ def in_process_throughput(
     """Real candidates/s of ``shape.instances`` serving sessions run side by side on the replayed batches."""
     if not batch_sizes:
         raise ConfigError("no batch sizes to replay: the served run executed nothing")
-    batches = _replayed_batches(requests, batch_sizes, shape.history_len, seed)
+    batches = _replayed_batches(requests, batch_sizes, shape, seed)
     sessions = [open_session(model_path, shape.threads) for _ in range(shape.instances)]
     for session in sessions:
         session.run([SCORES], batches[0][0])  # warm up
@@ -199,7 +207,7 @@ def _theirs_with_batches(
 
 def _one_traffic(
     target: Target,
-    model_path: Path,
+    model_dir: Path,
     text: str,
     shape: ServingShape,
     settings: EfficiencySettings,
@@ -226,7 +234,9 @@ def _one_traffic(
         served_cand = float(theirs["candidates_per_second"] if use_pa and theirs else ours["candidates_per_second"])
         batches = (theirs["server_statistics"] if use_pa and theirs else ours["server"])["batch_sizes"]
         progress(f"  concurrency {c}, run {repeat + 1}/{settings.repeats}: in process ...")
-        local = in_process_throughput(model_path, requests, batches, shape, settings.in_process_s, seed=repeat)
+        local = in_process_throughput(
+            model_dir / shape.onnx_file, requests, batches, shape, settings.in_process_s, seed=repeat
+        )
         pairs.append(
             {
                 "served_tool": "perf_analyzer" if use_pa else "tritonrec",
@@ -285,8 +295,7 @@ def run_efficiency_bench(
         shape = ServingShape.of(client.model_config(), client.limits().max_history)
         server_version = client.server_version()
         results = [
-            _one_traffic(target, export_dir / "model.onnx", text, shape, settings, client, progress)
-            for text in settings.traffics
+            _one_traffic(target, export_dir, text, shape, settings, client, progress) for text in settings.traffics
         ]
     report = {
         **new_record(command, tritonserver=server_version, perf_analyzer=perf_analyzer is not None),

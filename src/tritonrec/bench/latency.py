@@ -14,7 +14,7 @@ from hdrh.histogram import HdrHistogram
 
 __all__ = ["PERCENTILES", "histogram_of", "summarize"]
 
-PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 _LOWEST_US, _HIGHEST_US, _DIGITS = 1, 600_000_000, 3
 
 
@@ -33,7 +33,7 @@ def histogram_of(latencies_s: npt.ArrayLike) -> HdrHistogram:
 
 
 def summarize(latencies_s: npt.ArrayLike) -> dict[str, Any]:
-    """``{"p50", "p90", "p99", "p99_9", "max", "mean"}`` in ms (None when there is no value) and ``count``."""
+    """``{"p50", "p90", "p95", "p99", "p99_9", "max", "mean"}`` in ms (None when there is no value) and ``count``."""
     histogram = histogram_of(latencies_s)
     n = int(histogram.get_total_count())
     if n == 0:

@@ -110,8 +110,8 @@ def run_reliability_bench(
     with tempfile.TemporaryDirectory(prefix="tritonrec-reliability-") as work:
         repo = Path(work) / "repository"
         build_repository(repo, spec, reliability_variants(), export_dir=export_dir)
-        (repo / CORRUPT / "1" / "model.onnx").write_bytes(b"this is not an ONNX model\x00\xff" * 64)
-        (repo / CORRUPT / "1" / "model.onnx.data").unlink(missing_ok=True)
+        (repo / CORRUPT / "1" / VARIANTS[VariantName.CPU].artifact).write_bytes(b"not an ONNX model\x00\xff" * 64)
+        (repo / CORRUPT / "1" / (VARIANTS[VariantName.CPU].artifact + ".data")).unlink(missing_ok=True)
         server = LocalTriton(repo, log_file=Path(work) / "server.log", models=[SERVED, BOUNDED], startup_timeout_s=300)
         with server:
             progress(f"fuzzing {settings.fuzz_cases:,} requests ...")

@@ -154,17 +154,11 @@ def available_cpus() -> int:
 
 
 def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
-    """CPUs allowed by the cgroup v2 ``cpu.max`` quota (``quota / period``), None when unlimited or unknown."""
-    try:
-        quota, _, period = (root / "cpu.max").read_text().strip().partition(" ")
-    except OSError:
-        return None
-    if quota == "max" or not period:
-        return None
-    try:
-        return round(int(quota) / int(period), 3)
-    except ValueError:
-        return None
+    """CPUs allowed by the cgroup CPU quota (``cpu.max``), None when unlimited or unknown."""
+    from tritonrec.repository.ranker_cpu_model import cgroup_cpu_limit
+
+    limit = cgroup_cpu_limit(root)
+    return None if limit is None else round(limit, 3)
 
 
 def _memory_gib() -> float:
@@ -274,7 +268,16 @@ def _host_line(host: Mapping[str, Any]) -> str:
 
 
 def _versions_line(versions: Mapping[str, Any]) -> str:
-    shown = ("tritonrec", "tritonserver", "tritonclient", "onnxruntime", "torch", "perf_analyzer", "locust")
+    shown = (
+        "tritonrec",
+        "tritonserver",
+        "tritonclient",
+        "onnxruntime",
+        "torch",
+        "perf_analyzer",
+        "model_analyzer",
+        "locust",
+    )
     return "Versions: " + ", ".join(f"{name} {versions[name]}" for name in shown if versions.get(name))
 
 

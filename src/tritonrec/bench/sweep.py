@@ -174,7 +174,12 @@ def _row(point: dict[str, Any]) -> str:
     runs = point["tritonrec"]["runs"]
     pa = point["perf_analyzer"]["summary"] if point["perf_analyzer"] else None
     last = runs[-1]
-    errors = sum(r.get("errors", 0) for r in runs)
+    kinds: dict[str, int] = {}
+    for r in runs:
+        for kind, n in r.get("error_kinds", {}).items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    # queue-full refusals (ServerOverloadedError) are counted here: Triton's statistics and metrics count none
+    errors = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "0"
     stable = f"{ours.get('stable_runs', 0)}/{ours['runs']}" if ours else "-"
     server = last.get("server", {})
     compute = sum(server.get(k, 0.0) for k in ("compute_input_ms", "compute_infer_ms", "compute_output_ms"))

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tritonrec.cli.common import Console, command_line, names, numbers
+from tritonrec.cli.common import add_perf_analyzer as _add_perf_analyzer
+from tritonrec.cli.common import add_traffic as _add_traffic
+from tritonrec.cli.common import perf_analyzer_from_args as _perf_analyzer_path
+from tritonrec.cli.common import traffic_from_args as _traffic
 from tritonrec.errors import ConfigError
 
 if TYPE_CHECKING:
     from tritonrec.bench.loadgen import PointSettings
     from tritonrec.bench.points import Target
-    from tritonrec.bench.traffic import TrafficSpec
 
 __all__ = ["register"]
 
@@ -34,6 +37,8 @@ def register(p: argparse.ArgumentParser) -> None:
     _efficiency(sub)
     _batching(sub)
     _reliability(sub)
+    _tune(sub)
+    _model_analyzer(sub)
     _gpu(sub)
 
 
@@ -51,35 +56,9 @@ def _add_target(p: argparse.ArgumentParser) -> None:
     where.add_argument("--export", type=Path, default=None, help="serve this ONNX export locally (ranker_cpu)")
 
 
-def _add_perf_analyzer(p: argparse.ArgumentParser, default: str = "auto") -> None:
-    p.add_argument(
-        "--perf-analyzer",
-        default=default,
-        help="path of perf_analyzer; 'auto' (the default): .tools/perf_analyzer or PATH, ours only if neither has it; "
-        "'none': ours only",
-    )
-
-
 def _add_repeats(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=3, help="runs per point and tool, in random order (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seeds the traffic and the order of the runs (default 0)")
-
-
-def _add_traffic(p: argparse.ArgumentParser) -> None:
-    from tritonrec.bench.traffic import Distribution, TrafficSource
-
-    p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (bench/scenarios/): model and traffic")
-    p.add_argument(
-        "--source", default=TrafficSource.BEAUTY.value, choices=[s.value for s in TrafficSource], help="whose users"
-    )
-    p.add_argument("--candidates", default="50-500", help="candidates per request: N or LOW-HIGH (default 50-500)")
-    p.add_argument(
-        "--candidate-distribution",
-        default=Distribution.UNIFORM.value,
-        choices=[d.value for d in Distribution if d is not Distribution.FIXED],
-        help="how LOW-HIGH counts are drawn (default uniform)",
-    )
-    p.add_argument("--user-zipf", type=float, default=1.1, help="Zipf exponent over users (default 1.1)")
 
 
 def _add_point(p: argparse.ArgumentParser) -> None:
@@ -99,36 +78,6 @@ def _point_settings(args: argparse.Namespace) -> PointSettings:
         stable_windows=min(PointSettings().stable_windows, args.max_windows),
         stability_pct=args.stability_pct,
     )
-
-
-def _traffic(args: argparse.Namespace) -> tuple[TrafficSpec, str | None]:
-    """The traffic (and model) of ``--scenario``, else of the traffic flags."""
-    from tritonrec.bench.scenario import load_scenario
-    from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSource, TrafficSpec
-
-    if args.scenario is not None:
-        scenario = load_scenario(args.scenario)
-        return scenario.traffic, scenario.model
-    low, _, high = args.candidates.partition("-")
-    if not (low.isdigit() and (high.isdigit() or not high)):
-        raise ConfigError(f"--candidates must be N or LOW-HIGH, got {args.candidates!r}")
-    distribution = Distribution(args.candidate_distribution) if high else Distribution.FIXED
-    counts = CandidateCounts(low=int(low), high=int(high or low), distribution=distribution)
-    return TrafficSpec(source=TrafficSource(args.source), user_zipf=args.user_zipf, candidates=counts), None
-
-
-def _perf_analyzer_path(value: str, *, required: bool = False) -> Path | None:
-    """The perf_analyzer binary ``--perf-analyzer`` names; None for 'none', or for 'auto' when none is installed."""
-    from tritonrec.bench.perf_analyzer import find_perf_analyzer
-
-    if value == "none" and not required:
-        return None
-    found = find_perf_analyzer(None if value in ("auto", "none") else Path(value))
-    if found is None:
-        if required:
-            raise ConfigError("perf_analyzer not found; install it: bash bench/tools/install_perf_analyzer.sh")
-        print("perf_analyzer not found (bash bench/tools/install_perf_analyzer.sh installs it): ours only", flush=True)
-    return found
 
 
 def _endpoint_url(args: argparse.Namespace, stack: contextlib.ExitStack) -> str:
@@ -226,7 +175,15 @@ def _client(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _add_export_out(p, "client.json, client.md")
     p.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrencies (default 1,8,32)")
-    p.add_argument("--requests", type=int, default=1500, help="requests per client and concurrency")
+    p.add_argument("--requests", type=int, default=1500, help="requests per client run (default 1500)")
+    p.add_argument("--candidates", type=int, default=200, help="candidates per user (default 200)")
+    p.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="another checkout's src/ folder: its clients run too, for a before/after (e.g. a git worktree)",
+    )
+    _add_repeats(p)
     _add_perf_analyzer(p)
     p.set_defaults(handler=run_client)
 
@@ -236,7 +193,11 @@ def run_client(args: argparse.Namespace) -> int:
     from tritonrec.bench.client_bench import ClientBenchSettings, run_client_bench
 
     settings = ClientBenchSettings(
-        concurrencies=tuple(int(c) for c in numbers(args.concurrency)), requests=args.requests
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        requests=args.requests,
+        n_candidates=args.candidates,
+        repeats=args.repeats,
+        seed=args.seed,
     )
     report = run_client_bench(
         args.export,
@@ -244,6 +205,7 @@ def run_client(args: argparse.Namespace) -> int:
         settings,
         perf_analyzer=_perf_analyzer_path(args.perf_analyzer),
         command=command_line(),
+        baseline_src=args.baseline_src,
         progress=Console().show,
     )
     print(report.markdown)
@@ -523,6 +485,173 @@ def run_gpu(args: argparse.Namespace) -> int:
         command=command_line(),
         perf_analyzer=perf_analyzer,
         work_dir=args.work_dir,
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
+
+
+def _tune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="search ranker_cpu's batcher, instances x threads and layout for the most candidates/s within a p99",
+    )
+    _add_export_out(p, "tune.json, .md, .png")
+    p.add_argument("--p99-ms", type=float, default=100.0, help="latency target (default 100 ms)")
+    p.add_argument("--concurrency", default="8,16,32", help="concurrencies per configuration (default 8,16,32)")
+    p.add_argument("--layouts", default="ragged,padded", help="graph layouts to try (default ragged,padded)")
+    p.add_argument("--max-batch-sizes", default="16,32,64", help="max_batch_size values (default 16,32,64)")
+    p.add_argument("--queue-delays-us", default="0,2000,5000", help="max_queue_delay values (default 0,2000,5000)")
+    p.add_argument(
+        "--instance-threads",
+        default=None,
+        help="instances x threads to try, e.g. 1x2,2x1 (default: every split of the CPUs the server may use)",
+    )
+    p.add_argument("--passes", type=int, default=2, help="rounds over the dimensions (default 2)")
+    p.add_argument(
+        "--confirm-repeats", type=int, default=3, help="rounds of the side-by-side confirmation (default 3; 0 skips)"
+    )
+    p.add_argument("--requests", type=int, default=512, help="distinct requests drawn (default 512)")
+    p.add_argument("--measurement-ms", type=int, default=3000, help="perf_analyzer window (default 3000)")
+    p.add_argument(
+        "--pa-stability-pct", type=int, default=25, help="perf_analyzer's spread allowed between windows (default 25)"
+    )
+    p.add_argument(
+        "--model-analyzer",
+        type=Path,
+        default=None,
+        help="a `bench model-analyzer` report (folder or model_analyzer.json): its best configuration joins the "
+        "side-by-side confirmation as 'model analyzer'",
+    )
+    _add_traffic(p)
+    _add_perf_analyzer(p)
+    p.set_defaults(handler=run_tune)
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """The coordinate search over ranker_cpu's serving configuration; print tune.md."""
+    from tritonrec.bench.points import PaSettings
+    from tritonrec.bench.tune import TuneSettings
+    from tritonrec.bench.tune import run_tune as tune
+
+    traffic, _ = _traffic(args)
+    settings = TuneSettings(
+        p99_ms=args.p99_ms,
+        concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
+        max_batch_sizes=tuple(int(b) for b in numbers(args.max_batch_sizes)),
+        queue_delays_us=tuple(int(d) for d in numbers(args.queue_delays_us)),
+        instance_threads=_instance_threads(args.instance_threads),
+        layouts=tuple(names(args.layouts)),
+        passes=args.passes,
+        confirm_repeats=args.confirm_repeats,
+        perf_analyzer=PaSettings(measurement_ms=args.measurement_ms, stability_pct=args.pa_stability_pct),
+    )
+    extra = None
+    if args.model_analyzer is not None:
+        from tritonrec.bench.model_analyzer_results import report_contender
+
+        extra = {"model analyzer": report_contender(args.model_analyzer)}
+    report = tune(
+        args.export,
+        args.out,
+        settings,
+        traffic,
+        perf_analyzer=_required_perf_analyzer(args.perf_analyzer),
+        command=command_line(),
+        requests=args.requests,
+        extra=extra,
+        progress=Console().show,
+    )
+    print(report.markdown)
+    return 0
+
+
+def _instance_threads(text: str | None) -> tuple[tuple[int, int], ...] | None:
+    if text is None:
+        return None
+    shapes = []
+    for item in names(text):
+        instances, sep, threads = item.partition("x")
+        if not (sep and instances.isdigit() and threads.isdigit() and int(instances) > 0 and int(threads) > 0):
+            raise ConfigError(f"--instance-threads wants INSTANCESxTHREADS items such as 2x1, got {item!r}")
+        shapes.append((int(instances), int(threads)))
+    return tuple(shapes)
+
+
+def _required_perf_analyzer(value: str) -> Path:
+    perf_analyzer = _perf_analyzer_path(value, required=True)
+    if perf_analyzer is None:  # required=True raises first; this keeps the type narrow
+        raise ConfigError("perf_analyzer is needed")
+    return perf_analyzer
+
+
+def _model_analyzer(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "model-analyzer",
+        help="NVIDIA Triton Model Analyzer's search on ranker_cpu (local launch, bundled tritonserver, our "
+        "perf_analyzer, same traffic and p99 target as bench tune); its best beside its default",
+    )
+    _add_export_out(p, "model_analyzer.json, .md, .png; Model Analyzer's own files in OUT/ma")
+    p.add_argument("--p99-ms", type=float, default=100.0, help="the p99 constraint (default 100 ms)")
+    p.add_argument("--min-concurrency", type=int, default=8, help="search from this concurrency (default 8)")
+    p.add_argument("--max-concurrency", type=int, default=32, help="up to this one, doubling (default 32)")
+    p.add_argument("--min-instances", type=int, default=1, help="fewest instances searched (default 1)")
+    p.add_argument(
+        "--max-instances", type=int, default=None, help="most instances searched (default: the CPUs the server may use)"
+    )
+    p.add_argument("--min-batch-size", type=int, default=16, help="smallest max_batch_size (default 16)")
+    p.add_argument("--max-batch-size", type=int, default=64, help="largest max_batch_size, doubling (default 64)")
+    p.add_argument("--requests", type=int, default=512, help="distinct requests in the input data (default 512)")
+    p.add_argument("--measurement-ms", type=int, default=3000, help="perf_analyzer window (default 3000)")
+    p.add_argument(
+        "--pa-stability-pct", type=int, default=25, help="perf_analyzer's spread allowed between windows (default 25)"
+    )
+    p.add_argument(
+        "--keep-preferred",
+        action="store_true",
+        help="start from the shipped config with its preferred batch sizes (Model Analyzer then measures its default "
+        "only: they make every smaller max_batch_size illegal to it)",
+    )
+    p.add_argument("--timeout-s", type=float, default=3600.0, help="limit of the whole Model Analyzer run (3600)")
+    p.add_argument(
+        "--model-analyzer-bin",
+        type=Path,
+        default=None,
+        help="the model-analyzer binary (default: $MODEL_ANALYZER, .tools/model_analyzer, /work/ma/venv, PATH)",
+    )
+    _add_traffic(p)
+    _add_perf_analyzer(p)
+    p.set_defaults(handler=run_model_analyzer)
+
+
+def run_model_analyzer(args: argparse.Namespace) -> int:
+    """Model Analyzer's search on ranker_cpu; print model_analyzer.md."""
+    from tritonrec.bench.model_analyzer import ModelAnalyzerSettings
+    from tritonrec.bench.model_analyzer import run_model_analyzer as profile
+    from tritonrec.bench.points import PaSettings
+
+    traffic, _ = _traffic(args)
+    settings = ModelAnalyzerSettings(
+        p99_ms=args.p99_ms,
+        min_concurrency=args.min_concurrency,
+        max_concurrency=args.max_concurrency,
+        min_instances=args.min_instances,
+        max_instances=args.max_instances,
+        min_batch_size=args.min_batch_size,
+        max_batch_size=args.max_batch_size,
+        requests=args.requests,
+        perf_analyzer=PaSettings(measurement_ms=args.measurement_ms, stability_pct=args.pa_stability_pct),
+        keep_preferred=args.keep_preferred,
+        timeout_s=args.timeout_s,
+    )
+    report = profile(
+        args.export,
+        args.out,
+        settings,
+        traffic,
+        perf_analyzer=_required_perf_analyzer(args.perf_analyzer),
+        command=command_line(),
+        binary=args.model_analyzer_bin,
         progress=Console().show,
     )
     print(report.markdown)

@@ -13,18 +13,23 @@ from typing import TYPE_CHECKING, Any
 from tritonrec.errors import ConfigError
 
 if TYPE_CHECKING:
+    from tritonrec.bench.traffic import TrafficSpec
     from tritonrec.data.registry import PreparedData
 
 __all__ = [
     "Console",
     "add_data_source",
+    "add_perf_analyzer",
+    "add_traffic",
     "command_line",
     "names",
     "numbers",
+    "perf_analyzer_from_args",
     "prepare_from_args",
     "print_json",
     "print_metrics",
     "rounded",
+    "traffic_from_args",
 ]
 
 HEADLINE = ("ndcg@10", "hr@10", "auc", "mrr", "logloss", "n_users")
@@ -132,3 +137,61 @@ class Console:
         if self._line_open:
             print(flush=True)
             self._line_open = False
+
+
+def add_perf_analyzer(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    """``--perf-analyzer``: the binary, 'auto' or 'none'."""
+    p.add_argument(
+        "--perf-analyzer",
+        default=default,
+        help="path of perf_analyzer; 'auto' (the default): .tools/perf_analyzer or PATH, ours only if neither has it; "
+        "'none': ours only",
+    )
+
+
+def add_traffic(p: argparse.ArgumentParser) -> None:
+    """The traffic flags of the benchmarks: a scenario file, or the users' source and candidate counts."""
+    from tritonrec.bench.traffic import Distribution, TrafficSource
+
+    p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (bench/scenarios/): model and traffic")
+    p.add_argument(
+        "--source", default=TrafficSource.BEAUTY.value, choices=[s.value for s in TrafficSource], help="whose users"
+    )
+    p.add_argument("--candidates", default="50-500", help="candidates per request: N or LOW-HIGH (default 50-500)")
+    p.add_argument(
+        "--candidate-distribution",
+        default=Distribution.UNIFORM.value,
+        choices=[d.value for d in Distribution if d is not Distribution.FIXED],
+        help="how LOW-HIGH counts are drawn (default uniform)",
+    )
+    p.add_argument("--user-zipf", type=float, default=1.1, help="Zipf exponent over users (default 1.1)")
+
+
+def traffic_from_args(args: argparse.Namespace) -> tuple[TrafficSpec, str | None]:
+    """The traffic (and model) of ``--scenario``, else of the traffic flags."""
+    from tritonrec.bench.scenario import load_scenario
+    from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSource, TrafficSpec
+
+    if args.scenario is not None:
+        scenario = load_scenario(args.scenario)
+        return scenario.traffic, scenario.model
+    low, _, high = args.candidates.partition("-")
+    if not (low.isdigit() and (high.isdigit() or not high)):
+        raise ConfigError(f"--candidates must be N or LOW-HIGH, got {args.candidates!r}")
+    distribution = Distribution(args.candidate_distribution) if high else Distribution.FIXED
+    counts = CandidateCounts(low=int(low), high=int(high or low), distribution=distribution)
+    return TrafficSpec(source=TrafficSource(args.source), user_zipf=args.user_zipf, candidates=counts), None
+
+
+def perf_analyzer_from_args(value: str, *, required: bool = False) -> Path | None:
+    """The perf_analyzer binary ``--perf-analyzer`` names; None for 'none', or for 'auto' when none is installed."""
+    from tritonrec.bench.perf_analyzer import find_perf_analyzer
+
+    if value == "none" and not required:
+        return None
+    found = find_perf_analyzer(None if value in ("auto", "none") else Path(value))
+    if found is None:
+        if required:
+            raise ConfigError("perf_analyzer not found; install it: bash bench/tools/install_perf_analyzer.sh")
+        print("perf_analyzer not found (bash bench/tools/install_perf_analyzer.sh installs it): ours only", flush=True)
+    return found

@@ -19,6 +19,11 @@ def register(p: argparse.ArgumentParser) -> None:
     onnx.add_argument("--out", type=Path, required=True, help="output folder (model.onnx, export.json, ...)")
     onnx.add_argument("--no-fp16", action="store_true", help="skip the FP16 variant")
     onnx.add_argument(
+        "--gpu-graph",
+        action="store_true",
+        help="also model_offsets.onnx, the flat graph of Triton's ragged batching on GPU nodes (ranker_onnx, TensorRT)",
+    )
+    onnx.add_argument(
         "--external-data", action="store_true", help="always store weights in model.onnx.data (default: past 2 GB)"
     )
     onnx.add_argument("--json", action="store_true", help="print the export report as JSON")
@@ -40,13 +45,14 @@ def run_export_onnx(args: argparse.Namespace) -> int:
         prepare_from_args(args),
         args.out,
         fp16=not args.no_fp16,
+        gpu_graph=args.gpu_graph,
         external_data=True if args.external_data else None,
     )
     if args.json:
         print_json(result.to_dict())
         return 0
     for artifact in result.artifacts:
-        print(f"{artifact.precision}: {', '.join(str(f) for f in artifact.files())}")
+        print(f"{artifact.precision} {artifact.layout}: {', '.join(str(f) for f in artifact.files())}")
     for record in result.parity:
         print(
             f"{record.candidate} vs {record.reference}: max abs {record.max_abs:.2e}, max rel {record.max_rel:.2e} "
@@ -73,7 +79,13 @@ def _register_trt(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     from tritonrec.export.tensorrt_plan import OPT_BATCH, OPT_CANDIDATES, TrtPrecision
 
     trt = sub.add_parser("trt", help="a TensorRT engine (plan + metadata) on this GPU; --print-trtexec needs no GPU")
-    trt.add_argument("--onnx", type=Path, required=True, help="model.onnx (fp16) or model_qdq.onnx (int8, best)")
+    trt.add_argument(
+        "--onnx",
+        type=Path,
+        required=True,
+        help="model_offsets.onnx (fp16, from `export onnx --gpu-graph`) or model_qdq.onnx (int8, best, from "
+        "`tritonrec quantize`)",
+    )
     trt.add_argument("--precision", choices=[p.value for p in TrtPrecision], required=True)
     trt.add_argument("--out", type=Path, default=None, help="folder of the plan (default: the ONNX file's folder)")
     trt.add_argument("--min-batch", type=int, default=1, help="smallest batch of the profile (1)")

@@ -37,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve_cmd", "serve a model repository on the bundled tritonserver (CPU) until Ctrl-C"),
     "query": ("query_cmd", "rank one user's candidates on a running Triton ranker over gRPC"),
     "bench": ("bench_cmd", "benchmarks and reports (quality, sweep, perf-analyzer, locust, efficiency, ...)"),
+    "select": (
+        "select_cmd",
+        "measure every runtime x precision x model the same way (quality and speed) and pick one for an SLA",
+    ),
 }
 """``{command: (module in tritonrec.cli, one-line help)}``."""
 

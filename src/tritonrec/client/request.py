@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tritonrec.contract import MAX_CANDIDATES_PARAM, MAX_HISTORY_PARAM
+from tritonrec.contract import HISTORY, MAX_CANDIDATES_PARAM, MAX_HISTORY_PARAM
 from tritonrec.errors import ClientError, InvalidRequestError
 
 __all__ = ["ModelLimits", "Ranking", "candidate_chunks", "prepare_user", "top_k"]
@@ -54,7 +54,8 @@ class ModelLimits:
                 f"model {config.get('name', '?')!r} states no integer {MAX_HISTORY_PARAM}/{MAX_CANDIDATES_PARAM} "
                 "parameters in its config: build its repository with `tritonrec repo build`"
             ) from None
-        ragged = any(i.get("allow_ragged_batch") for i in config.get("input", []))
+        # a history input that takes ragged batches may be sent at its own length; otherwise pad it to L
+        ragged = any(i.get("name") == HISTORY and i.get("allow_ragged_batch") for i in config.get("input", []))
         return cls(max_history=max_history, max_candidates=max_candidates, pad_history=not ragged)
 
 

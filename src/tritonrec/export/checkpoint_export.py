@@ -18,8 +18,9 @@ from tritonrec.data.splits import EvalSet
 from tritonrec.export.manifest import REPORT_FILE
 from tritonrec.export.onnx_export import OPSET, OnnxArtifact, convert_to_fp16, export_onnx
 from tritonrec.export.parity import ParityRecord, compare_scorers, parity_batches
+from tritonrec.export.ragged import export_offsets_onnx, export_ragged_onnx
 from tritonrec.scorers.eager import torch_scorer
-from tritonrec.scorers.ort import onnx_scorer
+from tritonrec.scorers.ort import onnx_scorer, ragged_onnx_scorer
 from tritonrec.train.checkpoint import Checkpoint
 
 __all__ = ["FP16_TOLERANCE", "FP32_TOLERANCE", "ExportResult", "export_checkpoint"]
@@ -46,8 +47,12 @@ class ExportResult:
 
     @property
     def model_path(self) -> Path:
-        """The FP32 ONNX file (what ``ranker_cpu`` serves)."""
+        """The FP32 ONNX file in the padded layout (in-process scoring, ``[B, N]`` batches)."""
         return self.artifacts[0].path
+
+    def layout_path(self, layout: str) -> Path | None:
+        """The FP32 file of ``layout`` (``ragged``: what ``ranker_cpu`` serves), None when not exported."""
+        return next((a.path for a in self.artifacts if a.layout == layout and a.precision == "fp32"), None)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON written to ``export.json``."""
@@ -55,7 +60,12 @@ class ExportResult:
             "opset": OPSET,
             "feature_spec": self.spec.to_dict(),
             "artifacts": [
-                {"precision": a.precision, "files": [p.name for p in a.files()], "external_data": a.external_data}
+                {
+                    "precision": a.precision,
+                    "layout": a.layout,
+                    "files": [p.name for p in a.files()],
+                    "external_data": a.external_data,
+                }
                 for a in self.artifacts
             ],
             "parity": [r.to_dict() for r in self.parity],
@@ -68,6 +78,7 @@ def export_checkpoint(
     out_dir: Path,
     *,
     fp16: bool = True,
+    gpu_graph: bool = False,
     external_data: bool | None = None,
     parity_rows: int = 256,
 ) -> ExportResult:
@@ -78,6 +89,8 @@ def export_checkpoint(
         rows: real evaluation rows of the checkpoint's dataset, for the parity checks.
         out_dir: output folder.
         fp16: also write and check the FP16 variant.
+        gpu_graph: also write and check ``model_offsets.onnx``, the flat graph Triton's ragged batching feeds on
+            GPU nodes (``ranker_onnx``, the TensorRT engines).
         external_data: force (True) or forbid (False) ONNX external data; None = only past 2 GB.
         parity_rows: evaluation rows per parity case.
 
@@ -101,7 +114,25 @@ def export_checkpoint(
             rtol=FP32_TOLERANCE[1],
         )
     ]
+    eager = torch_scorer(checkpoint.model)
+    flat = [(export_ragged_onnx, "model_ragged.onnx", False)]
+    if gpu_graph:
+        flat.append((export_offsets_onnx, "model_offsets.onnx", True))
     artifacts = [fp32]
+    for export, name, offsets in flat:
+        graph = export(checkpoint.model, out_dir / name, external_data=external_data)
+        artifacts.append(graph)
+        records.append(
+            compare_scorers(
+                eager,
+                ragged_onnx_scorer(graph.path, offsets=offsets),
+                batches,
+                reference_name="eager fp32",
+                candidate_name=f"onnx fp32 {graph.layout}",
+                atol=FP32_TOLERANCE[0],
+                rtol=FP32_TOLERANCE[1],
+            )
+        )
     if fp16:
         half = convert_to_fp16(fp32, out_dir / "model_fp16.onnx")
         artifacts.append(half)

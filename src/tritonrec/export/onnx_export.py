@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -28,7 +29,7 @@ from tritonrec.contract import CANDIDATES, HISTORY, SCORES
 from tritonrec.errors import ExportError
 from tritonrec.model.ranker import RankingModel
 
-__all__ = ["INPUT_NAMES", "OPSET", "OUTPUT_NAME", "OnnxArtifact", "convert_to_fp16", "export_onnx"]
+__all__ = ["INPUT_NAMES", "OPSET", "OUTPUT_NAME", "OnnxArtifact", "convert_to_fp16", "export_module", "export_onnx"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class OnnxArtifact:
     path: Path
     precision: str
     external_data: bool
+    layout: str = "padded"  # padded [B, N]; ragged (flat + user_index, CPU); offsets (flat + candidate_offsets, GPU)
 
     def files(self) -> list[Path]:
         """Every file that belongs to the artifact (the graph, plus external data if any)."""
@@ -54,6 +56,48 @@ class OnnxArtifact:
 
 def _weights_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+
+
+def export_module(
+    module: torch.nn.Module,
+    example: tuple[torch.Tensor, ...],
+    out_path: Path,
+    *,
+    input_names: list[str],
+    dynamic_shapes: dict[str, dict[int, Any]],
+    external_data: bool | None,
+    precision: str = "fp32",
+    layout: str = "padded",
+) -> OnnxArtifact:
+    """Export ``module`` (in eval mode) to ``out_path`` with the torch.export-based exporter, checked by onnx.
+
+    Raises:
+        ExportError: the exporter failed, or the written file does not pass ``onnx.checker``.
+    """
+    module.eval()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    use_external = external_data if external_data is not None else _weights_bytes(module) > _PROTOBUF_LIMIT_BYTES
+    try:
+        program = torch.onnx.export(
+            module,
+            example,
+            dynamo=True,
+            verbose=False,  # keeps stdout clean for --json output
+            opset_version=OPSET,
+            input_names=input_names,
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=dynamic_shapes,
+        )
+        if program is None:  # only the TorchScript exporter returns None
+            raise ExportError("torch.onnx.export returned no program")
+        program.save(str(out_path), external_data=use_external)
+        onnx.checker.check_model(str(out_path))
+    except ExportError:
+        raise
+    except Exception as e:  # the exporter raises many unrelated types; report them all as one failure
+        raise ExportError(f"ONNX export to {out_path} failed: {type(e).__name__}: {e}") from e
+    logger.info("exported %s (external data: %s)", out_path, use_external)
+    return OnnxArtifact(path=out_path, precision=precision, external_data=use_external, layout=layout)
 
 
 def export_onnx(model: RankingModel, out_path: Path, *, external_data: bool | None = None) -> OnnxArtifact:
@@ -67,33 +111,17 @@ def export_onnx(model: RankingModel, out_path: Path, *, external_data: bool | No
     Raises:
         ExportError: the exporter failed, or the written file does not pass ``onnx.checker``.
     """
-    model.eval()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    use_external = external_data if external_data is not None else _weights_bytes(model) > _PROTOBUF_LIMIT_BYTES
     length = model.spec.history_len
     example = (torch.randint(0, model.spec.n_items + 1, (2, length)), torch.randint(1, model.spec.n_items + 1, (2, 3)))
     batch, candidates = torch.export.Dim("batch"), torch.export.Dim("candidates")
-    try:
-        program = torch.onnx.export(
-            model,
-            example,
-            dynamo=True,
-            verbose=False,  # keeps stdout clean for --json output
-            opset_version=OPSET,
-            input_names=list(INPUT_NAMES),
-            output_names=[OUTPUT_NAME],
-            dynamic_shapes={"histories": {0: batch}, "candidates": {0: batch, 1: candidates}},
-        )
-        if program is None:  # only the TorchScript exporter returns None
-            raise ExportError("torch.onnx.export returned no program")
-        program.save(str(out_path), external_data=use_external)
-        onnx.checker.check_model(str(out_path))
-    except ExportError:
-        raise
-    except Exception as e:  # the exporter raises many unrelated types; report them all as one failure
-        raise ExportError(f"ONNX export to {out_path} failed: {type(e).__name__}: {e}") from e
-    logger.info("exported %s (external data: %s)", out_path, use_external)
-    return OnnxArtifact(path=out_path, precision="fp32", external_data=use_external)
+    return export_module(
+        model,
+        example,
+        out_path,
+        input_names=list(INPUT_NAMES),
+        dynamic_shapes={"histories": {0: batch}, "candidates": {0: batch, 1: candidates}},
+        external_data=external_data,
+    )
 
 
 def convert_to_fp16(source: OnnxArtifact, out_path: Path) -> OnnxArtifact:

@@ -55,7 +55,11 @@ class ParityRecord:
 
 
 def parity_batches(rows: EvalSet, n_items: int, *, n_rows: int = 256, seed: int = 0) -> dict[str, FeatureBatch]:
-    """Build the ``real``, ``oov`` and ``empty_history`` batches from the first ``n_rows`` evaluation rows."""
+    """Build the ``real``, ``oov``, ``empty_history``, ``short_history`` and ``full_history`` batches.
+
+    All from the first ``n_rows`` evaluation rows: their real ids; with 20% of ids replaced by unknown and negative
+    ones; with no history; with only the two most recent items; with every history position a real item.
+    """
     head = rows.head(n_rows)
     rng = np.random.default_rng(seed)
     real = FeatureBatch(head.histories.astype(np.int64), head.candidates.astype(np.int64))
@@ -65,10 +69,15 @@ def parity_batches(rows: EvalSet, n_items: int, *, n_rows: int = 256, seed: int 
     histories[hist_mask] = rng.choice(weird_ids, size=int(hist_mask.sum()))
     cand_mask = rng.random(candidates.shape) < 0.2
     candidates[cand_mask] = rng.choice(weird_ids, size=int(cand_mask.sum()))
+    short = np.zeros_like(real.histories)
+    short[:, -2:] = real.histories[:, -2:]
+    full = rng.integers(1, n_items + 1, real.histories.shape, dtype=np.int64)
     return {
         "real": real,
         "oov": FeatureBatch(histories, candidates),
         "empty_history": FeatureBatch(np.zeros_like(real.histories), real.candidates),
+        "short_history": FeatureBatch(short, real.candidates),
+        "full_history": FeatureBatch(full, real.candidates),
     }
 
 

@@ -8,12 +8,16 @@ whose metadata does not fit the variant it is placed into (:func:`plan_problems`
 Shapes (:class:`ShapeProfile`) come from the served model's ``config.pbtxt``, where the repository builder states
 the limits once: ``max_batch_size`` (B), the parameters ``max_history`` (L: the graph's fixed history length) and
 ``max_candidates`` (N). ``export/build_trt_engines.sh`` reads the same three values, and
-:func:`trtexec_command` writes the same ``--minShapes/--optShapes/--maxShapes`` it passes to trtexec.
+:func:`trtexec_command` writes the same ``--minShapes/--optShapes/--maxShapes`` it passes to trtexec. Two layouts:
+``padded`` (``history [B, L]``, ``candidates [B, N]``: ``model.onnx``, the Q/DQ file) and ``offsets`` (the flat
+graph ``model_offsets.onnx`` fed by Triton's ragged batching: ``history [B, L]``, ``candidates [M]`` with M up to
+B x N, ``candidate_offsets [B]``), the latter when the config has the ``candidate_offsets`` batch input.
 
 Precision (:class:`TrtPrecision`):
 
 - ``fp16``: the FP32 ONNX file, FP16 kernels allowed (``--fp16``);
-- ``int8``: the Q/DQ ONNX file from ``tritonrec quantize`` (explicit quantization). Strongly typed where TensorRT
+- ``int8``: the Q/DQ ONNX file from ``tritonrec quantize`` (explicit quantization; a padded graph, so INT8 engines
+  have the padded profile and ``ranker_trt_int8`` serves the padded layout). Strongly typed where TensorRT
   supports it (``--stronglyTyped``): INT8 exactly where the Q/DQ nodes are, FP32 elsewhere, so the groups the
   sensitivity analysis kept in float stay FP32; without strong typing, ``--int8 --fp16`` with those groups' layers
   pinned to FP32 (``--layerPrecisions`` + ``--precisionConstraints=obey``);
@@ -30,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tritonrec.contract import CANDIDATES, HISTORY, MAX_CANDIDATES_PARAM, MAX_HISTORY_PARAM
+from tritonrec.contract import CANDIDATE_OFFSETS, CANDIDATES, HISTORY, MAX_CANDIDATES_PARAM, MAX_HISTORY_PARAM
 from tritonrec.errors import ConfigError, ExportError
 
 if TYPE_CHECKING:
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METADATA_SUFFIX",
+    "PROFILE_LAYOUTS",
     "EngineMetadata",
     "ShapeProfile",
     "TrtPrecision",
@@ -66,12 +71,27 @@ class TrtPrecision(enum.StrEnum):
         return "fp16" if self is TrtPrecision.FP16 else "int8"
 
 
-Dims = tuple[int, int]
+Dims = tuple[int, ...]
+PROFILE_LAYOUTS = ("padded", "offsets")
 
 
-def plan_source(precision: TrtPrecision) -> str:
-    """The ONNX file of an export folder a plan of ``precision`` is built from (the Q/DQ file for INT8)."""
-    return "model.onnx" if precision is TrtPrecision.FP16 else "model_qdq.onnx"
+def plan_source(precision: TrtPrecision, layout: str = "padded") -> str:
+    """The ONNX file of an export folder a plan of ``precision`` in ``layout`` is built from.
+
+    FP16: ``model.onnx`` (padded) or ``model_offsets.onnx`` (offsets, ``tritonrec export onnx --gpu-graph``);
+    INT8 and best: the Q/DQ file ``model_qdq.onnx`` of ``tritonrec quantize``, a padded graph only.
+
+    Raises:
+        ConfigError: INT8 in the offsets layout (there is no Q/DQ flat graph).
+    """
+    if precision is TrtPrecision.FP16:
+        return "model.onnx" if layout == "padded" else "model_offsets.onnx"
+    if layout != "padded":
+        raise ConfigError(
+            f"no {precision.value} graph in the {layout} layout: `tritonrec quantize` writes the Q/DQ file "
+            "model_qdq.onnx from the padded model.onnx, so INT8 engines are built and served padded"
+        )
+    return "model_qdq.onnx"
 
 
 def plan_file(precision: TrtPrecision) -> str:
@@ -90,6 +110,8 @@ class ShapeProfile:
         history_len: ``L``.
         min_batch / opt_batch / max_batch: users per execution.
         min_candidates / opt_candidates / max_candidates: candidates per user.
+        layout: ``padded`` (``candidates [B, N]``) or ``offsets`` (``candidates [M]``, M = B x N at each point,
+            and ``candidate_offsets [B]``; see the module docstring).
     """
 
     history_len: int
@@ -99,8 +121,11 @@ class ShapeProfile:
     opt_batch: int = OPT_BATCH
     min_candidates: int = 1
     opt_candidates: int = OPT_CANDIDATES
+    layout: str = "padded"
 
     def __post_init__(self) -> None:
+        if self.layout not in PROFILE_LAYOUTS:
+            raise ConfigError(f"profile layout must be one of {', '.join(PROFILE_LAYOUTS)}, got {self.layout!r}")
         if self.history_len < 1:
             raise ConfigError(f"history length must be >= 1, got {self.history_len}")
         for axis in ("batch", "candidates"):
@@ -111,8 +136,23 @@ class ShapeProfile:
     def shapes(self) -> dict[str, tuple[Dims, Dims, Dims]]:
         """``{input: (min, opt, max)}`` dimensions."""
         length = self.history_len
+        history: tuple[Dims, Dims, Dims] = (
+            (self.min_batch, length),
+            (self.opt_batch, length),
+            (self.max_batch, length),
+        )
+        if self.layout == "offsets":  # the batch's candidates concatenated, their running totals per user
+            return {
+                HISTORY: history,
+                CANDIDATES: (
+                    (self.min_batch * self.min_candidates,),
+                    (self.opt_batch * self.opt_candidates,),
+                    (self.max_batch * self.max_candidates,),
+                ),
+                CANDIDATE_OFFSETS: ((self.min_batch,), (self.opt_batch,), (self.max_batch,)),
+            }
         return {
-            HISTORY: ((self.min_batch, length), (self.opt_batch, length), (self.max_batch, length)),
+            HISTORY: history,
             CANDIDATES: (
                 (self.min_batch, self.min_candidates),
                 (self.opt_batch, self.opt_candidates),
@@ -125,7 +165,7 @@ class ShapeProfile:
         shapes = self.shapes()
         flags = []
         for i, flag in enumerate(("--minShapes", "--optShapes", "--maxShapes")):
-            flags.append(f"{flag}=" + ",".join(f"{name}:{d[i][0]}x{d[i][1]}" for name, d in shapes.items()))
+            flags.append(f"{flag}=" + ",".join(f"{name}:{'x'.join(map(str, d[i]))}" for name, d in shapes.items()))
         return flags
 
     @classmethod
@@ -133,6 +173,8 @@ class ShapeProfile:
         cls, config: mc.ModelConfig, *, opt_batch: int = OPT_BATCH, opt_candidates: int = OPT_CANDIDATES
     ) -> ShapeProfile:
         """The profile a served model's config asks for (its limits; opt values clamped into them).
+
+        The ``offsets`` layout when the config batches candidates raggedly (a ``candidate_offsets`` batch input).
 
         Raises:
             ConfigError: the config lacks ``max_batch_size`` or the ``max_history``/``max_candidates`` parameters.
@@ -153,6 +195,7 @@ class ShapeProfile:
             max_candidates=candidates,
             opt_batch=min(opt_batch, config.max_batch_size),
             opt_candidates=min(opt_candidates, candidates),
+            layout="offsets" if any(CANDIDATE_OFFSETS in b.target_name for b in config.batch_input) else "padded",
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,8 +204,9 @@ class ShapeProfile:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShapeProfile:
-        """Read :meth:`to_dict` output back."""
-        return cls(**{k: int(v) for k, v in data.items() if k != "shapes"})
+        """Read :meth:`to_dict` output back (metadata without a layout: ``padded``, the only one there was)."""
+        sizes = {k: int(v) for k, v in data.items() if k not in ("shapes", "layout")}
+        return cls(**sizes, layout=str(data.get("layout", "padded")))
 
 
 def layer_precisions(quantize_report: Path, precision: TrtPrecision) -> dict[str, str]:
@@ -294,6 +338,13 @@ class EngineMetadata:
             raise ConfigError(f"{path} (engine metadata, written beside every plan) is missing or unreadable") from e
 
 
+def _source_hint(precision: TrtPrecision, layout: str) -> str:
+    try:
+        return plan_source(precision, layout)
+    except ConfigError:
+        return f"nothing: there is no {precision.value} {layout} graph"
+
+
 def plan_problems(
     metadata: EngineMetadata,
     *,
@@ -316,6 +367,11 @@ def plan_problems(
         onnx_sha256: SHA-256 of the ONNX file the plan must have been built from, when known.
     """
     problems = []
+    if metadata.profile.layout != wanted.layout:
+        problems.append(
+            f"plan built for the {metadata.profile.layout} graph, the config batches in the {wanted.layout} layout "
+            f"(build it from {_source_hint(metadata.precision, wanted.layout)})"
+        )
     if metadata.precision.variant_precision != variant_precision:
         problems.append(f"plan precision {metadata.precision.value} does not belong in a {variant_precision} variant")
     have = metadata.profile

@@ -1,8 +1,9 @@
 """From ``tritonrec export trt`` arguments to a :class:`~tritonrec.export.tensorrt_build.TrtBuild`.
 
-The profile's limits default to those of the repository variant the plan is for (``ranker_trt_fp16`` or
-``ranker_trt_int8``, generated from :mod:`tritonrec.repository.variants` with the export's FeatureSpec), the same
-values ``export/build_trt_engines.sh`` reads from that variant's ``config.pbtxt``.
+The profile's limits and layout default to those of the repository variant the plan is for (``ranker_trt_fp16``:
+the flat graph ``model_offsets.onnx`` under Triton's ragged batching; ``ranker_trt_int8``: the padded Q/DQ file),
+generated from :mod:`tritonrec.repository.variants` with the export's FeatureSpec: the same values
+``export/build_trt_engines.sh`` reads from that variant's ``config.pbtxt``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from tritonrec.errors import ExportError
+from tritonrec.errors import ConfigError, ExportError
 from tritonrec.export.manifest import read_export_spec
 from tritonrec.export.tensorrt_build import TrtBuild
-from tritonrec.export.tensorrt_plan import ShapeProfile, TrtPrecision, layer_precisions, plan_file
-from tritonrec.repository.variants import VARIANTS, VariantName, model_config
+from tritonrec.export.tensorrt_plan import ShapeProfile, TrtPrecision, layer_precisions, plan_file, plan_source
+from tritonrec.repository.variants import VARIANTS, VariantName, graph_file_layout, model_config
 
 __all__ = ["QUANTIZE_REPORT_FILE", "trt_build_from_args", "variant_profile"]
 
@@ -23,9 +24,27 @@ QUANTIZE_REPORT_FILE = "quantize.json"
 
 
 def variant_profile(onnx: Path, precision: TrtPrecision) -> ShapeProfile:
-    """The profile the ``ranker_trt_<precision>`` config asks for, for the export ``onnx`` belongs to."""
+    """The profile the ``ranker_trt_<precision>`` config asks for, for the export ``onnx`` belongs to.
+
+    Raises:
+        ExportError: ``onnx`` is not in the layout that config batches in (``ranker_trt_fp16`` takes the flat graph
+            ``model_offsets.onnx``, ``ranker_trt_int8`` the padded Q/DQ file): its plan could never be placed.
+    """
     name = VariantName.TRT_FP16 if precision is TrtPrecision.FP16 else VariantName.TRT_INT8
-    return ShapeProfile.from_config(model_config(VARIANTS[name], read_export_spec(onnx)))
+    profile = ShapeProfile.from_config(model_config(VARIANTS[name], read_export_spec(onnx)))
+    try:
+        layout = graph_file_layout(onnx)
+    except ConfigError as e:
+        raise ExportError(str(e)) from e
+    if layout != profile.layout:
+        try:
+            wanted = f"build it from {plan_source(precision, profile.layout)}"
+        except ConfigError as e:
+            wanted = str(e)
+        raise ExportError(
+            f"{onnx.name} is a {layout} graph, but {name} batches in the {profile.layout} layout: {wanted}"
+        )
+    return profile
 
 
 def trt_build_from_args(args: argparse.Namespace) -> tuple[TrtBuild, bool]:

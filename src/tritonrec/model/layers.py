@@ -124,7 +124,20 @@ class _MultiHeadAttention(nn.Module):
 
     def forward(self, queries: Tensor, keys: Tensor, key_mask: Tensor) -> Tensor:
         """Attend; ``key_mask`` is ``[B, L]`` bool (True = a real item). Returns ``[B, Q, D]``."""
-        q, k, v = self._split(self.query(queries)), self._split(self.key(keys)), self._split(self.value(keys))
+        return self._attend(queries, self._split(self.key(keys)), self._split(self.value(keys)), key_mask)
+
+    def gathered(self, queries: Tensor, keys: Tensor, key_mask: Tensor, index: Tensor) -> Tensor:
+        """Queries ``[M, D]``, query ``m`` over the keys of row ``index[m]`` of ``keys [B, L, D]``; ``[M, D]``.
+
+        Keys and values are projected once per row, then gathered: the flat layout's arithmetic is the same as
+        :meth:`forward` without projecting a row's history once per query.
+        """
+        k, v = self._split(self.key(keys))[index], self._split(self.value(keys))[index]  # [M, H, L, D/H]
+        out: Tensor = self._attend(queries[:, None, :], k, v, key_mask[index])[:, 0, :]
+        return out
+
+    def _attend(self, queries: Tensor, k: Tensor, v: Tensor, key_mask: Tensor) -> Tensor:
+        q = self._split(self.query(queries))
         logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)  # [B, H, Q, L]
         weights = masked_softmax(logits, key_mask[:, None, None, :])
         mixed = (weights @ v).transpose(1, 2)  # [B, Q, H, D/H]
@@ -166,7 +179,9 @@ class HistoryEncoder(nn.Module):
             ``[B, L, D]``; padded positions are zeroed.
         """
         length = items.shape[1]
-        distance = torch.arange(length - 1, -1, -1, device=items.device)
+        # distance from the most recent item; a forward arange (the exporter mis-handles a negative step on a
+        # dynamic length: the flat graph's history axis is dynamic)
+        distance = (length - 1) - torch.arange(length, device=items.device)
         x = items + self.recency(distance)[None, :, :]
         for attn, attn_norm, ffn, ffn_norm in zip(self.attn, self.attn_norm, self.ffn, self.ffn_norm, strict=True):
             h = attn_norm(x)
@@ -199,6 +214,10 @@ class TargetAttention(nn.Module):
         """
         out: Tensor = self.attention(candidates, history, mask)
         return out
+
+    def gathered(self, candidates: Tensor, history: Tensor, mask: Tensor, user_index: Tensor) -> Tensor:
+        """The flat layout: candidates ``[M, D]``, each over the history of its user ``user_index [M]``; ``[M, D]``."""
+        return self.attention.gathered(candidates, history, mask, user_index)
 
 
 class CrossNetwork(nn.Module):

@@ -81,6 +81,26 @@ class RankingModel(nn.Module):
         c = self.item_vectors(candidates)  # [B, N, D]
         interest = self.target_attention(c, history, mask)  # [B, N, D]
         user = self.user_state(history).unsqueeze(1).expand_as(c)
+        return self._logits(c, interest, user)
+
+    def score_flat(self, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Tensor) -> Tensor:
+        """Score a flat batch: each candidate against the encoded history of its user.
+
+        Args:
+            history: ``[B, L, D]`` from :meth:`encode_history`.
+            mask: ``[B, L]``.
+            candidates: ``[M]`` item ids (any integers).
+            user_index: ``[M]``, the row of ``history`` each candidate belongs to.
+
+        Returns:
+            ``[M]`` logits, the same as :meth:`score` gives each candidate in a padded batch.
+        """
+        c = self.item_vectors(candidates)  # [M, D]
+        interest = self.target_attention.gathered(c, history, mask, user_index)  # [M, D]
+        user = self.user_state(history)[user_index]
+        return self._logits(c, interest, user)
+
+    def _logits(self, c: Tensor, interest: Tensor, user: Tensor) -> Tensor:
         x0 = torch.cat([c, interest, c * interest, user, c * user], dim=-1)
         # Deep part (cross network + MLP) plus the two dot products as a direct, "wide" term.
         logits: Tensor = self.mlp(self.cross(x0)) + (c * (interest + user)).sum(-1)

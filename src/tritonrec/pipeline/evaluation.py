@@ -41,10 +41,10 @@ class Evaluation:
 def _scorer(data: PreparedData, checkpoint: Path | None, onnx: Path | None) -> tuple[Path, str, Scorer]:
     if onnx is not None:
         from tritonrec.export.manifest import read_export_spec
-        from tritonrec.scorers.ort import onnx_scorer
+        from tritonrec.scorers.ort import file_scorer
 
         data.check_fits(read_export_spec(onnx), onnx)
-        return onnx, "onnxruntime", onnx_scorer(onnx)
+        return onnx, "onnxruntime", file_scorer(onnx)
     if checkpoint is None:
         raise ConfigError("evaluate needs a checkpoint or an ONNX file")
     from tritonrec.scorers.eager import torch_scorer

@@ -97,7 +97,13 @@ def train_or_reuse(
 
 
 def export_step(
-    checkpoint_dir: Path, data: PreparedData, out_dir: Path, *, fp16: bool = True, external_data: bool | None = None
+    checkpoint_dir: Path,
+    data: PreparedData,
+    out_dir: Path,
+    *,
+    fp16: bool = True,
+    gpu_graph: bool = False,
+    external_data: bool | None = None,
 ) -> ExportResult:
     """Export the checkpoint in ``checkpoint_dir`` to ONNX in ``out_dir``, parity-checked on ``data``'s test rows.
 
@@ -107,7 +113,9 @@ def export_step(
     """
     checkpoint = load_checkpoint(checkpoint_dir)
     data.check_fits(checkpoint.spec, checkpoint_dir)
-    return export_checkpoint(checkpoint, data.test, out_dir, fp16=fp16, external_data=external_data)
+    return export_checkpoint(
+        checkpoint, data.test, out_dir, fp16=fp16, gpu_graph=gpu_graph, external_data=external_data
+    )
 
 
 def program_step(checkpoint_dir: Path, data: PreparedData, out_dir: Path) -> TorchExport:

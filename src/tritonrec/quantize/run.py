@@ -8,8 +8,12 @@ Steps (each a function of :mod:`tritonrec.quantize`; this module only composes t
 4. CPU forms of the mixed model (QOperator U8S8, dynamic), OpenVINO FP32 and NNCF INT8;
 5. every variant scored on the test split, timed side by side, its kernels profiled;
 6. the winner: the fastest batch-independent variant within the budget, written as ``model_int8.onnx``
-   (or ``model_int8.xml`` for OpenVINO) beside ``model.onnx`` and ``export.json``, so
+   (or ``model_int8.xml`` for OpenVINO) beside the export's graphs and ``export.json``, so
    ``tritonrec repo build --export OUT --cpu-precision int8`` serves it.
+
+Every variant is made from the export's padded graph ``model.onnx`` (``history [B, L]``, ``candidates [B, N]``):
+the INT8 file is a padded graph, and ``ranker_cpu`` serves it in the padded layout (the FP32 default is the flat
+graph ``model_ragged.onnx``; see ``tritonrec.repository.variants.cpu_layout``).
 """
 
 from __future__ import annotations
@@ -66,7 +70,8 @@ class QuantizeConfig:
     """What ``tritonrec quantize`` does.
 
     Attributes:
-        export_dir: the folder ``tritonrec export onnx`` wrote (``model.onnx``, ``model_fp16.onnx``, ``export.json``).
+        export_dir: the folder ``tritonrec export onnx`` wrote (``model.onnx``: the padded graph quantized here,
+            ``model_ragged.onnx``, ``model_fp16.onnx``, ``export.json``).
         out_dir: where the variants, ``model_qdq.onnx``, the winner and ``quantize.json`` go.
         calibrators: the calibrators compared.
         calibration_users: real training rows to calibrate on.
@@ -101,7 +106,7 @@ class QuantizeConfig:
 
     @property
     def source(self) -> Path:
-        """The FP32 ONNX file."""
+        """The FP32 padded ONNX file every variant is made from (the export's ``model.onnx``)."""
         return self.export_dir / "model.onnx"
 
 
@@ -334,8 +339,12 @@ def _goal(rows: list[VariantRow], winner: str | None, config: QuantizeConfig) ->
 
 
 def _publish(config: QuantizeConfig, winner: PrecisionVariant | None) -> None:
-    """Make ``out_dir`` an export folder ``tritonrec repo build --export`` reads, with the winner as INT8 file."""
-    for name in ("model.onnx", "model_fp16.onnx", REPORT_FILE):
+    """Make ``out_dir`` an export folder ``tritonrec repo build --export`` reads, with the winner as INT8 file.
+
+    Every graph of the export comes along (the flat ``model_ragged.onnx`` that ``ranker_cpu`` serves in FP32 and
+    ``model_offsets.onnx`` of the GPU variants too), so the folder builds every variant, not only the INT8 one.
+    """
+    for name in ("model.onnx", "model_ragged.onnx", "model_offsets.onnx", "model_fp16.onnx", REPORT_FILE):
         for source in (config.export_dir / name, config.export_dir / f"{name}.data"):
             if source.is_file():
                 shutil.copy2(source, config.out_dir / source.name)

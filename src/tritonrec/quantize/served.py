@@ -1,7 +1,8 @@
 """The winning precision served through Triton: same scores as in process, same ranking quality.
 
 The quantize output folder is an export folder (``model.onnx``, ``export.json``, ``model_int8.*``), so
-``ranker_cpu`` with ``cpu_precision="int8"`` (and the winner's runtime) is built from it as any export is, served
+``ranker_cpu`` with ``cpu_precision="int8"`` (and the winner's runtime; the padded layout, as the INT8 file is a
+padded graph) is built from it as any export is, served
 by the bundled tritonserver, and every evaluation row is sent as its own gRPC request
 (:func:`tritonrec.pipeline.steps.score_served`). The in-process scores come from the same file opened the way
 ``ranker_cpu`` opens it.

@@ -11,6 +11,8 @@ from tritonrec.repository.variants import (
     VariantOverrides,
     config_text,
     cpu_artifact,
+    cpu_layout,
+    graph_file_layout,
     model_config,
     parse_config_text,
 )
@@ -28,6 +30,8 @@ __all__ = [
     "build_repository",
     "config_text",
     "cpu_artifact",
+    "cpu_layout",
+    "graph_file_layout",
     "model_config",
     "parse_config_text",
     "resolve_variants",

@@ -81,13 +81,14 @@ def _place_plan(variant: Variant, spec: FeatureSpec, export_dir: Path, version_d
         return []
     try:
         metadata = EngineMetadata.read(plan)
+        wanted = ShapeProfile.from_config(model_config(variant, spec))
+        source = export_dir / plan_source(metadata.precision, metadata.profile.layout)
     except ConfigError as e:
         raise RepositoryError(f"{variant.name}: {e}") from e
-    source = export_dir / plan_source(metadata.precision)
     problems = plan_problems(
         metadata,
         variant_precision=variant.precision,
-        wanted=ShapeProfile.from_config(model_config(variant, spec)),
+        wanted=wanted,
         onnx_sha256=sha256(source) if source.is_file() else None,
     )
     if problems:

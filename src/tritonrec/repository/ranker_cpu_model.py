@@ -1,4 +1,4 @@
-"""Triton Python-backend model of ``ranker_cpu``: ONNX Runtime over the whole dynamic batch.
+"""Triton Python-backend model of ``ranker_cpu``: ONNX Runtime (or OpenVINO) over the whole dynamic batch.
 
 ``tritonrec repo build`` copies this file verbatim to ``ranker_cpu/<version>/model.py``. It imports only numpy,
 onnxruntime and Triton's ``triton_python_backend_utils``, so it also runs in a stock Triton image with
@@ -7,9 +7,15 @@ onnxruntime installed; the pure functions below are imported and unit-tested fro
 One ``execute()`` call gets every request of a dynamic batch. Each request is checked on its own; a bad one is
 answered with its own INVALID_ARG error (raising in ``execute()`` would fail every request of the batch), and one
 its client has cancelled (gone past its deadline, disconnected) with CANCELLED, unscored. The good ones are
-packed into one ``[B, L]`` / ``[B, N]`` pair (histories left-padded with 0 to the graph's ``L``, candidates
-right-padded with 0; the model masks padding, so scores do not change), scored in one session run and split
-back. If that run fails, each request is scored alone, so only the requests that fail on their own get INTERNAL.
+packed and scored in one session run, then split back, in the layout the config's ``layout`` parameter names:
+
+- ``ragged`` (the default of ``tritonrec repo build``): the flat graph ``model_ragged.onnx``; every request's
+  candidates concatenated with the index of the user they belong to, histories right-aligned to the batch's
+  longest real history: only real candidates are scored, each history encoded once;
+- ``padded``: ``[B, L]`` / ``[B, N]`` (histories left-padded with 0 to the graph's ``L``, candidates right-padded
+  with 0 to the batch's longest list; the model masks padding, so scores do not change).
+
+If that run fails, each request is scored alone, so only the requests that fail on their own get INTERNAL.
 
 Ids: ``0`` is padding; negative ids are a client bug and rejected; ids above the catalogue are unknown items
 (new products) and score with the model's OOV embedding, a mapping that is inside the ONNX graph.
@@ -17,6 +23,8 @@ Ids: ``0`` is padding; negative ids are a client bug and rejected; ids above the
 Runtime (config parameter ``runtime``): ``onnxruntime`` (default) runs the ``onnx_file`` (FP32, FP16 or an INT8
 file from ``tritonrec quantize``: a quantized model is just another file); ``openvino`` compiles the file (an ONNX
 file or OpenVINO IR ``.xml``, e.g. NNCF's INT8 model) for OpenVINO's CPU plugin with FP32 inference precision.
+Either runtime serves either layout; the layout must be the one the file was exported in (the flat graph takes
+``user_index``; the FP16 and INT8 files are padded graphs), which ``initialize`` checks.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -35,12 +44,19 @@ except ImportError:  # imported for its pure functions (tests, tritonrec.reposit
     pb_utils = None
 
 __all__ = [
+    "LAYOUTS",
     "RUNTIMES",
     "OpenVinoSession",
     "TritonPythonModel",
+    "cgroup_cpu_limit",
+    "check_layout",
     "check_request",
     "open_session",
+    "pack_flat",
     "pack_requests",
+    "serving_cpus",
+    "session_threads",
+    "split_flat",
     "split_scores",
 ]
 
@@ -104,11 +120,84 @@ def split_scores(scores: FloatArray, pairs: list[tuple[IntArray, IntArray]]) -> 
     return out
 
 
-def _available_cores() -> int:
+def pack_flat(pairs: list[tuple[IntArray, IntArray]]) -> tuple[IntArray, IntArray, IntArray]:
+    """The batch in the flat layout: ``history [B, L]``, ``candidates [M]``, ``user_index [M]``.
+
+    Histories are right-aligned to the longest real history of the batch (leading all-padding columns dropped,
+    at least one column kept); every row's candidates are concatenated, and each carries the row it belongs to,
+    so only real candidates are scored.
+    """
+    rows = sum(h.shape[0] for h, _ in pairs)
+    width = max(max(int((h != 0).sum(axis=1).max(initial=0)) for h, _ in pairs), 1)
+    history = np.zeros((rows, width), dtype=np.int64)
+    candidates, users = [], []
+    at = 0
+    for h, c in pairs:
+        b = h.shape[0]
+        kept = h[:, -width:] if h.shape[1] >= width else h
+        history[at : at + b, width - kept.shape[1] :] = kept
+        candidates.append(c.reshape(-1))
+        users.append(np.repeat(np.arange(at, at + b, dtype=np.int64), c.shape[1]))
+        at += b
+    return history, np.concatenate(candidates).astype(np.int64), np.concatenate(users)
+
+
+def split_flat(scores: FloatArray, pairs: list[tuple[IntArray, IntArray]]) -> list[FloatArray]:
+    """Cut the batch's ``[M]`` scores back into one ``[b, n]`` array per request."""
+    out: list[FloatArray] = []
+    at = 0
+    for _, cands in pairs:
+        b, n = cands.shape
+        out.append(np.ascontiguousarray(scores[at : at + b * n].reshape(b, n), dtype=np.float32))
+        at += b * n
+    return out
+
+
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs the cgroup's CFS quota allows (Kubernetes CPU limits), None when there is none or it cannot be read.
+
+    cgroup v2: ``cpu.max`` (``"<quota> <period>"`` or ``"max <period>"``); v1: ``cpu/cpu.cfs_quota_us`` and
+    ``cpu/cpu.cfs_period_us`` (quota -1 = none).
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        quota, _, period = (root / "cpu.max").read_text().strip().partition(" ")
+        return None if quota == "max" or not period else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+
+
+def serving_cpus(root: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs the server may really use: its affinity mask, capped by the cgroup CPU quota (at least 1).
+
+    On a Kubernetes node, ``sched_getaffinity`` sees every core of the node while the container's CPU limit is a
+    quota: threads sized by the node's cores would be throttled. A fractional quota rounds down.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(root)
+    return max(1, min(cores, int(limit)) if limit is not None else cores)
+
+
+def session_threads(config: dict[str, Any], root: Path = Path("/sys/fs/cgroup")) -> int:
+    """ONNX Runtime threads of each instance of the model ``config`` (Triton's JSON form of config.pbtxt).
+
+    The config's ``intra_op_threads`` parameter when set; otherwise (``0``) the CPUs the server may use are shared
+    out between the model's instances: 2 instances under an 8-CPU limit get 4 threads each.
+    """
+    params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+    instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
+    return int(params.get("intra_op_threads", "0")) or max(1, serving_cpus(root) // instances)
+
+
+_INPUT_NAMES = {"history", "candidates", "user_index", "candidate_offsets"}
 
 
 class OpenVinoSession:
@@ -127,8 +216,38 @@ class OpenVinoSession:
         results = self.compiled(feeds)
         return [results[self.compiled.output(name)] for name in output_names]
 
+    def get_inputs(self) -> list[SimpleNamespace]:
+        """The model's inputs, each with a ``name`` (as ONNX Runtime's ``get_inputs()`` gives them).
+
+        A port may carry several tensor names (the ONNX input's and those of what consumes it directly); the
+        contract's name wins over the one OpenVINO would pick.
+        """
+        inputs = []
+        for port in self.compiled.inputs:
+            names = port.get_names() & _INPUT_NAMES
+            inputs.append(SimpleNamespace(name=min(names) if names else port.get_any_name()))
+        return inputs
+
 
 RUNTIMES = ("onnxruntime", "openvino")
+LAYOUTS = ("ragged", "padded")
+
+
+def check_layout(layout: str, input_names: set[str], file_name: str) -> None:
+    """Refuse a ``layout`` parameter that does not fit the loaded graph's inputs (the flat graph takes ``user_index``).
+
+    Raises:
+        ValueError: an unknown layout, or one the graph was not exported for (e.g. ``ragged`` on the padded INT8
+            file of ``tritonrec quantize``); the model then fails to load with this message.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    graph = "ragged" if "user_index" in input_names else "padded"
+    if graph != layout:
+        raise ValueError(
+            f"{file_name} is a {graph} graph (inputs {', '.join(sorted(input_names))}) but the config's layout "
+            f"parameter is {layout!r}: set layout to {graph!r} or serve the {layout} graph"
+        )
 
 
 def open_session(path: Path, threads: int = 0, runtime: str = "onnxruntime") -> Any:
@@ -143,11 +262,11 @@ def open_session(path: Path, threads: int = 0, runtime: str = "onnxruntime") -> 
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     if runtime == "openvino":
-        return OpenVinoSession(path, threads or _available_cores())
+        return OpenVinoSession(path, threads or serving_cpus())
     import onnxruntime as ort  # heavy; only needed inside the server
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or _available_cores()
+    options.intra_op_num_threads = threads or serving_cpus()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Idle ORT threads must not spin: they would take the cores Triton's gRPC and batching threads need.
@@ -165,17 +284,21 @@ class TritonPythonModel:
         self.max_history = int(params["max_history"])
         self.max_candidates = int(params["max_candidates"])
         path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
-        # intra_op_threads 0: the cores are shared out between the model's instances (2 instances on 2 cores: one each)
-        instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
-        threads = int(params.get("intra_op_threads", "0")) or max(1, _available_cores() // instances)
-        self.session = open_session(path, threads, params.get("runtime", "onnxruntime"))
+        self.session = open_session(path, session_threads(config), params.get("runtime", "onnxruntime"))
         self.output_name = "scores"
+        self.layout = params.get("layout", "padded")
+        check_layout(self.layout, {i.name for i in self.session.get_inputs()}, path.name)
 
     def _error(self, message: str, code: Any = None) -> Any:
         error = pb_utils.TritonError(message, code if code is not None else pb_utils.TritonError.INVALID_ARG)
         return pb_utils.InferenceResponse(output_tensors=[], error=error)
 
     def _scores(self, pairs: list[tuple[IntArray, IntArray]]) -> list[FloatArray]:
+        if self.layout == "ragged":
+            history, flat, users = pack_flat(pairs)
+            feeds = {"history": history, "candidates": flat, "user_index": users}
+            (scores,) = self.session.run([self.output_name], feeds)
+            return split_flat(np.asarray(scores), pairs)
         histories, candidates = pack_requests(pairs, self.max_history)
         (scores,) = self.session.run([self.output_name], {"history": histories, "candidates": candidates})
         return split_scores(np.asarray(scores), pairs)

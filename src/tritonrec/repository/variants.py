@@ -11,7 +11,7 @@ dynamic batcher stacks users; a request may also carry several users (``[B, L]``
 | ``ranker_gpu`` | Python backend running the ``torch.export`` program on CUDA over the whole batch | GPU, no TensorRT |
 | ``ranker_onnx`` | ``onnxruntime_onnx`` (optional TensorRT execution accelerator) | GPU (NGC image) |
 | ``ranker_trt_fp16`` | ``tensorrt_plan``, FP16 engine built on the target GPU | GPU |
-| ``ranker_trt_int8`` | ``tensorrt_plan``, INT8 engine from the calibrated QDQ ONNX | GPU |
+| ``ranker_trt_int8`` | ``tensorrt_plan``, INT8 engine from the calibrated QDQ ONNX (padded layout) | GPU |
 
 Field references: https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto
 """
@@ -21,11 +21,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
 
 from google.protobuf import text_format
+from google.protobuf.message import DecodeError
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonrec.contract import (
+    CANDIDATE_OFFSETS,
     CANDIDATES,
     DEFAULT_MAX_CANDIDATES,
     DEFAULT_MODEL,
@@ -33,6 +37,7 @@ from tritonrec.contract import (
     MAX_CANDIDATES_PARAM,
     MAX_HISTORY_PARAM,
     SCORES,
+    USER_INDEX,
 )
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import ConfigError
@@ -45,8 +50,11 @@ __all__ = [
     "VariantKind",
     "VariantName",
     "VariantOverrides",
+    "LAYOUT_FILES",
     "config_text",
     "cpu_artifact",
+    "cpu_layout",
+    "graph_file_layout",
     "model_config",
     "parse_config_text",
 ]
@@ -56,20 +64,41 @@ PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 CPU_RUNTIMES = ("onnxruntime", "openvino")
 
 
-def cpu_artifact(precision: str, runtime: str = "onnxruntime") -> str:
-    """The file ``ranker_cpu`` loads for ``precision`` and ``runtime``.
+def cpu_layout(precision: str) -> str:
+    """The layout ``ranker_cpu`` serves ``precision`` in: the flat graph exists in FP32 only.
 
-    The export's ``model.onnx`` / ``model_fp16.onnx``, or the INT8 file ``tritonrec quantize`` writes
-    (``model_int8.onnx``; ``model_int8.xml`` when OpenVINO won).
+    ``tritonrec export onnx`` writes ``model_ragged.onnx`` in FP32; ``model_fp16.onnx`` and the INT8 file of
+    ``tritonrec quantize`` are padded ``[B, N]`` graphs, so FP16 and INT8 are served in the padded layout.
+    """
+    return "ragged" if precision == "fp32" else "padded"
+
+
+def cpu_artifact(precision: str, runtime: str = "onnxruntime", layout: str | None = None) -> str:
+    """The file ``ranker_cpu`` loads for ``precision``, ``runtime`` and ``layout`` (None = :func:`cpu_layout`).
+
+    FP32: the export's ``model_ragged.onnx`` (ragged) or ``model.onnx`` (padded); FP16: ``model_fp16.onnx``;
+    INT8: the file ``tritonrec quantize`` writes (``model_int8.onnx``; ``model_int8.xml`` when OpenVINO won).
+    OpenVINO compiles ONNX files too, so only INT8 has a file of its own per runtime.
 
     Raises:
-        ConfigError: a precision or runtime ``ranker_cpu`` has no file for.
+        ConfigError: a precision, runtime or layout ``ranker_cpu`` has no file for (FP16 and INT8 are padded
+            graphs only).
     """
     if runtime not in CPU_RUNTIMES:
         raise ConfigError(f"ranker_cpu runtime must be one of {', '.join(CPU_RUNTIMES)}, got {runtime!r}")
     files = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_int8.onnx"}
     if precision not in files:
         raise ConfigError(f"ranker_cpu precision must be one of {', '.join(files)}, got {precision!r}")
+    layout = layout or cpu_layout(precision)
+    if layout not in _LAYOUTS[VariantKind.PYTHON_ORT]:
+        raise ConfigError(f"ranker_cpu layout must be one of {', '.join(_LAYOUTS[VariantKind.PYTHON_ORT])}")
+    if layout == "ragged":
+        if precision != "fp32":
+            raise ConfigError(
+                f"ranker_cpu has no {precision} flat graph: the {precision} file is a padded graph "
+                "(tritonrec quantize quantizes model.onnx), so it is served in the padded layout, not ragged"
+            )
+        return LAYOUT_FILES["ragged"]
     return "model_int8.xml" if precision == "int8" and runtime == "openvino" else files[precision]
 
 
@@ -148,6 +177,10 @@ class Variant:
         trt_accelerator: ``ranker_onnx`` only: let ONNX Runtime hand subgraphs to TensorRT (FP16).
         cuda_graphs: ``ranker_gpu`` only: replay one CUDA graph per bucketed batch shape instead of eager launches.
         runtime: ``ranker_cpu`` only: ``onnxruntime`` or ``openvino`` (the config's ``runtime`` parameter).
+        layout: how a batch reaches the graph (``tritonrec.export.ragged``): ``padded`` ``[B, N]`` (every user padded
+            to the batch's longest list); ``ragged`` (``ranker_cpu``: candidates concatenated with a per-candidate
+            user index, histories trimmed to the batch's longest); ``offsets`` (native GPU backends: Triton's ragged
+            batching concatenates the candidates and passes ``candidate_offsets``).
         batching: dynamic batching and queue policy.
     """
 
@@ -162,9 +195,13 @@ class Variant:
     trt_accelerator: bool = False
     cuda_graphs: bool = False
     runtime: str = "onnxruntime"
+    layout: str = "padded"
     batching: Batching = dataclasses.field(default_factory=Batching)
 
     def __post_init__(self) -> None:
+        allowed = _LAYOUTS[self.kind]
+        if self.layout not in allowed:
+            raise ConfigError(f"{self.name}: layout must be one of {', '.join(allowed)} for {self.kind.value}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"{self.name}: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.kind is VariantKind.PYTHON_TORCH and self.precision == "int8":
@@ -181,6 +218,39 @@ class Variant:
             raise ConfigError(f"{self.name}: runtime {self.runtime!r}: openvino is an option of the ranker_cpu variant")
 
 
+_LAYOUTS = {
+    VariantKind.PYTHON_ORT: ("ragged", "padded"),
+    VariantKind.PYTHON_TORCH: ("padded",),
+    VariantKind.ONNXRUNTIME: ("offsets", "padded"),
+    VariantKind.TENSORRT: ("offsets", "padded"),
+}
+LAYOUT_FILES = {"padded": "model.onnx", "ragged": "model_ragged.onnx", "offsets": "model_offsets.onnx"}
+"""The export's file of each layout (``tritonrec export onnx``; ``offsets`` with ``--gpu-graph``)."""
+
+
+def graph_file_layout(path: Path) -> str:
+    """The layout a graph file was exported in, by its inputs (an ONNX file, or OpenVINO IR ``.xml``).
+
+    ``user_index`` -> ``ragged``, ``candidate_offsets`` -> ``offsets``, otherwise ``padded``.
+
+    Raises:
+        ConfigError: the file cannot be read.
+    """
+    try:
+        if path.suffix == ".xml":  # OpenVINO IR: the inputs are its Parameter layers
+            layers = ElementTree.parse(path).getroot().iter("layer")
+            names = {layer.get("name", "") for layer in layers if layer.get("type") == "Parameter"}
+        else:
+            import onnx
+
+            names = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+    except (OSError, ValueError, ElementTree.ParseError, DecodeError) as e:
+        raise ConfigError(f"cannot read the inputs of {path}: {e}") from e
+    if USER_INDEX in names:
+        return "ragged"
+    return "offsets" if CANDIDATE_OFFSETS in names else "padded"
+
+
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -189,10 +259,11 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             name=VariantName.CPU,
             kind=VariantKind.PYTHON_ORT,
-            artifact="model.onnx",
+            artifact=LAYOUT_FILES["ragged"],
             precision="fp32",
             gpu=False,
             instances=2,
+            layout="ragged",
         ),
         # two instances on the GPU: one packs and copies its batch while the other's kernels run; batches up to
         # 512 users (102,400 candidates at N=200) because the GPU needs large batches and the Python backend costs
@@ -212,12 +283,34 @@ VARIANTS: dict[str, Variant] = {
                 max_queue_size=4_096,
             ),
         ),
-        Variant(name=VariantName.ONNX, kind=VariantKind.ONNXRUNTIME, artifact="model.onnx", precision="fp32", gpu=True),
+        # native GPU backends get Triton's ragged batching (INT8 TensorRT aside, below): the candidates of a batch
+        # concatenated, their running totals as candidate_offsets, the scores scattered back by each request's
+        # candidates shape
         Variant(
-            name=VariantName.TRT_FP16, kind=VariantKind.TENSORRT, artifact="model.plan", precision="fp16", gpu=True
+            name=VariantName.ONNX,
+            kind=VariantKind.ONNXRUNTIME,
+            artifact=LAYOUT_FILES["offsets"],
+            precision="fp32",
+            gpu=True,
+            layout="offsets",
         ),
         Variant(
-            name=VariantName.TRT_INT8, kind=VariantKind.TENSORRT, artifact="model.plan", precision="int8", gpu=True
+            name=VariantName.TRT_FP16,
+            kind=VariantKind.TENSORRT,
+            artifact="model.plan",
+            precision="fp16",
+            gpu=True,
+            layout="offsets",
+        ),
+        # INT8 comes from the Q/DQ file of `tritonrec quantize`, a padded graph (there is no Q/DQ flat graph):
+        # its engine has the padded profile, so this variant batches equal shapes
+        Variant(
+            name=VariantName.TRT_INT8,
+            kind=VariantKind.TENSORRT,
+            artifact="model.plan",
+            precision="int8",
+            gpu=True,
+            layout="padded",
         ),
     )
 }
@@ -234,9 +327,13 @@ class VariantOverrides:
         instances: model instances per device.
         cpu_threads: CPU threads per instance of the Python variants (0 = cores / instances).
         ort_tensorrt: the TensorRT execution accelerator on ``ranker_onnx``.
+        layout: ``padded`` serves the padded graph (``model.onnx``) on a variant that has the choice (the
+            comparison ``tritonrec bench layout`` makes); None keeps the variant's.
+        preferred_batch_sizes: the dynamic batcher's preferred sizes (None keeps them; ``()`` none).
         cpu_precision: ``ranker_cpu``'s file by precision (:func:`cpu_artifact`; ``int8`` = the winner of
-            ``tritonrec quantize``).
-        cpu_runtime: ``ranker_cpu``'s runtime (``onnxruntime`` or ``openvino``).
+            ``tritonrec quantize``). FP16 and INT8 are padded graphs: they switch ``ranker_cpu`` to the padded
+            layout (:func:`cpu_layout`), and asking for them with ``layout="ragged"`` is refused.
+        cpu_runtime: ``ranker_cpu``'s runtime (``onnxruntime`` or ``openvino``), in whichever layout it serves.
     """
 
     max_batch_size: int | None = None
@@ -244,11 +341,29 @@ class VariantOverrides:
     instances: int | None = None
     cpu_threads: int | None = None
     ort_tensorrt: bool = False
+    layout: str | None = None
+    preferred_batch_sizes: tuple[int, ...] | None = None
     cpu_precision: str | None = None
     cpu_runtime: str | None = None
 
     def __post_init__(self) -> None:
-        cpu_artifact(self.cpu_precision or "fp32", self.cpu_runtime or "onnxruntime")  # raises on bad values
+        cpu_layout_asked = self.layout if self.layout in _LAYOUTS[VariantKind.PYTHON_ORT] else None
+        # raises on bad values and on FP16/INT8 asked for in the ragged layout
+        cpu_artifact(self.cpu_precision or "fp32", self.cpu_runtime or "onnxruntime", cpu_layout_asked)
+
+    def _cpu_changes(self, variant: Variant) -> dict[str, object]:
+        """``ranker_cpu``'s precision, runtime, layout and file after these overrides (empty: none of them)."""
+        layout = self.layout if self.layout in _LAYOUTS[variant.kind] else None
+        if not (layout or self.cpu_precision or self.cpu_runtime):
+            return {}
+        precision, runtime = self.cpu_precision or variant.precision, self.cpu_runtime or variant.runtime
+        if layout is None:  # a precision asked for without a layout: the layout its file exists in
+            layout = cpu_layout(precision) if self.cpu_precision else variant.layout
+        try:
+            artifact = cpu_artifact(precision, runtime, layout)
+        except ConfigError as e:
+            raise ConfigError(f"{variant.name}: {e}") from e
+        return {"precision": precision, "runtime": runtime, "layout": layout, "artifact": artifact}
 
     def apply(self, variant: Variant) -> Variant:
         """``variant`` with these overrides (an override that does not apply to its kind is skipped)."""
@@ -258,16 +373,24 @@ class VariantOverrides:
             batching = dataclasses.replace(batching, max_batch_size=self.max_batch_size, preferred_batch_sizes=sizes)
         if self.max_queue_delay_us is not None:
             batching = dataclasses.replace(batching, max_queue_delay_us=self.max_queue_delay_us)
+        if self.preferred_batch_sizes is not None:
+            batching = dataclasses.replace(batching, preferred_batch_sizes=self.preferred_batch_sizes)
         changes: dict[str, object] = {"batching": batching}
+        if variant.kind is VariantKind.PYTHON_ORT:
+            changes |= self._cpu_changes(variant)
+        elif (
+            self.layout is not None
+            and self.layout in _LAYOUTS[variant.kind]
+            and variant.kind is not VariantKind.TENSORRT
+        ):
+            changes["layout"] = self.layout
+            changes["artifact"] = LAYOUT_FILES[self.layout]
         if self.instances is not None:
             changes["instances"] = self.instances
         if self.cpu_threads is not None and variant.kind in PYTHON_KINDS:
             changes["cpu_threads"] = self.cpu_threads
         if self.ort_tensorrt and variant.kind is VariantKind.ONNXRUNTIME:
             changes["trt_accelerator"] = True
-        if variant.kind is VariantKind.PYTHON_ORT and (self.cpu_precision or self.cpu_runtime):
-            precision, runtime = self.cpu_precision or variant.precision, self.cpu_runtime or variant.runtime
-            changes |= {"precision": precision, "runtime": runtime, "artifact": cpu_artifact(precision, runtime)}
         return dataclasses.replace(variant, **changes)  # type: ignore[arg-type]
 
 
@@ -300,6 +423,7 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
     if variant.kind is VariantKind.PYTHON_ORT:
         config.backend = "python"  # runs model.py; the ONNX file is a parameter
         config.parameters["onnx_file"].string_value = variant.artifact
+        config.parameters["layout"].string_value = variant.layout
         config.parameters["runtime"].string_value = variant.runtime
         config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
     elif variant.kind is VariantKind.PYTHON_TORCH:
@@ -323,6 +447,28 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
         config.default_model_filename = variant.artifact
 
 
+def _ragged_batching(config: mc.ModelConfig) -> None:
+    """Triton's ragged batching for a native backend: concatenated candidates in, scores scattered back out.
+
+    ``candidates`` may differ in length between the requests of a batch; the backend gets them concatenated
+    (``[M]``), plus ``candidate_offsets`` (``BATCH_ACCUMULATED_ELEMENT_COUNT``: the running total after each
+    request), and returns ``scores`` ``[M]``, which Triton cuts back to each request's candidates shape
+    (``BATCH_SCATTER_WITH_INPUT_SHAPE``). Histories stay ``[B, L]``: clients pad them to ``max_history``.
+    """
+    for tensor in config.input:
+        if tensor.name == CANDIDATES:
+            tensor.allow_ragged_batch = True
+    config.batch_input.add(
+        kind=mc.BatchInput.BATCH_ACCUMULATED_ELEMENT_COUNT,
+        target_name=[CANDIDATE_OFFSETS],
+        data_type=mc.TYPE_INT32,
+        source_input=[CANDIDATES],
+    )
+    config.batch_output.add(
+        target_name=[SCORES], kind=mc.BatchOutput.BATCH_SCATTER_WITH_INPUT_SHAPE, source_input=[CANDIDATES]
+    )
+
+
 def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
     """Return the Triton ``ModelConfig`` of ``variant`` for a model with ``spec``."""
     ragged = variant.kind in PYTHON_KINDS  # only the Python models can batch requests of different L, N
@@ -343,6 +489,8 @@ def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
     )
     if batching.dynamic:
         config.dynamic_batching.CopyFrom(_dynamic_batching(batching))
+    if variant.layout == "offsets":
+        _ragged_batching(config)
     _limits(config, variant, spec)
     _backend_fields(config, variant)
     return config

@@ -1,0 +1,147 @@
+"""``tritonrec select``: every runtime x precision x model measured the same way, and the pick for an SLA."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from tritonrec.cli.common import (
+    Console,
+    add_data_source,
+    add_perf_analyzer,
+    add_traffic,
+    command_line,
+    names,
+    perf_analyzer_from_args,
+    prepare_from_args,
+    print_json,
+    traffic_from_args,
+)
+from tritonrec.errors import ConfigError
+
+__all__ = ["register", "run_select_command"]
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``tritonrec select``."""
+    from tritonrec.select.candidates import Precision, Runtime
+
+    p.add_argument("--checkpoint", type=Path, required=True, help="the base model's checkpoint (the FP32 reference)")
+    p.add_argument("--export", type=Path, default=None, help="its `tritonrec export onnx` folder (default: exported)")
+    p.add_argument(
+        "--int8", type=Path, default=None, help="its INT8 graph from `tritonrec quantize` (OUT/model_int8.onnx)"
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=CHECKPOINT",
+        help="another model to consider (a compressed checkpoint), repeatable",
+    )
+    add_data_source(p)
+    p.add_argument("--out", type=Path, required=True, help="report folder (select.json, .md, .html, plots)")
+    p.add_argument("--p99-ms", type=float, default=50.0, help="served p99 SLA (default 50 ms)")
+    p.add_argument("--max-auc-drop", type=float, default=0.0008, help="AUC budget (default 0.0008, MLPerf 99.9%%)")
+    p.add_argument("--max-ndcg-drop", type=float, default=0.005, help="NDCG@10 budget (default 0.005)")
+    p.add_argument("--memory-mib", type=float, default=None, help="peak RSS cap in MiB (default none)")
+    p.add_argument("--price-per-hour", type=float, default=1.0, help="machine price per hour (default 1.0)")
+    p.add_argument(
+        "--runtimes", default=None, help=f"only these runtimes ({', '.join(r.value for r in Runtime)}; default all)"
+    )
+    p.add_argument(
+        "--precisions", default=None, help=f"only these ({', '.join(x.value for x in Precision)}; default all)"
+    )
+    p.add_argument("--quality-users", type=int, default=0, help="test users scored per candidate (0 = all)")
+    p.add_argument("--repeats", type=int, default=3, help="in-process trials and served rounds (default 3)")
+    p.add_argument("--rate", type=float, default=100.0, help="requests/s of the served latency point (default 100)")
+    p.add_argument("--concurrency", default="4,8,16,32", help="perf_analyzer concurrencies (default 4,8,16,32)")
+    p.add_argument("--measurement-ms", type=int, default=3000, help="perf_analyzer window (default 3000)")
+    p.add_argument("--min-s", type=float, default=2.0, help="in process: seconds timed per figure (default 2)")
+    add_traffic(p)
+    add_perf_analyzer(p)
+    p.add_argument("--json", action="store_true", help="print chosen, candidates and peers as one JSON object")
+    p.set_defaults(handler=run_select_command)
+
+
+def _models(args: argparse.Namespace) -> list[Any]:
+    from tritonrec.select.run import ModelSource
+
+    models = [ModelSource("base", args.checkpoint, args.export, args.int8)]
+    for item in args.model:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path or name == "base":
+            raise ConfigError(f"--model wants NAME=CHECKPOINT with a name other than base, got {item!r}")
+        models.append(ModelSource(name, Path(path)))
+    if len({m.name for m in models}) != len(models):
+        raise ConfigError("--model names must be unique")
+    return models
+
+
+def _json(record: Any) -> dict[str, Any]:
+    keys = ["name", "runtime", "precision", "model", "measured", "ndcg@10", "auc", "p99_ms", "bytes"]
+    keys += ["meets_sla", "meets_quality", "reason"]
+    rows = []
+    for r in record["candidates"]:
+        row = {k: r.get(k) for k in keys}
+        row["cand_per_s"] = r["cand_per_s"]["median"] if r.get("cand_per_s") else None
+        rows.append(row)
+    return {"chosen": record["chosen"], "candidates": rows, "peers": record["peers"], "report": record["report_dir"]}
+
+
+def run_select_command(args: argparse.Namespace) -> int:
+    """Measure, pick, write the report; print its Markdown (or the JSON summary)."""
+    from tritonrec.bench.points import PaSettings
+    from tritonrec.select.candidates import Precision, Runtime
+    from tritonrec.select.inprocess import InProcessSettings
+    from tritonrec.select.run import SelectSettings, run_select
+    from tritonrec.select.selection import Constraints
+    from tritonrec.select.served import ServedSettings
+
+    try:
+        runtimes = tuple(Runtime(r) for r in names(args.runtimes)) if args.runtimes else None
+        precisions = tuple(Precision(x) for x in names(args.precisions)) if args.precisions else None
+    except ValueError as e:
+        known = f"runtimes: {[r.value for r in Runtime]}, precisions: {[x.value for x in Precision]}"
+        raise ConfigError(f"{e}; {known}") from None
+    traffic, _ = traffic_from_args(args)
+    traffic = dataclasses.replace(traffic, seed=args.seed)
+    settings = SelectSettings(
+        constraints=Constraints(args.p99_ms, args.max_auc_drop, args.max_ndcg_drop, args.memory_mib),
+        traffic=traffic,
+        quality_users=args.quality_users,
+        price_per_hour=args.price_per_hour,
+        in_process=InProcessSettings(repeats=args.repeats, min_s=args.min_s),
+        served=ServedSettings(
+            p99_ms=args.p99_ms,
+            rate=args.rate,
+            concurrencies=tuple(int(c) for c in names(args.concurrency)),
+            repeats=args.repeats,
+            perf_analyzer=PaSettings(measurement_ms=args.measurement_ms),
+        ),
+        runtimes=runtimes,
+        precisions=precisions,
+        seed=args.seed,
+    )
+    # With --json, stdout carries only the JSON document; progress goes to stderr.
+    progress = _to_stderr if args.json else Console().show
+    report = run_select(
+        _models(args),
+        prepare_from_args(args),
+        args.out,
+        settings,
+        perf_analyzer=perf_analyzer_from_args(args.perf_analyzer),
+        command=command_line(),
+        progress=progress,
+    )
+    if args.json:
+        print_json(_json({**report.record, "report_dir": str(args.out)}))
+    else:
+        print(report.markdown)
+    return 0
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,158 @@
+"""The candidates of ``tritonrec select``: models x runtimes x precisions, and why one cannot run here.
+
+A candidate is one way to deploy one model: the runtime that executes it, the precision it computes in, the
+artifact that runtime loads. ``plan`` lists every combination that makes sense for a ranking model; a
+combination that cannot run on this machine (no GPU for TensorRT, no bf16 instructions, no quantized file)
+stays in the list with the reason, so the report shows what was not measured and why.
+
+Runtimes:
+
+- ``pytorch-eager``: the checkpoint in PyTorch, in process (bf16 by CPU autocast where the CPU has bf16 units);
+- ``torch-compile``: the same under ``torch.compile`` (Inductor, C++ on the CPU; needs a C compiler);
+- ``onnxruntime``: the exported graph in an ONNX Runtime CPU session, in process (FP32 flat graph, FP16 padded
+  graph, INT8 from ``tritonrec quantize``);
+- ``openvino``: the same ONNX graph compiled by OpenVINO for the CPU, in process;
+- ``triton``: the graph served by ``ranker_cpu`` (Triton's Python backend running ONNX Runtime) over gRPC, the
+  way users get scores; measured in process like the others and served through the bench harness;
+- ``tensorrt`` / ``torch-cuda``: the GPU paths (``bench/gpu/``); listed, measured only on a GPU.
+"""
+
+from __future__ import annotations
+
+import enum
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tritonrec.bench.report import host_facts
+
+__all__ = ["Candidate", "ModelArtifacts", "Precision", "Runtime", "plan"]
+
+
+class Runtime(enum.StrEnum):
+    """What executes the model."""
+
+    EAGER = "pytorch-eager"
+    COMPILE = "torch-compile"
+    ONNXRUNTIME = "onnxruntime"
+    OPENVINO = "openvino"
+    TRITON = "triton"
+    TENSORRT = "tensorrt"
+    TORCH_CUDA = "torch-cuda"
+
+    @property
+    def served(self) -> bool:
+        """Measured through a Triton server (as well as in process)."""
+        return self is Runtime.TRITON
+
+
+class Precision(enum.StrEnum):
+    """What the model computes in."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelArtifacts:
+    """One model and the files its candidates load.
+
+    Attributes:
+        name: ``base`` or the compressed checkpoint's name.
+        checkpoint: its checkpoint folder (eager and compiled runtimes).
+        export_dir: its ``tritonrec export onnx`` folder (``model_ragged.onnx``, ``model_fp16.onnx``, ...).
+        int8_onnx: an INT8 graph of it from ``tritonrec quantize`` (None: not quantized).
+        lineage: how it was made from its parent (compression method and options), for the report.
+    """
+
+    name: str
+    checkpoint: Path
+    export_dir: Path
+    int8_onnx: Path | None = None
+    lineage: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One deployment option.
+
+    Attributes:
+        model: the :class:`ModelArtifacts` it deploys.
+        runtime: what executes it.
+        precision: what it computes in.
+        artifact: the file the runtime loads (the checkpoint folder for PyTorch runtimes).
+        skip: why it cannot be measured here (None: it can).
+    """
+
+    model: ModelArtifacts
+    runtime: Runtime
+    precision: Precision
+    artifact: Path
+    skip: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``model/runtime/precision``, unique within a plan."""
+        return f"{self.model.name}/{self.runtime.value}/{self.precision.value}"
+
+
+_NO_GPU = "needs an NVIDIA GPU and none is visible here; bench/gpu/run.sh measures it on one"
+_GPU_ELSEWHERE = "GPU paths are measured by `tritonrec bench gpu` (bench/gpu/run.sh), not yet by select"
+
+
+def _model_candidates(
+    m: ModelArtifacts, flags: set[str], *, openvino: bool, compiler: bool, gpu: bool
+) -> list[Candidate]:
+    ragged, fp16 = m.export_dir / "model_ragged.onnx", m.export_dir / "model_fp16.onnx"
+    no_int8 = f"no INT8 graph of {m.name}: run `tritonrec quantize` on its export and pass --int8"
+    no_bf16 = "the CPU has no bf16 instructions (avx512_bf16 / amx_bf16)"
+    no_openvino = "OpenVINO is not installed (pip install '.[quantize]')"
+    out = [
+        Candidate(m, Runtime.EAGER, Precision.FP32, m.checkpoint),
+        Candidate(
+            m,
+            Runtime.EAGER,
+            Precision.BF16,
+            m.checkpoint,
+            None if flags & {"avx512_bf16", "amx_bf16"} else no_bf16,
+        ),
+        Candidate(m, Runtime.COMPILE, Precision.FP32, m.checkpoint, None if compiler else "no C compiler for Inductor"),
+        Candidate(m, Runtime.ONNXRUNTIME, Precision.FP32, ragged),
+        Candidate(m, Runtime.ONNXRUNTIME, Precision.FP16, fp16, None if fp16.is_file() else "exported without FP16"),
+        Candidate(m, Runtime.ONNXRUNTIME, Precision.INT8, m.int8_onnx or ragged, None if m.int8_onnx else no_int8),
+        Candidate(m, Runtime.OPENVINO, Precision.FP32, ragged, None if openvino else no_openvino),
+        Candidate(m, Runtime.TRITON, Precision.FP32, ragged),
+        Candidate(m, Runtime.TRITON, Precision.INT8, m.int8_onnx or ragged, None if m.int8_onnx else no_int8),
+    ]
+    no_gpu = _GPU_ELSEWHERE if gpu else _NO_GPU
+    offsets = m.export_dir / "model_offsets.onnx"
+    out += [
+        Candidate(m, Runtime.TENSORRT, Precision.FP16, offsets, no_gpu),
+        Candidate(m, Runtime.TENSORRT, Precision.INT8, offsets, no_gpu),
+        Candidate(m, Runtime.TORCH_CUDA, Precision.FP16, m.checkpoint, no_gpu),
+    ]
+    return out
+
+
+def plan(
+    models: Sequence[ModelArtifacts],
+    *,
+    runtimes: Sequence[Runtime] | None = None,
+    precisions: Sequence[Precision] | None = None,
+) -> list[Candidate]:
+    """Every candidate of ``models`` (only the runtimes and precisions given, when given), in a stable order."""
+    import importlib.util
+
+    host = host_facts()
+    flags, gpu = set(host.isa), host.gpu != "none"
+    openvino = importlib.util.find_spec("openvino") is not None
+    compiler = any(shutil.which(cc) for cc in ("cc", "gcc", "clang"))
+    out = []
+    for m in models:
+        for c in _model_candidates(m, flags, openvino=openvino, compiler=compiler, gpu=gpu):
+            if (runtimes is None or c.runtime in runtimes) and (precisions is None or c.precision in precisions):
+                out.append(c)
+    return out

@@ -1,0 +1,136 @@
+"""NVIDIA Triton Model Analyzer run by `tritonrec bench model-analyzer` on the test export, and its failures.
+
+The real run needs model-analyzer (its own virtualenv: bench/tools/install_model_analyzer.sh; CI does not install
+it, so the test skips there). Figures are never asserted: what is asserted is that the table, the configurations
+and the best configuration in our report are what Model Analyzer wrote, and that `bench tune --model-analyzer`
+puts that configuration in its side-by-side confirmation. The failure tests run a stand-in binary.
+"""
+
+import csv
+import json
+import sys
+
+import pytest
+
+from tritonrec.bench.model_analyzer import ModelAnalyzerSettings, find_model_analyzer, run_model_analyzer
+from tritonrec.bench.model_analyzer_results import MaConfig, to_tune_config
+from tritonrec.bench.points import PaSettings
+from tritonrec.bench.traffic import CandidateCounts, TrafficSpec
+from tritonrec.cli import main
+from tritonrec.errors import ToolError
+
+pytestmark = pytest.mark.integration
+
+TINY = ["--min-concurrency", "1", "--max-concurrency", "2", "--min-instances", "1", "--max-instances", "1"]
+TINY += ["--min-batch-size", "4", "--max-batch-size", "8", "--requests", "64", "--measurement-ms", "1000"]
+TINY += ["--pa-stability-pct", "100000", "--candidates", "20-60", "--p99-ms", "10000"]
+
+
+@pytest.fixture(scope="session")
+def model_analyzer():
+    try:
+        return find_model_analyzer()
+    except ToolError:
+        pytest.skip("model-analyzer not installed: bench/tools/install_model_analyzer.sh")
+
+
+@pytest.mark.slow
+def test_model_analyzer_runs_locally_and_our_report_is_what_it_wrote(
+    export_dir, tmp_path, perf_analyzer, model_analyzer
+):
+    out = tmp_path / "ma"
+    argv = ["bench", "model-analyzer", "--export", str(export_dir), "--out", str(out)]
+    argv += ["--perf-analyzer", str(perf_analyzer), "--model-analyzer-bin", str(model_analyzer), *TINY]
+    assert main(argv) == 0
+    record = json.loads((out / "model_analyzer.json").read_text())
+    assert record["status"] == "ok" and record["failure"] is None
+    assert record["versions"]["model_analyzer"] == record["model_analyzer"]["version"]
+    work = out / "ma"
+    with (work / "export" / "results" / "metrics-model-inference.csv").open(newline="") as f:
+        written = [r for r in csv.DictReader(f) if any(r.values())]
+    assert [(m["config"], m["concurrency"], m["requests_per_second"], m["p99_ms"]) for m in record["measured"]] == [
+        (
+            r["Model Config Path"],
+            int(r["Concurrency"]),
+            float(r["Throughput (infer/sec)"]),
+            float(r["p99 Latency (ms)"]),
+        )
+        for r in written
+    ]
+    assert {m["concurrency"] for m in record["measured"]} <= {1, 2}
+    served = {p.name for p in (work / "output_repository").iterdir()}
+    assert set(record["configs"]) == {m["config"] for m in record["measured"]} <= served
+    assert "ranker_cpu_config_default" in record["configs"]
+    for name, config in record["configs"].items():
+        if name != "ranker_cpu_config_default":  # its search: 1 instance, max_batch_size 4 or 8, batching on
+            assert config["instances"] == 1 and config["max_batch_size"] in (4, 8) and config["dynamic_batching"]
+        assert config["preferred_batch_sizes"] == []
+    best = record["best"]
+    assert best is not None and best["config"]["name"] == record["measured"][0]["config"]
+    assert best["config_pbtxt"] == (work / "output_repository" / best["config"]["name"] / "config.pbtxt").read_text()
+    assert best["candidates_per_second"] == pytest.approx(best["requests_per_second"] * record["mean_candidates"], 1e-3)
+    assert 20 <= record["mean_candidates"] <= 60
+    assert "Its best within the target" in (out / "model_analyzer.md").read_text()
+    assert (out / "model_analyzer.png").stat().st_size > 0
+
+    tuned = tmp_path / "tune"
+    argv = ["bench", "tune", "--export", str(export_dir), "--out", str(tuned), "--perf-analyzer", str(perf_analyzer)]
+    argv += ["--candidates", "20-60", "--concurrency", "2", "--max-batch-sizes", "8", "--queue-delays-us", "0"]
+    argv += ["--instance-threads", "1x1", "--layouts", "ragged", "--passes", "1", "--confirm-repeats", "1"]
+    argv += ["--requests", "64", "--measurement-ms", "1000", "--pa-stability-pct", "100000", "--p99-ms", "10000"]
+    argv += ["--model-analyzer", str(out)]
+    assert main(argv) == 0
+    confirmation = json.loads((tuned / "tune.json").read_text())["confirmation"]
+    fields = {**best["config"], "preferred_batch_sizes": tuple(best["config"]["preferred_batch_sizes"])}
+    assert confirmation["model analyzer"]["label"] == to_tune_config(MaConfig(**fields)).label()
+    assert {"shipped", "tuned", "model analyzer"} <= set(confirmation)
+
+
+def _stand_in(tmp_path, profile_body):
+    script = tmp_path / "model-analyzer"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        'if [ "$1" = "--version" ]; then echo 1.58.0; exit 0; fi\n'
+        'echo "[Model Analyzer] Starting a local Triton Server"\n' + profile_body
+    )
+    script.chmod(0o755)
+    return script
+
+
+def _run(export_dir, tmp_path, binary, **settings):
+    traffic = TrafficSpec(candidates=CandidateCounts(low=20, high=60))
+    fast = ModelAnalyzerSettings(requests=16, perf_analyzer=PaSettings(measurement_ms=1000), **settings)
+    pa = tmp_path / "perf_analyzer"
+    pa.write_text("")
+    with pytest.raises(ToolError) as failed:
+        run_model_analyzer(export_dir, tmp_path / "out", fast, traffic, perf_analyzer=pa, command="test", binary=binary)
+    return str(failed.value), json.loads((tmp_path / "out" / "model_analyzer.json").read_text())
+
+
+def test_a_profile_that_fails_is_reported_with_its_step_command_exit_code_and_log(export_dir, tmp_path):
+    binary = _stand_in(
+        tmp_path, 'echo "[Model Analyzer] Model Analyzer encountered an error: no GPU for you" >&2\nexit 1\n'
+    )
+    message, record = _run(export_dir, tmp_path, binary)
+    failure = record["failure"]
+    assert record["status"] == "failed" and failure["step"] == "profile" and failure["exit_code"] == 1
+    assert failure["command"] == f"{binary} profile -f {tmp_path / 'out' / 'ma' / 'config.yaml'}"
+    assert "encountered an error: no GPU for you" in failure["reason"] and "no GPU for you" in failure["log_tail"]
+    assert "failed at step 'profile'" in message and "exit code: 1" in message and "no GPU for you" in message
+    assert (tmp_path / "out" / "ma" / "config.yaml").is_file() and (
+        tmp_path / "out" / "ma" / "input_data.json"
+    ).is_file()
+
+
+def test_a_profile_past_its_time_limit_is_stopped_and_reported(export_dir, tmp_path):
+    binary = _stand_in(tmp_path, f"exec {sys.executable} -c 'import time; time.sleep(600)'\n")
+    message, record = _run(export_dir, tmp_path, binary, timeout_s=3)
+    assert record["failure"]["step"] == "profile" and "did not finish within 3 s" in record["failure"]["reason"]
+    assert record["failure"]["exit_code"] is not None  # it was stopped, not left running
+    assert "did not finish within 3 s" in message
+
+
+def test_a_profile_that_writes_no_results_is_reported_as_the_results_step(export_dir, tmp_path):
+    message, record = _run(export_dir, tmp_path, _stand_in(tmp_path, "exit 0\n"))
+    assert record["failure"]["step"] == "results" and "metrics-model-inference.csv" in record["failure"]["reason"]
+    assert "failed at step 'results'" in message
