@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-chromium tools-model-analyzer
+.PHONY: install demo demo-quick test test-fast lint typecheck clean tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-modelopt tools-chromium tools-model-analyzer
 
 # torch is installed first and pinned (==2.13.0, CPU build on CPU machines): an unpinned torch pulls a
 # multi-GB CUDA build. constraints.txt pins every other package to the versions this repo was tested with.
@@ -23,7 +23,7 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/tritonrec demo --quick
 
-test: $(STAMP) tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-chromium
+test: $(STAMP) tools-helm tools-perf-analyzer tools-prometheus tools-checkov tools-modelopt tools-chromium
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
@@ -47,6 +47,10 @@ tools-prometheus:
 # checkov in its own virtualenv .tools/checkov/ (its pins conflict with constraints.txt; see the script's header).
 tools-checkov:
 	helm/tools/install_checkov.sh
+
+# NVIDIA ModelOpt's ONNX PTQ in its own virtualenv .tools/modelopt/ (its pins conflict: see the script's header).
+tools-modelopt:
+	bash export/tools/install_modelopt.sh
 
 # NVIDIA's perf_analyzer into .tools/perf_analyzer (it cannot live in the venv: see the script's header).
 tools-perf-analyzer: $(STAMP)

@@ -140,10 +140,32 @@ def test_committed_gpu_configs_give_the_repository_contract_shapes(repo, model):
     precision = "int8" if model.endswith("int8") else "fp16"
     assert build(repo, model=model, precision=precision).returncode == 0
     (call,) = trtexec_calls(repo)
-    # the committed GPU configs batch candidates raggedly: the flat graph's profile, M up to B x N candidates
+    if model == "ranker_trt_int8":  # the Q/DQ file of `tritonrec quantize` is a padded graph
+        assert "--minShapes=history:1x50,candidates:1x1" in call
+        assert "--maxShapes=history:64x50,candidates:64x2048" in call
+        return
+    # ranker_trt_fp16 batches candidates raggedly: the flat graph's profile, M up to B x N candidates
     assert "--minShapes=history:1x50,candidates:1,candidate_offsets:1" in call
     assert "--optShapes=history:16x50,candidates:3200,candidate_offsets:16" in call
     assert "--maxShapes=history:64x50,candidates:131072,candidate_offsets:64" in call
+
+
+@pytest.mark.parametrize("model", ["ranker_trt_fp16", "ranker_trt_int8"])
+def test_the_python_builder_states_the_same_trtexec_shapes_and_flags(repo, model):
+    """`tritonrec export trt --print-trtexec` (weakly typed) and this script build the same engine from a config."""
+    from tritonrec.export.tensorrt_plan import ShapeProfile, TrtPrecision, trtexec_command
+    from tritonrec.repository import parse_config_text
+
+    committed = (ROOT / "model_repository" / model / "config.pbtxt").read_text()
+    (repo / model / "config.pbtxt").write_text(committed)
+    precision = TrtPrecision.INT8 if model.endswith("int8") else TrtPrecision.FP16
+    assert build(repo, model=model, precision=precision.value).returncode == 0
+    (call,) = trtexec_calls(repo)
+    onnx, plan = (arg.split("=", 1)[1] for arg in call[:2])
+    python = trtexec_command(
+        Path(onnx), Path(plan), precision, ShapeProfile.from_config(parse_config_text(committed)), strongly_typed=False
+    )
+    assert sorted(python[3:]) == sorted(call[2:]), "same precision flags and shapes"
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,14 @@ from tritonrec.repository import (
     VariantOverrides,
     build_repository,
     config_text,
+    cpu_artifact,
     model_config,
     parse_config_text,
     resolve_variants,
 )
 from tritonrec.repository.ranker_cpu_model import (
     cgroup_cpu_limit,
+    check_layout,
     check_request,
     pack_flat,
     pack_requests,
@@ -83,8 +85,12 @@ def test_backends_and_devices_match_the_design_table():
     cpu = configs["ranker_cpu"].parameters
     assert cpu["layout"].string_value == "ragged" and cpu["onnx_file"].string_value == "model_ragged.onnx"
     for name in ("ranker_onnx", "ranker_trt_fp16", "ranker_trt_int8"):
+        assert configs[name].instance_group[0].kind == kind.KIND_GPU
+    # INT8 TensorRT is built from the Q/DQ file of `tritonrec quantize`, a padded graph: equal shapes batched
+    int8 = configs["ranker_trt_int8"]
+    assert not any(i.allow_ragged_batch for i in int8.input) and not int8.batch_input and not int8.batch_output
+    for name in ("ranker_onnx", "ranker_trt_fp16"):
         config = configs[name]
-        assert config.instance_group[0].kind == kind.KIND_GPU
         # Triton's ragged batching: candidates concatenated, their running totals in, scores scattered back out
         ragged = {i.name: i.allow_ragged_batch for i in config.input}
         assert ragged == {"history": False, "candidates": True}  # clients pad histories to max_history
@@ -204,6 +210,69 @@ def test_pack_right_aligns_histories_and_split_restores_each_request():
     assert [p.tolist() for p in parts] == [[[50, 60, 70]], [[80]], [[90], [100]]]
 
 
+def test_cpu_precision_and_runtime_choose_ranker_cpus_file(tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model_int8.xml").write_bytes(b"ir")
+    (export / "model_int8.bin").write_bytes(b"weights")
+    cpu = VariantOverrides(cpu_precision="int8", cpu_runtime="openvino").apply(VARIANTS["ranker_cpu"])
+    assert (cpu.artifact, cpu.precision, cpu.runtime) == ("model_int8.xml", "int8", "openvino")
+    assert cpu.layout == "padded"  # the INT8 file is a padded graph: ranker_cpu serves it padded, explicitly
+    build_repository(tmp_path / "repo", SPEC, [cpu], export_dir=export)
+    version = tmp_path / "repo" / "ranker_cpu" / "1"
+    assert sorted(p.name for p in version.iterdir()) == ["model.py", "model_int8.bin", "model_int8.xml"]
+    config = parse_config_text((tmp_path / "repo" / "ranker_cpu" / CONFIG_FILE).read_text())
+    assert config.parameters["onnx_file"].string_value == "model_int8.xml"
+    assert config.parameters["runtime"].string_value == "openvino"
+    assert config.parameters["layout"].string_value == "padded"
+    assert cpu_artifact("int8") == "model_int8.onnx" and cpu_artifact("fp16", "openvino") == "model_fp16.onnx"
+    with pytest.raises(RepositoryError, match="run `tritonrec quantize` first"):
+        build_repository(
+            tmp_path / "r2",
+            SPEC,
+            [VariantOverrides(cpu_precision="int8").apply(VARIANTS["ranker_cpu"])],
+            export_dir=export,
+        )
+    with pytest.raises(ConfigError, match="openvino is an option of the ranker_cpu variant"):
+        dataclasses.replace(VARIANTS["ranker_onnx"], runtime="openvino")
+    with pytest.raises(ConfigError, match="precision"):
+        VariantOverrides(cpu_precision="int4")
+    assert VariantOverrides(cpu_precision="int8").apply(VARIANTS["ranker_gpu"]).artifact == "model.pt2"
+
+
+def test_cpu_precision_runtime_and_layout_combine_or_are_refused():
+    cpu = VARIANTS["ranker_cpu"]
+    assert cpu_artifact("fp32") == "model_ragged.onnx" and cpu_artifact("fp32", "openvino", "padded") == "model.onnx"
+    # OpenVINO alone keeps the ragged default: it compiles the flat graph
+    ov = VariantOverrides(cpu_runtime="openvino").apply(cpu)
+    assert (ov.artifact, ov.layout, ov.runtime, ov.precision) == ("model_ragged.onnx", "ragged", "openvino", "fp32")
+    fp16 = VariantOverrides(cpu_precision="fp16").apply(cpu)
+    assert (fp16.artifact, fp16.layout) == ("model_fp16.onnx", "padded")
+    # a tuned layout first, then the precision flag: the flag wins, INT8 exists only as a padded graph
+    tuned = VariantOverrides(layout="ragged", instances=3).apply(cpu)
+    int8 = VariantOverrides(cpu_precision="int8").apply(tuned)
+    assert (int8.artifact, int8.layout, int8.instances) == ("model_int8.onnx", "padded", 3)
+    padded = VariantOverrides(layout="padded", cpu_runtime="openvino").apply(cpu)
+    assert (padded.artifact, padded.layout, padded.runtime) == ("model.onnx", "padded", "openvino")
+    with pytest.raises(ConfigError, match="no int8 flat graph"):
+        VariantOverrides(layout="ragged", cpu_precision="int8")
+    with pytest.raises(ConfigError, match="ranker_cpu: .*no int8 flat graph"):
+        VariantOverrides(layout="ragged").apply(int8)  # an INT8 variant cannot be switched to the flat graph
+    onnx = VariantOverrides(layout="padded", cpu_precision="int8").apply(VARIANTS["ranker_onnx"])
+    assert (onnx.artifact, onnx.layout) == ("model.onnx", "padded")  # GPU variants ignore the CPU flags
+
+
+def test_ranker_cpu_refuses_a_layout_its_graph_was_not_exported_in():
+    check_layout("ragged", {"history", "candidates", "user_index"}, "model_ragged.onnx")
+    check_layout("padded", {"history", "candidates"}, "model_int8.onnx")
+    with pytest.raises(ValueError, match="model_int8.onnx is a padded graph"):
+        check_layout("ragged", {"history", "candidates"}, "model_int8.onnx")
+    with pytest.raises(ValueError, match="is a ragged graph"):
+        check_layout("padded", {"history", "candidates", "user_index"}, "model_ragged.onnx")
+    with pytest.raises(ValueError, match="layout must be one of"):
+        check_layout("offsets", {"history", "candidates"}, "model.onnx")
+
+
 def test_flat_packing_concatenates_real_candidates_and_trims_histories_to_the_longest():
     pairs = [
         (np.array([[0, 0, 5]], np.int64), np.array([[7, 8]], np.int64)),
@@ -230,3 +299,60 @@ def test_threads_follow_the_cgroup_cpu_quota_not_the_nodes_cores(tmp_path):
     (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
     (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
     assert cgroup_cpu_limit(v1) == 3.0
+
+
+def _graph(path, *inputs):
+    """A tiny ONNX file with these inputs (repo build reads only its inputs and export.json beside it)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    values = [helper.make_tensor_value_info(n, TensorProto.INT64, None) for n in inputs]
+    node = helper.make_node("Cast", ["candidates"], ["scores"], to=TensorProto.FLOAT)
+    output = helper.make_tensor_value_info("scores", TensorProto.FLOAT, None)
+    onnx.save(helper.make_model(helper.make_graph([node], "g", values, [output])), str(path))
+    return path
+
+
+def test_repo_build_combines_tuned_selection_and_cpu_precision_or_refuses(tmp_path, capsys):
+    import json
+
+    from tritonrec.cli import main
+
+    export = tmp_path / "quantized"
+    export.mkdir()
+    (export / "export.json").write_text(json.dumps({"feature_spec": SPEC.to_dict()}))
+    _graph(export / "model.onnx", "history", "candidates")
+    int8 = _graph(export / "model_int8.onnx", "history", "candidates")  # tritonrec quantize: a padded graph
+    tuned = tmp_path / "tune.json"
+    tuned.write_text(json.dumps({"chosen_overrides": {"layout": "ragged", "instances": 3, "max_batch_size": 32}}))
+
+    def config(repo):
+        return parse_config_text((repo / "ranker_cpu" / CONFIG_FILE).read_text())
+
+    # --tuned (ragged) + --cpu-precision int8 --cpu-runtime openvino: the flag wins and says so
+    args = ["repo", "build", "--export", str(export), "--configs-only", "--tuned", str(tuned)]
+    assert main([*args, "--cpu-precision", "int8", "--cpu-runtime", "openvino", "--out", str(tmp_path / "r1")]) == 0
+    assert "in the padded layout, not the ragged layout" in capsys.readouterr().out
+    built = config(tmp_path / "r1")
+    params = {k: v.string_value for k, v in built.parameters.items()}
+    assert (params["layout"], params["onnx_file"], params["runtime"]) == ("padded", "model_int8.xml", "openvino")
+    assert built.instance_group[0].count == 3 and built.max_batch_size == 32
+    # --tuned alone keeps the ragged default
+    assert main([*args, "--out", str(tmp_path / "r2")]) == 0
+    params = {k: v.string_value for k, v in config(tmp_path / "r2").parameters.items()}
+    assert (params["layout"], params["onnx_file"]) == ("ragged", "model_ragged.onnx")
+    capsys.readouterr()
+
+    # --from-selection: the pick's graph decides the layout; the tuned settings apply; precision flags are refused
+    selection = tmp_path / "select.json"
+    row = {"name": "base/triton/int8", "runtime": "triton", "precision": "int8", "artifact": str(int8)}
+    selection.write_text(json.dumps({"chosen_row": row}))
+    picked = ["repo", "build", "--from-selection", str(selection), "--configs-only", "--tuned", str(tuned)]
+    assert main([*picked, "--out", str(tmp_path / "r3")]) == 0
+    assert "the selected graph was exported in that layout" in capsys.readouterr().out
+    built = config(tmp_path / "r3")
+    params = {k: v.string_value for k, v in built.parameters.items()}
+    assert (params["layout"], params["onnx_file"]) == ("padded", "model_int8.onnx")
+    assert built.instance_group[0].count == 3
+    assert main([*picked, "--cpu-precision", "int8", "--out", str(tmp_path / "r4")]) == 1
+    assert "drop --cpu-precision/--cpu-runtime" in capsys.readouterr().err

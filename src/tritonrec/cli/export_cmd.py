@@ -1,4 +1,4 @@
-"""``tritonrec export onnx`` / ``export torch``: checkpoint -> ONNX (FP32 + FP16) or a torch.export program."""
+"""``tritonrec export onnx`` / ``torch`` / ``trt``: ONNX (FP32 + FP16), a torch.export program, a TensorRT engine."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tritonrec.cli.common import add_data_source, prepare_from_args, print_json
 
-__all__ = ["register", "run_export_onnx", "run_export_torch"]
+__all__ = ["register", "run_export_onnx", "run_export_torch", "run_export_trt"]
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -33,6 +33,7 @@ def register(p: argparse.ArgumentParser) -> None:
     add_data_source(program)
     program.add_argument("--out", type=Path, required=True, help="output folder (model.pt2, program.json)")
     program.set_defaults(handler=run_export_torch)
+    _register_trt(sub)
 
 
 def run_export_onnx(args: argparse.Namespace) -> int:
@@ -71,4 +72,61 @@ def run_export_torch(args: argparse.Namespace) -> int:
         f"{record.candidate} vs {record.reference}: max abs {record.max_abs:.2e} over {record.n_scores:,} scores "
         f"-> {'ok' if record.passed else 'FAILED'}"
     )
+    return 0
+
+
+def _register_trt(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from tritonrec.export.tensorrt_plan import OPT_BATCH, OPT_CANDIDATES, TrtPrecision
+
+    trt = sub.add_parser("trt", help="a TensorRT engine (plan + metadata) on this GPU; --print-trtexec needs no GPU")
+    trt.add_argument(
+        "--onnx",
+        type=Path,
+        required=True,
+        help="model_offsets.onnx (fp16, from `export onnx --gpu-graph`) or model_qdq.onnx (int8, best, from "
+        "`tritonrec quantize`)",
+    )
+    trt.add_argument("--precision", choices=[p.value for p in TrtPrecision], required=True)
+    trt.add_argument("--out", type=Path, default=None, help="folder of the plan (default: the ONNX file's folder)")
+    trt.add_argument("--min-batch", type=int, default=1, help="smallest batch of the profile (1)")
+    trt.add_argument("--opt-batch", type=int, default=OPT_BATCH, help=f"batch TensorRT tunes for ({OPT_BATCH})")
+    trt.add_argument("--max-batch", type=int, default=None, help="largest batch (default: the variant's config)")
+    trt.add_argument("--min-candidates", type=int, default=1, help="fewest candidates (1)")
+    trt.add_argument("--opt-candidates", type=int, default=OPT_CANDIDATES, help=f"tuned for ({OPT_CANDIDATES})")
+    trt.add_argument("--max-candidates", type=int, default=None, help="most candidates (default: the config's)")
+    trt.add_argument(
+        "--quantize-report",
+        type=Path,
+        default=None,
+        help="quantize.json of `tritonrec quantize`: its float groups are pinned (default: beside --onnx, if any)",
+    )
+    trt.add_argument("--timing-cache", type=Path, default=None, help="timing cache file to read and update")
+    trt.add_argument("--weakly-typed", action="store_true", help="int8: --int8 --fp16 with pinned layers instead")
+    trt.add_argument("--print-trtexec", action="store_true", help="print the equivalent trtexec line and stop")
+    trt.set_defaults(handler=run_export_trt)
+
+
+def run_export_trt(args: argparse.Namespace) -> int:
+    """Build a TensorRT engine (or print the trtexec line that builds it)."""
+    from tritonrec.export.tensorrt_setup import trt_build_from_args
+
+    build, strongly = trt_build_from_args(args)
+    if args.print_trtexec:
+        from tritonrec.export.tensorrt_plan import trtexec_command
+
+        line = trtexec_command(
+            build.onnx,
+            build.plan,
+            build.precision,
+            build.profile,
+            strongly_typed=strongly,
+            layers=build.layers,
+            timing_cache=build.timing_cache,
+        )
+        print(" ".join(line))
+        return 0
+    from tritonrec.export.tensorrt_build import build_engine
+
+    metadata = build_engine(build)
+    print(f"{build.plan} ({metadata.precision.value}, {metadata.gpu}, TensorRT {metadata.tensorrt_version})")
     return 0

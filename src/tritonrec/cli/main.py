@@ -28,7 +28,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate_cmd", "score a checkpoint or an exported ONNX file on a dataset split"),
     "data": ("data_cmd", "dataset tools (synth: generate a synthetic e-commerce dataset)"),
     "compress": ("compress_cmd", "compress a checkpoint (prune, distill, share, quantize-embeddings) into a new one"),
-    "export": ("export_cmd", "export a checkpoint (onnx: FP32 + FP16, parity-checked)"),
+    "export": ("export_cmd", "export a checkpoint (onnx: FP32 + FP16, parity-checked; trt: a TensorRT engine)"),
+    "quantize": (
+        "quantize_cmd",
+        "INT8 per calibrator, sensitivity per layer group, mixed precision, CPU INT8 forms and OpenVINO, judged by "
+        "ranking quality and CPU speed",
+    ),
     "repo": ("repo_cmd", "the Triton model repository (build: configs and artifacts of the serving variants)"),
     "serve": ("serve_cmd", "serve a model repository on the bundled tritonserver (CPU) until Ctrl-C"),
     "query": ("query_cmd", "rank one user's candidates on a running Triton ranker over gRPC"),

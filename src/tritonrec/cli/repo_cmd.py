@@ -50,36 +50,65 @@ def register(p: argparse.ArgumentParser) -> None:
         "--tuned",
         type=Path,
         default=None,
-        help="tune.json of `tritonrec bench tune`: its chosen configuration for the Python variants (flags win)",
+        help="tune.json of `tritonrec bench tune`: its chosen configuration for the Python variants (flags win; "
+        "--cpu-precision fp16/int8 replaces its layout with the padded one)",
+    )
+    build.add_argument(
+        "--cpu-precision",
+        choices=["fp32", "fp16", "int8"],
+        default=None,
+        help="ranker_cpu's precision (default fp32: the flat graph model_ragged.onnx, ragged layout); fp16 "
+        "(model_fp16.onnx) and int8 (model_int8.* from `tritonrec quantize`) exist only as padded graphs, so they "
+        "serve ranker_cpu in the padded layout",
+    )
+    build.add_argument(
+        "--cpu-runtime",
+        choices=["onnxruntime", "openvino"],
+        default=None,
+        help="ranker_cpu's runtime (default onnxruntime); openvino runs the same graph in either layout, and "
+        "model_int8.xml with --cpu-precision int8 when OpenVINO won `tritonrec quantize`",
     )
     build.set_defaults(handler=run_repo_build)
 
 
 def run_repo_build(args: argparse.Namespace) -> int:
     """Write the model repository for the chosen variants; print what was written."""
-    from tritonrec.repository import VariantOverrides, build_repository, resolve_variants
+    import dataclasses
 
+    from tritonrec.repository import VariantKind, VariantName, VariantOverrides, build_repository, resolve_variants
+
+    if args.from_selection is not None and (args.cpu_precision or args.cpu_runtime):
+        raise ConfigError(
+            "--from-selection serves the selected candidate's graph in its own precision and runtime: drop "
+            "--cpu-precision/--cpu-runtime, or build from --export"
+        )
     overrides = VariantOverrides(
         max_batch_size=args.max_batch_size,
         max_queue_delay_us=args.max_queue_delay_us,
         instances=args.instances,
         cpu_threads=args.cpu_threads,
         ort_tensorrt=args.ort_tensorrt,
+        cpu_precision=args.cpu_precision,
+        cpu_runtime=args.cpu_runtime,
     )
     variants = resolve_variants(names(args.variants))
+    tuned = None
     if args.tuned is not None:
         from tritonrec.bench.tune import overrides_from_report
-        from tritonrec.repository import VariantKind
 
         tuned = overrides_from_report(args.tuned)
         variants = [tuned.apply(v) if v.kind is VariantKind.PYTHON_ORT else v for v in variants]
     variants = [overrides.apply(v) for v in variants]
+    why = f"its {args.cpu_precision} graph is a padded graph"
     if args.from_selection is not None:
         from tritonrec.export.manifest import read_export_spec
         from tritonrec.select.served import selected_variant
 
         chosen, export_dir = selected_variant(args.from_selection)
+        if tuned is not None:  # the pick's graph fixes the layout; the rest of the tuned configuration applies
+            chosen = dataclasses.replace(tuned, layout=None).apply(chosen)
         variants = [overrides.apply(chosen)]
+        why = "the selected graph was exported in that layout"
         spec = read_export_spec(export_dir / "model.onnx")
         print(
             f"ranker_cpu serves {export_dir / chosen.artifact} ({chosen.precision}), the pick of {args.from_selection}"
@@ -97,7 +126,6 @@ def run_repo_build(args: argparse.Namespace) -> int:
         if args.dataset is None:
             raise ConfigError("--checkpoint needs --dataset (real rows of its dataset check the export's parity)")
         from tritonrec.pipeline.steps import export_step, program_step
-        from tritonrec.repository import VariantKind
 
         export_dir = args.checkpoint / "onnx"
         print(f"exporting {args.checkpoint} -> {export_dir}", flush=True)
@@ -106,6 +134,10 @@ def run_repo_build(args: argparse.Namespace) -> int:
         spec = export_step(args.checkpoint, data, export_dir, gpu_graph=gpu_graph).spec
         if any(v.kind is VariantKind.PYTHON_TORCH for v in variants):
             program_step(args.checkpoint, data, export_dir)  # model.pt2 + program.json beside the ONNX files
+    cpu = next((v for v in variants if v.name == VariantName.CPU), None)
+    if tuned is not None and tuned.layout is not None and cpu is not None and cpu.layout != tuned.layout:
+        print(f"ranker_cpu serves {cpu.artifact} in the {cpu.layout} layout, not the {tuned.layout} layout of "
+              f"{args.tuned}: {why}")  # fmt: skip
     written = build_repository(args.out, spec, variants, export_dir=None if args.configs_only else export_dir)
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(p.relative_to(args.out)) for p in files))

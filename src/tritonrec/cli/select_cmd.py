@@ -31,7 +31,9 @@ def register(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--checkpoint", type=Path, required=True, help="the base model's checkpoint (the FP32 reference)")
     p.add_argument("--export", type=Path, default=None, help="its `tritonrec export onnx` folder (default: exported)")
-    p.add_argument("--int8", type=Path, default=None, help="an INT8 flat graph of it from `tritonrec quantize`")
+    p.add_argument(
+        "--int8", type=Path, default=None, help="its INT8 graph from `tritonrec quantize` (OUT/model_int8.onnx)"
+    )
     p.add_argument(
         "--model",
         action="append",

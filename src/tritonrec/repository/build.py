@@ -7,7 +7,9 @@ Layout written for each variant ``<name>``::
     <out>/<name>/1/model.pt2         the torch.export program (ranker_gpu; `tritonrec export torch`)
     <out>/<name>/1/model.py          the Python-backend model of ranker_cpu / ranker_gpu (ranker_cpu_model.py /
                                      ranker_gpu_model.py, verbatim)
-    <out>/<name>/1/model.plan        TensorRT variants: built on the target GPU node, never copied from here
+    <out>/<name>/1/model.plan        TensorRT variants: built on the target GPU node (build_trt_engines.sh), or
+                                     ``model_trt_<precision>.plan`` of the export folder (``tritonrec export trt``,
+                                     run on that GPU) with its metadata, refused unless the metadata fits the variant
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tritonrec.data.feature_spec import FeatureSpec
-from tritonrec.errors import RepositoryError
+from tritonrec.errors import ConfigError, RepositoryError
 from tritonrec.repository.variants import VARIANTS, Variant, VariantKind, config_text, model_config
 
 __all__ = ["CONFIG_FILE", "VERSION", "build_repository", "resolve_variants"]
@@ -51,18 +53,55 @@ _PYTHON_MODELS = {
 def _artifact_files(export_dir: Path, variant: Variant) -> list[Path]:
     source = export_dir / variant.artifact
     if not source.is_file():
-        exporter = "torch" if variant.kind is VariantKind.PYTHON_TORCH else "onnx"
-        raise RepositoryError(
-            f"{variant.name} needs {source.name} in {export_dir}; run `tritonrec export {exporter}` first"
-        )
+        exporter = "export torch" if variant.kind is VariantKind.PYTHON_TORCH else "export onnx"
+        exporter = "quantize" if variant.precision == "int8" else exporter
+        raise RepositoryError(f"{variant.name} needs {source.name} in {export_dir}; run `tritonrec {exporter}` first")
+    if source.suffix == ".xml":  # OpenVINO IR: the weights are in the .bin of the same name
+        return [source, source.with_suffix(".bin")]
     data = source.with_name(source.name + ".data")
     return [source, data] if data.is_file() else [source]
 
 
-def _write_artifacts(variant: Variant, export_dir: Path, version_dir: Path) -> list[Path]:
-    if variant.kind is VariantKind.TENSORRT:
-        logger.info("%s: its engine is built on the target GPU (TensorRT issue), never copied from here", variant.name)
+def _place_plan(variant: Variant, spec: FeatureSpec, export_dir: Path, version_dir: Path) -> list[Path]:
+    """Copy the export's plan for ``variant`` (with its metadata) after checking the metadata fits the variant."""
+    from tritonrec.export.tensorrt_plan import (
+        EngineMetadata,
+        ShapeProfile,
+        TrtPrecision,
+        plan_file,
+        plan_problems,
+        plan_source,
+        sha256,
+    )
+
+    precision = TrtPrecision(variant.precision if variant.precision == "fp16" else "int8")
+    plan = export_dir / plan_file(precision)
+    if not plan.is_file():
+        logger.info("%s: no %s in %s: its engine is built on the target GPU node", variant.name, plan.name, export_dir)
         return []
+    try:
+        metadata = EngineMetadata.read(plan)
+        wanted = ShapeProfile.from_config(model_config(variant, spec))
+        source = export_dir / plan_source(metadata.precision, metadata.profile.layout)
+    except ConfigError as e:
+        raise RepositoryError(f"{variant.name}: {e}") from e
+    problems = plan_problems(
+        metadata,
+        variant_precision=variant.precision,
+        wanted=wanted,
+        onnx_sha256=sha256(source) if source.is_file() else None,
+    )
+    if problems:
+        raise RepositoryError(f"{variant.name}: refusing {plan}: " + "; ".join(problems))
+    version_dir.mkdir(parents=True, exist_ok=True)
+    target = version_dir / "model.plan"
+    shutil.copy2(plan, target)
+    return [target, metadata.write(target)]
+
+
+def _write_artifacts(variant: Variant, spec: FeatureSpec, export_dir: Path, version_dir: Path) -> list[Path]:
+    if variant.kind is VariantKind.TENSORRT:
+        return _place_plan(variant, spec, export_dir, version_dir)
     version_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for source in _artifact_files(export_dir, variant):
@@ -104,6 +143,6 @@ def build_repository(
         config_path.write_text(config_text(model_config(variant, spec)))
         files = [config_path]
         if export_dir is not None:
-            files += _write_artifacts(variant, export_dir, folder / VERSION)
+            files += _write_artifacts(variant, spec, export_dir, folder / VERSION)
         written[variant.name] = files
     return written

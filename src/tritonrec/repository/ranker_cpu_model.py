@@ -1,4 +1,4 @@
-"""Triton Python-backend model of ``ranker_cpu``: ONNX Runtime over the whole dynamic batch.
+"""Triton Python-backend model of ``ranker_cpu``: ONNX Runtime (or OpenVINO) over the whole dynamic batch.
 
 ``tritonrec repo build`` copies this file verbatim to ``ranker_cpu/<version>/model.py``. It imports only numpy,
 onnxruntime and Triton's ``triton_python_backend_utils``, so it also runs in a stock Triton image with
@@ -19,6 +19,12 @@ If that run fails, each request is scored alone, so only the requests that fail 
 
 Ids: ``0`` is padding; negative ids are a client bug and rejected; ids above the catalogue are unknown items
 (new products) and score with the model's OOV embedding, a mapping that is inside the ONNX graph.
+
+Runtime (config parameter ``runtime``): ``onnxruntime`` (default) runs the ``onnx_file`` (FP32, FP16 or an INT8
+file from ``tritonrec quantize``: a quantized model is just another file); ``openvino`` compiles the file (an ONNX
+file or OpenVINO IR ``.xml``, e.g. NNCF's INT8 model) for OpenVINO's CPU plugin with FP32 inference precision.
+Either runtime serves either layout; the layout must be the one the file was exported in (the flat graph takes
+``user_index``; the FP16 and INT8 files are padded graphs), which ``initialize`` checks.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -37,9 +44,14 @@ except ImportError:  # imported for its pure functions (tests, tritonrec.reposit
     pb_utils = None
 
 __all__ = [
+    "LAYOUTS",
+    "RUNTIMES",
+    "OpenVinoSession",
     "TritonPythonModel",
     "cgroup_cpu_limit",
+    "check_layout",
     "check_request",
+    "open_session",
     "pack_flat",
     "pack_requests",
     "serving_cpus",
@@ -185,11 +197,72 @@ def session_threads(config: dict[str, Any], root: Path = Path("/sys/fs/cgroup"))
     return int(params.get("intra_op_threads", "0")) or max(1, serving_cpus(root) // instances)
 
 
-def open_session(path: Path, threads: int = 0) -> Any:
-    """The ONNX Runtime CPU session this model serves with, ``threads`` intra-op threads (0 = every core).
+_INPUT_NAMES = {"history", "candidates", "user_index", "candidate_offsets"}
 
-    ``tritonrec bench efficiency`` opens the same session in process.
+
+class OpenVinoSession:
+    """An OpenVINO compiled model behind ONNX Runtime's ``run(output_names, feeds)`` call."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import openvino as ov  # heavy; only for the openvino runtime
+
+        # f32: OpenVINO's CPU plugin would otherwise run float layers in bf16 on AMX/AVX512-BF16 CPUs;
+        # LATENCY: one stream per compiled model, like one ONNX Runtime session per instance.
+        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = ov.Core().compile_model(str(path), "CPU", config)
+
+    def run(self, output_names: list[str], feeds: dict[str, Any]) -> list[Any]:
+        """Score ``feeds``; returns the outputs named, in order."""
+        results = self.compiled(feeds)
+        return [results[self.compiled.output(name)] for name in output_names]
+
+    def get_inputs(self) -> list[SimpleNamespace]:
+        """The model's inputs, each with a ``name`` (as ONNX Runtime's ``get_inputs()`` gives them).
+
+        A port may carry several tensor names (the ONNX input's and those of what consumes it directly); the
+        contract's name wins over the one OpenVINO would pick.
+        """
+        inputs = []
+        for port in self.compiled.inputs:
+            names = port.get_names() & _INPUT_NAMES
+            inputs.append(SimpleNamespace(name=min(names) if names else port.get_any_name()))
+        return inputs
+
+
+RUNTIMES = ("onnxruntime", "openvino")
+LAYOUTS = ("ragged", "padded")
+
+
+def check_layout(layout: str, input_names: set[str], file_name: str) -> None:
+    """Refuse a ``layout`` parameter that does not fit the loaded graph's inputs (the flat graph takes ``user_index``).
+
+    Raises:
+        ValueError: an unknown layout, or one the graph was not exported for (e.g. ``ragged`` on the padded INT8
+            file of ``tritonrec quantize``); the model then fails to load with this message.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    graph = "ragged" if "user_index" in input_names else "padded"
+    if graph != layout:
+        raise ValueError(
+            f"{file_name} is a {graph} graph (inputs {', '.join(sorted(input_names))}) but the config's layout "
+            f"parameter is {layout!r}: set layout to {graph!r} or serve the {layout} graph"
+        )
+
+
+def open_session(path: Path, threads: int = 0, runtime: str = "onnxruntime") -> Any:
+    """The CPU session this model serves with, ``threads`` intra-op threads (0 = every core).
+
+    ``runtime`` is ``onnxruntime`` (an ONNX Runtime session) or ``openvino`` (:class:`OpenVinoSession`).
+    ``tritonrec bench efficiency`` and ``tritonrec quantize`` open the same session in process.
+
+    Raises:
+        ValueError: an unknown runtime.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    if runtime == "openvino":
+        return OpenVinoSession(path, threads or serving_cpus())
     import onnxruntime as ort  # heavy; only needed inside the server
 
     options = ort.SessionOptions()
@@ -211,9 +284,10 @@ class TritonPythonModel:
         self.max_history = int(params["max_history"])
         self.max_candidates = int(params["max_candidates"])
         path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
-        self.session = open_session(path, session_threads(config))
+        self.session = open_session(path, session_threads(config), params.get("runtime", "onnxruntime"))
         self.output_name = "scores"
         self.layout = params.get("layout", "padded")
+        check_layout(self.layout, {i.name for i in self.session.get_inputs()}, path.name)
 
     def _error(self, message: str, code: Any = None) -> Any:
         error = pb_utils.TritonError(message, code if code is not None else pb_utils.TritonError.INVALID_ARG)

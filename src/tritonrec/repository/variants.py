@@ -11,7 +11,7 @@ dynamic batcher stacks users; a request may also carry several users (``[B, L]``
 | ``ranker_gpu`` | Python backend running the ``torch.export`` program on CUDA over the whole batch | GPU, no TensorRT |
 | ``ranker_onnx`` | ``onnxruntime_onnx`` (optional TensorRT execution accelerator) | GPU (NGC image) |
 | ``ranker_trt_fp16`` | ``tensorrt_plan``, FP16 engine built on the target GPU | GPU |
-| ``ranker_trt_int8`` | ``tensorrt_plan``, INT8 engine from the calibrated QDQ ONNX | GPU |
+| ``ranker_trt_int8`` | ``tensorrt_plan``, INT8 engine from the calibrated QDQ ONNX (padded layout) | GPU |
 
 Field references: https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto
 """
@@ -21,8 +21,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
 
 from google.protobuf import text_format
+from google.protobuf.message import DecodeError
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonrec.contract import (
@@ -34,6 +37,7 @@ from tritonrec.contract import (
     MAX_CANDIDATES_PARAM,
     MAX_HISTORY_PARAM,
     SCORES,
+    USER_INDEX,
 )
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import ConfigError
@@ -48,12 +52,54 @@ __all__ = [
     "VariantOverrides",
     "LAYOUT_FILES",
     "config_text",
+    "cpu_artifact",
+    "cpu_layout",
+    "graph_file_layout",
     "model_config",
     "parse_config_text",
 ]
 
 WARMUP_CANDIDATES = 200
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+CPU_RUNTIMES = ("onnxruntime", "openvino")
+
+
+def cpu_layout(precision: str) -> str:
+    """The layout ``ranker_cpu`` serves ``precision`` in: the flat graph exists in FP32 only.
+
+    ``tritonrec export onnx`` writes ``model_ragged.onnx`` in FP32; ``model_fp16.onnx`` and the INT8 file of
+    ``tritonrec quantize`` are padded ``[B, N]`` graphs, so FP16 and INT8 are served in the padded layout.
+    """
+    return "ragged" if precision == "fp32" else "padded"
+
+
+def cpu_artifact(precision: str, runtime: str = "onnxruntime", layout: str | None = None) -> str:
+    """The file ``ranker_cpu`` loads for ``precision``, ``runtime`` and ``layout`` (None = :func:`cpu_layout`).
+
+    FP32: the export's ``model_ragged.onnx`` (ragged) or ``model.onnx`` (padded); FP16: ``model_fp16.onnx``;
+    INT8: the file ``tritonrec quantize`` writes (``model_int8.onnx``; ``model_int8.xml`` when OpenVINO won).
+    OpenVINO compiles ONNX files too, so only INT8 has a file of its own per runtime.
+
+    Raises:
+        ConfigError: a precision, runtime or layout ``ranker_cpu`` has no file for (FP16 and INT8 are padded
+            graphs only).
+    """
+    if runtime not in CPU_RUNTIMES:
+        raise ConfigError(f"ranker_cpu runtime must be one of {', '.join(CPU_RUNTIMES)}, got {runtime!r}")
+    files = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_int8.onnx"}
+    if precision not in files:
+        raise ConfigError(f"ranker_cpu precision must be one of {', '.join(files)}, got {precision!r}")
+    layout = layout or cpu_layout(precision)
+    if layout not in _LAYOUTS[VariantKind.PYTHON_ORT]:
+        raise ConfigError(f"ranker_cpu layout must be one of {', '.join(_LAYOUTS[VariantKind.PYTHON_ORT])}")
+    if layout == "ragged":
+        if precision != "fp32":
+            raise ConfigError(
+                f"ranker_cpu has no {precision} flat graph: the {precision} file is a padded graph "
+                "(tritonrec quantize quantizes model.onnx), so it is served in the padded layout, not ragged"
+            )
+        return LAYOUT_FILES["ragged"]
+    return "model_int8.xml" if precision == "int8" and runtime == "openvino" else files[precision]
 
 
 class VariantName(enum.StrEnum):
@@ -130,6 +176,7 @@ class Variant:
             split longer lists; the Python variant rejects more with INVALID_ARG; TensorRT profiles end there).
         trt_accelerator: ``ranker_onnx`` only: let ONNX Runtime hand subgraphs to TensorRT (FP16).
         cuda_graphs: ``ranker_gpu`` only: replay one CUDA graph per bucketed batch shape instead of eager launches.
+        runtime: ``ranker_cpu`` only: ``onnxruntime`` or ``openvino`` (the config's ``runtime`` parameter).
         layout: how a batch reaches the graph (``tritonrec.export.ragged``): ``padded`` ``[B, N]`` (every user padded
             to the batch's longest list); ``ragged`` (``ranker_cpu``: candidates concatenated with a per-candidate
             user index, histories trimmed to the batch's longest); ``offsets`` (native GPU backends: Triton's ragged
@@ -147,6 +194,7 @@ class Variant:
     max_candidates: int = DEFAULT_MAX_CANDIDATES
     trt_accelerator: bool = False
     cuda_graphs: bool = False
+    runtime: str = "onnxruntime"
     layout: str = "padded"
     batching: Batching = dataclasses.field(default_factory=Batching)
 
@@ -164,6 +212,10 @@ class Variant:
             raise ConfigError(f"{self.name}: instances and max_candidates must be >= 1, cpu_threads >= 0")
         if self.trt_accelerator and self.kind is not VariantKind.ONNXRUNTIME:
             raise ConfigError(f"{self.name}: the TensorRT execution accelerator is an onnxruntime backend option")
+        if self.runtime not in CPU_RUNTIMES or (
+            self.runtime != "onnxruntime" and self.kind is not VariantKind.PYTHON_ORT
+        ):
+            raise ConfigError(f"{self.name}: runtime {self.runtime!r}: openvino is an option of the ranker_cpu variant")
 
 
 _LAYOUTS = {
@@ -174,6 +226,30 @@ _LAYOUTS = {
 }
 LAYOUT_FILES = {"padded": "model.onnx", "ragged": "model_ragged.onnx", "offsets": "model_offsets.onnx"}
 """The export's file of each layout (``tritonrec export onnx``; ``offsets`` with ``--gpu-graph``)."""
+
+
+def graph_file_layout(path: Path) -> str:
+    """The layout a graph file was exported in, by its inputs (an ONNX file, or OpenVINO IR ``.xml``).
+
+    ``user_index`` -> ``ragged``, ``candidate_offsets`` -> ``offsets``, otherwise ``padded``.
+
+    Raises:
+        ConfigError: the file cannot be read.
+    """
+    try:
+        if path.suffix == ".xml":  # OpenVINO IR: the inputs are its Parameter layers
+            layers = ElementTree.parse(path).getroot().iter("layer")
+            names = {layer.get("name", "") for layer in layers if layer.get("type") == "Parameter"}
+        else:
+            import onnx
+
+            names = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+    except (OSError, ValueError, ElementTree.ParseError, DecodeError) as e:
+        raise ConfigError(f"cannot read the inputs of {path}: {e}") from e
+    if USER_INDEX in names:
+        return "ragged"
+    return "offsets" if CANDIDATE_OFFSETS in names else "padded"
+
 
 VARIANTS: dict[str, Variant] = {
     v.name: v
@@ -207,8 +283,9 @@ VARIANTS: dict[str, Variant] = {
                 max_queue_size=4_096,
             ),
         ),
-        # native GPU backends get Triton's ragged batching: the candidates of a batch concatenated, their running
-        # totals as candidate_offsets, the scores scattered back by each request's candidates shape
+        # native GPU backends get Triton's ragged batching (INT8 TensorRT aside, below): the candidates of a batch
+        # concatenated, their running totals as candidate_offsets, the scores scattered back by each request's
+        # candidates shape
         Variant(
             name=VariantName.ONNX,
             kind=VariantKind.ONNXRUNTIME,
@@ -225,13 +302,15 @@ VARIANTS: dict[str, Variant] = {
             gpu=True,
             layout="offsets",
         ),
+        # INT8 comes from the Q/DQ file of `tritonrec quantize`, a padded graph (there is no Q/DQ flat graph):
+        # its engine has the padded profile, so this variant batches equal shapes
         Variant(
             name=VariantName.TRT_INT8,
             kind=VariantKind.TENSORRT,
             artifact="model.plan",
             precision="int8",
             gpu=True,
-            layout="offsets",
+            layout="padded",
         ),
     )
 }
@@ -251,6 +330,10 @@ class VariantOverrides:
         layout: ``padded`` serves the padded graph (``model.onnx``) on a variant that has the choice (the
             comparison ``tritonrec bench layout`` makes); None keeps the variant's.
         preferred_batch_sizes: the dynamic batcher's preferred sizes (None keeps them; ``()`` none).
+        cpu_precision: ``ranker_cpu``'s file by precision (:func:`cpu_artifact`; ``int8`` = the winner of
+            ``tritonrec quantize``). FP16 and INT8 are padded graphs: they switch ``ranker_cpu`` to the padded
+            layout (:func:`cpu_layout`), and asking for them with ``layout="ragged"`` is refused.
+        cpu_runtime: ``ranker_cpu``'s runtime (``onnxruntime`` or ``openvino``), in whichever layout it serves.
     """
 
     max_batch_size: int | None = None
@@ -260,6 +343,27 @@ class VariantOverrides:
     ort_tensorrt: bool = False
     layout: str | None = None
     preferred_batch_sizes: tuple[int, ...] | None = None
+    cpu_precision: str | None = None
+    cpu_runtime: str | None = None
+
+    def __post_init__(self) -> None:
+        cpu_layout_asked = self.layout if self.layout in _LAYOUTS[VariantKind.PYTHON_ORT] else None
+        # raises on bad values and on FP16/INT8 asked for in the ragged layout
+        cpu_artifact(self.cpu_precision or "fp32", self.cpu_runtime or "onnxruntime", cpu_layout_asked)
+
+    def _cpu_changes(self, variant: Variant) -> dict[str, object]:
+        """``ranker_cpu``'s precision, runtime, layout and file after these overrides (empty: none of them)."""
+        layout = self.layout if self.layout in _LAYOUTS[variant.kind] else None
+        if not (layout or self.cpu_precision or self.cpu_runtime):
+            return {}
+        precision, runtime = self.cpu_precision or variant.precision, self.cpu_runtime or variant.runtime
+        if layout is None:  # a precision asked for without a layout: the layout its file exists in
+            layout = cpu_layout(precision) if self.cpu_precision else variant.layout
+        try:
+            artifact = cpu_artifact(precision, runtime, layout)
+        except ConfigError as e:
+            raise ConfigError(f"{variant.name}: {e}") from e
+        return {"precision": precision, "runtime": runtime, "layout": layout, "artifact": artifact}
 
     def apply(self, variant: Variant) -> Variant:
         """``variant`` with these overrides (an override that does not apply to its kind is skipped)."""
@@ -272,7 +376,9 @@ class VariantOverrides:
         if self.preferred_batch_sizes is not None:
             batching = dataclasses.replace(batching, preferred_batch_sizes=self.preferred_batch_sizes)
         changes: dict[str, object] = {"batching": batching}
-        if (
+        if variant.kind is VariantKind.PYTHON_ORT:
+            changes |= self._cpu_changes(variant)
+        elif (
             self.layout is not None
             and self.layout in _LAYOUTS[variant.kind]
             and variant.kind is not VariantKind.TENSORRT
@@ -318,6 +424,7 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
         config.backend = "python"  # runs model.py; the ONNX file is a parameter
         config.parameters["onnx_file"].string_value = variant.artifact
         config.parameters["layout"].string_value = variant.layout
+        config.parameters["runtime"].string_value = variant.runtime
         config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
     elif variant.kind is VariantKind.PYTHON_TORCH:
         config.backend = "python"  # runs model.py; the torch.export program is a parameter

@@ -1,42 +1,44 @@
-"""An ONNX Runtime session as a :data:`tritonrec.metrics.Scorer`, so ONNX artifacts are scored like eager models."""
+"""An ONNX Runtime session as a :data:`tritonrec.metrics.Scorer`, so ONNX artifacts are scored like eager models.
+
+:func:`session_scorer` wraps any session with ONNX Runtime's ``run(output_names, feeds)`` call, which is also
+how ``ranker_cpu`` runs OpenVINO (``tritonrec.repository.ranker_cpu_model.open_session``): every CPU runtime is
+scored through the same feeds, in the layout the graph's inputs name (``tritonrec.export.ragged``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from tritonrec.contract import CANDIDATE_OFFSETS, CANDIDATES, HISTORY, SCORES, USER_INDEX
 from tritonrec.data.splits import FeatureBatch, trim_history_padding
 from tritonrec.metrics import Scorer
 
-__all__ = ["file_scorer", "flatten_batch", "onnx_scorer", "ragged_onnx_scorer"]
+__all__ = [
+    "GRAPH_LAYOUTS",
+    "file_scorer",
+    "flatten_batch",
+    "graph_layout",
+    "onnx_scorer",
+    "ragged_onnx_scorer",
+    "session_scorer",
+]
 
 IntArray = npt.NDArray[np.int64]
 
+GRAPH_LAYOUTS = ("padded", "ragged", "offsets")
 
-def onnx_scorer(path: Path, *, threads: int = 0) -> Scorer:
-    """Open ``path`` in a CPU ONNX Runtime session and return a scorer over it.
 
-    Args:
-        path: the ``.onnx`` file (its ``.data`` file, if any, beside it).
-        threads: intra-op threads (0 = ONNX Runtime's default).
-    """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-    def score(batch: FeatureBatch) -> npt.NDArray[np.float32]:
-        feeds = {
-            HISTORY: np.ascontiguousarray(batch.histories, dtype=np.int64),
-            CANDIDATES: np.ascontiguousarray(batch.candidates, dtype=np.int64),
-        }
-        (scores,) = session.run([SCORES], feeds)
-        return np.asarray(scores, dtype=np.float32)
-
-    return score
+def graph_layout(input_names: Iterable[str]) -> str:
+    """The layout a graph's inputs name: ``user_index`` -> ``ragged``, ``candidate_offsets`` -> ``offsets``."""
+    names = set(input_names)
+    if USER_INDEX in names:
+        return "ragged"
+    return "offsets" if CANDIDATE_OFFSETS in names else "padded"
 
 
 def flatten_batch(batch: FeatureBatch) -> tuple[IntArray, IntArray, IntArray]:
@@ -47,6 +49,59 @@ def flatten_batch(batch: FeatureBatch) -> tuple[IntArray, IntArray, IntArray]:
     return history, candidates, np.repeat(np.arange(b, dtype=np.int64), n)
 
 
+def session_scorer(session: Any, layout: str | None = None) -> Scorer:
+    """A scorer over ``session`` (anything with ONNX Runtime's ``run(output_names, feeds)``).
+
+    Args:
+        session: the session.
+        layout: ``padded`` (``[B, L]`` / ``[B, N]``), ``ragged`` (flat, ``user_index``) or ``offsets`` (flat,
+            ``candidate_offsets``: running totals, int32); None = the one its inputs name (``get_inputs()``).
+
+    Raises:
+        ValueError: an unknown layout.
+    """
+    layout = layout or graph_layout(i.name for i in session.get_inputs())
+    if layout not in GRAPH_LAYOUTS:
+        raise ValueError(f"layout must be one of {GRAPH_LAYOUTS}, got {layout!r}")
+
+    def score(batch: FeatureBatch) -> npt.NDArray[np.float32]:
+        if layout == "padded":
+            feeds = {
+                HISTORY: np.ascontiguousarray(batch.histories, dtype=np.int64),
+                CANDIDATES: np.ascontiguousarray(batch.candidates, dtype=np.int64),
+            }
+        else:
+            history, candidates, user_index = flatten_batch(batch)
+            feeds = {HISTORY: history, CANDIDATES: candidates}
+            if layout == "offsets":
+                b, n = batch.candidates.shape
+                feeds[CANDIDATE_OFFSETS] = np.arange(1, b + 1, dtype=np.int32) * n
+            else:
+                feeds[USER_INDEX] = user_index
+        (scores,) = session.run([SCORES], feeds)
+        return np.asarray(scores, dtype=np.float32).reshape(batch.candidates.shape)
+
+    return score
+
+
+def _cpu_session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def onnx_scorer(path: Path, *, threads: int = 0) -> Scorer:
+    """Open ``path`` (a padded ``[B, N]`` graph) in a CPU ONNX Runtime session and return a scorer over it.
+
+    Args:
+        path: the ``.onnx`` file (its ``.data`` file, if any, beside it).
+        threads: intra-op threads (0 = ONNX Runtime's default).
+    """
+    return session_scorer(_cpu_session(path, threads), "padded")
+
+
 def ragged_onnx_scorer(path: Path, *, threads: int = 0, offsets: bool = False) -> Scorer:
     """A scorer over a flat-layout graph (``tritonrec.export.ragged``): each batch flattened, scores reshaped.
 
@@ -55,33 +110,12 @@ def ragged_onnx_scorer(path: Path, *, threads: int = 0, offsets: bool = False) -
         threads: intra-op threads (0 = ONNX Runtime's default).
         offsets: the GPU graph, fed ``candidate_offsets`` (running totals, int32) instead of ``user_index``.
     """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-    def score(batch: FeatureBatch) -> npt.NDArray[np.float32]:
-        history, candidates, user_index = flatten_batch(batch)
-        feeds = {HISTORY: history, CANDIDATES: candidates}
-        if offsets:
-            b, n = batch.candidates.shape
-            feeds[CANDIDATE_OFFSETS] = np.arange(1, b + 1, dtype=np.int32) * n
-        else:
-            feeds[USER_INDEX] = user_index
-        (scores,) = session.run([SCORES], feeds)
-        return np.asarray(scores, dtype=np.float32).reshape(batch.candidates.shape)
-
-    return score
+    return session_scorer(_cpu_session(path, threads), "offsets" if offsets else "ragged")
 
 
 def file_scorer(path: Path, *, threads: int = 0) -> Scorer:
-    """A scorer over any graph ``tritonrec export onnx`` writes, in the layout its inputs name.
+    """A scorer over any graph ``tritonrec export onnx`` (or ``tritonrec quantize``) writes, in its inputs' layout.
 
     ``user_index`` -> the flat CPU graph, ``candidate_offsets`` -> the flat GPU graph, otherwise padded ``[B, N]``.
     """
-    options = ort.SessionOptions()
-    inputs = {i.name for i in ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).get_inputs()}
-    if USER_INDEX in inputs:
-        return ragged_onnx_scorer(path, threads=threads)
-    if CANDIDATE_OFFSETS in inputs:
-        return ragged_onnx_scorer(path, threads=threads, offsets=True)
-    return onnx_scorer(path, threads=threads)
+    return session_scorer(_cpu_session(path, threads))

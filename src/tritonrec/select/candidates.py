@@ -109,7 +109,7 @@ def _model_candidates(
     ragged, fp16 = m.export_dir / "model_ragged.onnx", m.export_dir / "model_fp16.onnx"
     no_int8 = f"no INT8 graph of {m.name}: run `tritonrec quantize` on its export and pass --int8"
     no_bf16 = "the CPU has no bf16 instructions (avx512_bf16 / amx_bf16)"
-    no_openvino = "OpenVINO is not installed (pip install '.[openvino]')"
+    no_openvino = "OpenVINO is not installed (pip install '.[quantize]')"
     out = [
         Candidate(m, Runtime.EAGER, Precision.FP32, m.checkpoint),
         Candidate(

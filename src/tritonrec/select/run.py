@@ -48,7 +48,8 @@ class ModelSource:
         name: ``base`` or the compressed checkpoint's name.
         checkpoint: the checkpoint folder.
         export_dir: its ``tritonrec export onnx`` folder (None: exported by select into its work folder).
-        int8_onnx: an INT8 flat graph from ``tritonrec quantize`` (None: no INT8 candidates).
+        int8_onnx: the INT8 graph ``tritonrec quantize`` wrote (``model_int8.onnx``, a padded graph; None: no INT8
+            candidates).
     """
 
     name: str

@@ -43,24 +43,12 @@ def _torch_scorer(checkpoint: Path, precision: Precision, threads: int, *, compi
     return bf16
 
 
-def _served_session_scorer(path: Path, threads: int) -> Scorer:
+def _served_session_scorer(path: Path, threads: int, runtime: str = "onnxruntime") -> Scorer:
     """The session ``ranker_cpu`` serves with (its threads, no spinning), fed the layout the graph's inputs name."""
     from tritonrec.repository.ranker_cpu_model import open_session
-    from tritonrec.scorers.ort import flatten_batch
+    from tritonrec.scorers.ort import session_scorer
 
-    session = open_session(path, threads)
-    flat = "user_index" in {i.name for i in session.get_inputs()}
-
-    def score(batch: FeatureBatch) -> npt.NDArray[np.float32]:
-        if flat:
-            history, candidates, users = flatten_batch(batch)
-            feeds = {"history": history, "candidates": candidates, "user_index": users}
-        else:
-            feeds = {"history": batch.histories.astype(np.int64), "candidates": batch.candidates.astype(np.int64)}
-        (scores,) = session.run(["scores"], feeds)
-        return np.asarray(scores, dtype=np.float32).reshape(batch.candidates.shape)
-
-    return score
+    return session_scorer(open_session(path, threads, runtime))
 
 
 def open_scorer(runtime: Runtime, precision: Precision, artifact: Path, *, threads: int = 0) -> Scorer:
@@ -68,7 +56,8 @@ def open_scorer(runtime: Runtime, precision: Precision, artifact: Path, *, threa
 
     ONNX graphs (``onnxruntime`` and ``triton`` candidates) are opened as ``ranker_cpu`` opens them inside the
     server (its thread count, no spinning), so in-process figures are the served model's own compute and the two
-    runtimes differ only by serving.
+    runtimes differ only by serving; ``openvino`` candidates as ``ranker_cpu`` opens them with its ``openvino``
+    runtime.
 
     Raises:
         ConfigError: the runtime cannot run in process here.
@@ -77,4 +66,6 @@ def open_scorer(runtime: Runtime, precision: Precision, artifact: Path, *, threa
         return _torch_scorer(artifact, precision, threads, compiled=runtime is Runtime.COMPILE)
     if runtime in (Runtime.ONNXRUNTIME, Runtime.TRITON):
         return _served_session_scorer(artifact, threads)
+    if runtime is Runtime.OPENVINO:
+        return _served_session_scorer(artifact, threads, "openvino")
     raise ConfigError(f"{runtime.value} does not run in process on this machine")

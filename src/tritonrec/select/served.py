@@ -31,7 +31,7 @@ from tritonrec.data.splits import EvalSet
 from tritonrec.errors import ConfigError
 from tritonrec.export.manifest import read_export_spec
 from tritonrec.metrics import evaluate
-from tritonrec.repository import VARIANTS, Variant, VariantName
+from tritonrec.repository import VARIANTS, Variant, VariantName, graph_file_layout
 from tritonrec.scorers.triton import triton_scorer
 from tritonrec.select.candidates import Candidate, Runtime
 
@@ -61,10 +61,19 @@ class ServedSettings:
     perf_analyzer: PaSettings = PaSettings(measurement_ms=3000, stability_pct=25)
 
 
-def served_variant(candidate: Candidate) -> Variant:
-    """The ``ranker_cpu`` variant that serves ``candidate``'s graph (a flat graph: its file and precision)."""
+def _cpu_variant(artifact: Path, precision: str) -> Variant:
+    """``ranker_cpu`` serving ``artifact`` in the layout its inputs name.
+
+    The INT8 file of ``tritonrec quantize`` is a padded graph, the FP32 flat graph ``model_ragged.onnx`` ragged.
+    """
     base = VARIANTS[VariantName.CPU]
-    return dataclasses.replace(base, artifact=candidate.artifact.name, precision=candidate.precision.value)
+    layout = graph_file_layout(artifact)
+    return dataclasses.replace(base, artifact=artifact.name, precision=precision, layout=layout)
+
+
+def served_variant(candidate: Candidate) -> Variant:
+    """The ``ranker_cpu`` variant that serves ``candidate``'s graph (its file, precision and layout)."""
+    return _cpu_variant(candidate.artifact, candidate.precision.value)
 
 
 def selected_variant(report: Path) -> tuple[Variant, Path]:
@@ -87,8 +96,7 @@ def selected_variant(report: Path) -> tuple[Variant, Path]:
     artifact = Path(row["artifact"])
     if not artifact.is_file():
         raise ConfigError(f"{report}: the pick's graph {artifact} is gone; rerun `tritonrec select`")
-    base = VARIANTS[VariantName.CPU]
-    return dataclasses.replace(base, artifact=artifact.name, precision=row["precision"]), artifact.parent
+    return _cpu_variant(artifact, row["precision"]), artifact.parent
 
 
 def measure_served(

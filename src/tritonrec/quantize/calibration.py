@@ -1,0 +1,125 @@
+"""Calibration rows from real training users, and the reader ONNX Runtime's calibrators pull them through.
+
+Activation ranges are only as good as the rows they are measured on: random or all-zero ids give the attention
+and cross layers ranges no real user produces. Each calibration row is one real training example (a user's
+history before one of their training items) with that item plus uniformly sampled catalogue items as
+candidates, the same shape the evaluation protocol and serving use. Validation and test items are never
+training targets, so calibration sees nothing the quality figures are measured on.
+
+Legend: R = calibration rows, L = history length, C = candidates per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from tritonrec.contract import CANDIDATES, HISTORY
+from tritonrec.data.splits import FeatureBatch, NextItemTrainSet
+from tritonrec.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from onnxruntime.quantization import CalibrationDataReader
+
+__all__ = ["CalibrationSet", "calibration_reader", "calibration_set"]
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationSet:
+    """Calibration rows.
+
+    Attributes:
+        histories: ``[R, L]`` real training histories.
+        candidates: ``[R, C]`` the example's item first, then sampled items.
+        batch_users: rows per calibration batch.
+    """
+
+    histories: IntArray
+    candidates: IntArray
+    batch_users: int = 64
+
+    def __post_init__(self) -> None:
+        if self.histories.ndim != 2 or self.candidates.ndim != 2 or len(self.histories) != len(self.candidates):
+            raise ConfigError(
+                f"calibration histories {self.histories.shape} and candidates {self.candidates.shape} must be "
+                "2-D with the same number of rows"
+            )
+        if len(self.histories) == 0 or self.batch_users < 1:
+            raise ConfigError("a calibration set needs at least one row and batch_users >= 1")
+
+    def __len__(self) -> int:
+        return len(self.histories)
+
+    def batches(self) -> list[FeatureBatch]:
+        """The rows in batches of ``batch_users``."""
+        return [
+            FeatureBatch(self.histories[lo : lo + self.batch_users], self.candidates[lo : lo + self.batch_users])
+            for lo in range(0, len(self), self.batch_users)
+        ]
+
+    def feeds(self) -> list[dict[str, IntArray]]:
+        """The batches as ONNX input feeds (``history``, ``candidates``)."""
+        return [{HISTORY: b.histories, CANDIDATES: b.candidates} for b in self.batches()]
+
+    def save(self, path: Path) -> Path:
+        """Write the rows to an ``.npz`` file (what a calibrator in another process reads)."""
+        np.savez(path, **{HISTORY: self.histories, CANDIDATES: self.candidates})
+        return path
+
+
+def calibration_set(
+    train: NextItemTrainSet, *, users: int = 512, candidates: int = 100, batch_users: int = 64, seed: int = 0
+) -> CalibrationSet:
+    """Draw ``users`` real training examples (seeded) as calibration rows.
+
+    Args:
+        train: the training examples of the dataset (histories and their next items).
+        users: rows to draw (without replacement; all rows when fewer exist).
+        candidates: candidates per row: the example's item plus ``candidates - 1`` uniformly sampled items.
+        batch_users: rows per calibration batch.
+        seed: seed of the draw.
+
+    Raises:
+        ConfigError: ``users`` or ``candidates`` < 1.
+        DataError: the training set is empty.
+    """
+    if users < 1 or candidates < 1:
+        raise ConfigError(f"calibration needs users >= 1 and candidates >= 1, got {users} and {candidates}")
+    if len(train) == 0:
+        raise DataError("the training set is empty: nothing to calibrate on")
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(train), size=min(users, len(train)), replace=False))
+    targets = train.targets[rows].astype(np.int64)
+    sampled = rng.integers(1, train.n_items + 1, size=(len(rows), candidates - 1), dtype=np.int64)
+    return CalibrationSet(
+        histories=np.ascontiguousarray(train.histories[rows], dtype=np.int64),
+        candidates=np.concatenate([targets[:, None], sampled], axis=1),
+        batch_users=batch_users,
+    )
+
+
+def calibration_reader(rows: CalibrationSet) -> CalibrationDataReader:
+    """An ONNX Runtime ``CalibrationDataReader`` over ``rows`` (rewindable: entropy/percentile read twice)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class _Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._feeds = rows.feeds()
+            self._at = 0
+
+        def get_next(self) -> dict[str, IntArray] | None:
+            if self._at >= len(self._feeds):
+                return None
+            self._at += 1
+            return self._feeds[self._at - 1]
+
+        def rewind(self) -> None:
+            self._at = 0
+
+    return _Reader()
