@@ -95,6 +95,19 @@ def test_the_plan_lists_what_cannot_run_here_with_the_reason(tmp_path):
     assert [c.name for c in only] == ["base/triton/fp32"]
 
 
+def test_int8_files_become_candidates_of_the_runtime_that_reads_them(tmp_path):
+    onnx, ir = tmp_path / "model_int8.onnx", tmp_path / "model_int8.xml"
+    model = ModelArtifacts("base", tmp_path / "ckpt", tmp_path / "export", (onnx, ir))
+    int8 = {c.runtime: c for c in plan([model], precisions=[Precision.INT8]) if c.skip is None}
+    assert int8[Runtime.ONNXRUNTIME].artifact == onnx == int8[Runtime.TRITON].artifact
+    assert int8[Runtime.OPENVINO].artifact == ir == int8[Runtime.TRITON_OPENVINO].artifact
+    assert Runtime.TRITON_OPENVINO.served and Runtime.TRITON_OPENVINO.cpu_runtime == "openvino"
+    assert Runtime.TRITON.cpu_runtime == "onnxruntime" and not Runtime.OPENVINO.served
+    only_onnx = ModelArtifacts("base", tmp_path / "ckpt", tmp_path / "export", (onnx,))
+    skipped = {c.runtime: c.skip for c in plan([only_onnx], precisions=[Precision.INT8])}
+    assert skipped[Runtime.TRITON] is None and "OpenVINO IR" in skipped[Runtime.TRITON_OPENVINO]
+
+
 def _record(tmp_path: Path) -> dict:
     rows = [
         {

@@ -32,7 +32,12 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="the base model's checkpoint (the FP32 reference)")
     p.add_argument("--export", type=Path, default=None, help="its `tritonrec export onnx` folder (default: exported)")
     p.add_argument(
-        "--int8", type=Path, default=None, help="its INT8 graph from `tritonrec quantize` (OUT/model_int8.onnx)"
+        "--int8",
+        type=Path,
+        action="append",
+        default=[],
+        help="an INT8 graph of it from `tritonrec quantize`: an ONNX file (ONNX Runtime, Triton) or an OpenVINO IR "
+        ".xml (OpenVINO, Triton on OpenVINO); one of each at most",
     )
     p.add_argument(
         "--model",
@@ -82,7 +87,12 @@ def register(p: argparse.ArgumentParser) -> None:
 def _models(args: argparse.Namespace) -> list[Any]:
     from tritonrec.select.run import ModelSource
 
-    models = [ModelSource("base", args.checkpoint, args.export, args.int8)]
+    for suffix in (".onnx", ".xml"):
+        if sum(p.suffix == suffix for p in args.int8) > 1:
+            raise ConfigError(f"--int8: one {suffix} file at most")
+    if any(p.suffix not in (".onnx", ".xml") or not p.is_file() for p in args.int8):
+        raise ConfigError(f"--int8 wants existing .onnx or .xml files, got {[str(p) for p in args.int8]}")
+    models = [ModelSource("base", args.checkpoint, args.export, tuple(args.int8))]
     for item in args.model:
         name, sep, path = item.partition("=")
         if not sep or not name or not path or name == "base":

@@ -38,13 +38,19 @@ class Runtime(enum.StrEnum):
     ONNXRUNTIME = "onnxruntime"
     OPENVINO = "openvino"
     TRITON = "triton"
+    TRITON_OPENVINO = "triton-openvino"
     TENSORRT = "tensorrt"
     TORCH_CUDA = "torch-cuda"
 
     @property
     def served(self) -> bool:
         """Measured through a Triton server (as well as in process)."""
-        return self is Runtime.TRITON
+        return self in (Runtime.TRITON, Runtime.TRITON_OPENVINO)
+
+    @property
+    def cpu_runtime(self) -> str:
+        """What executes the graph inside ``ranker_cpu`` (or in process): ``onnxruntime`` or ``openvino``."""
+        return "openvino" if self in (Runtime.OPENVINO, Runtime.TRITON_OPENVINO) else "onnxruntime"
 
 
 class Precision(enum.StrEnum):
@@ -64,14 +70,20 @@ class ModelArtifacts:
         name: ``base`` or the compressed checkpoint's name.
         checkpoint: its checkpoint folder (eager and compiled runtimes).
         export_dir: its ``tritonrec export onnx`` folder (``model_ragged.onnx``, ``model_fp16.onnx``, ...).
-        int8_onnx: an INT8 graph of it from ``tritonrec quantize`` (None: not quantized).
+        int8: its INT8 graphs from ``tritonrec quantize``: an ONNX file (ONNX Runtime) and/or an OpenVINO IR
+            ``.xml`` (empty: not quantized).
         lineage: how it was made from its parent (compression method and options), for the report.
     """
 
     name: str
     checkpoint: Path
     export_dir: Path
-    int8_onnx: Path | None = None
+    int8: tuple[Path, ...] = ()
+
+    def int8_file(self, suffix: str) -> Path | None:
+        """Its INT8 graph with this suffix (``.onnx`` or ``.xml``), if one was given."""
+        return next((p for p in self.int8 if p.suffix == suffix), None)
+
     lineage: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -103,13 +115,22 @@ _NO_GPU = "needs an NVIDIA GPU and none is visible here; bench/gpu/run.sh measur
 _GPU_ELSEWHERE = "GPU paths are measured by `tritonrec bench gpu` (bench/gpu/run.sh), not yet by select"
 
 
+def _ov_skip(openvino: bool, ir: Path | None, missing: str) -> str | None:
+    if not openvino:
+        return "OpenVINO is not installed (pip install '.[quantize]')"
+    return None if ir else missing
+
+
 def _model_candidates(
     m: ModelArtifacts, flags: set[str], *, openvino: bool, compiler: bool, gpu: bool
 ) -> list[Candidate]:
     ragged, fp16 = m.export_dir / "model_ragged.onnx", m.export_dir / "model_fp16.onnx"
-    no_int8 = f"no INT8 graph of {m.name}: run `tritonrec quantize` on its export and pass --int8"
+    no_int8 = f"no INT8 ONNX graph of {m.name}: run `tritonrec quantize` on its export and pass --int8"
+    no_ov_int8 = f"no INT8 OpenVINO IR of {m.name}: pass the .xml `tritonrec quantize` wrote with --int8"
+    int8_onnx, int8_ir = m.int8_file(".onnx"), m.int8_file(".xml")
+    ir_skip = _ov_skip(openvino, int8_ir, no_ov_int8)
     no_bf16 = "the CPU has no bf16 instructions (avx512_bf16 / amx_bf16)"
-    no_openvino = "OpenVINO is not installed (pip install '.[quantize]')"
+    no_openvino = _ov_skip(False, None, "")
     out = [
         Candidate(m, Runtime.EAGER, Precision.FP32, m.checkpoint),
         Candidate(
@@ -122,10 +143,13 @@ def _model_candidates(
         Candidate(m, Runtime.COMPILE, Precision.FP32, m.checkpoint, None if compiler else "no C compiler for Inductor"),
         Candidate(m, Runtime.ONNXRUNTIME, Precision.FP32, ragged),
         Candidate(m, Runtime.ONNXRUNTIME, Precision.FP16, fp16, None if fp16.is_file() else "exported without FP16"),
-        Candidate(m, Runtime.ONNXRUNTIME, Precision.INT8, m.int8_onnx or ragged, None if m.int8_onnx else no_int8),
+        Candidate(m, Runtime.ONNXRUNTIME, Precision.INT8, int8_onnx or ragged, None if int8_onnx else no_int8),
         Candidate(m, Runtime.OPENVINO, Precision.FP32, ragged, None if openvino else no_openvino),
+        Candidate(m, Runtime.OPENVINO, Precision.INT8, int8_ir or ragged, ir_skip),
         Candidate(m, Runtime.TRITON, Precision.FP32, ragged),
-        Candidate(m, Runtime.TRITON, Precision.INT8, m.int8_onnx or ragged, None if m.int8_onnx else no_int8),
+        Candidate(m, Runtime.TRITON, Precision.INT8, int8_onnx or ragged, None if int8_onnx else no_int8),
+        Candidate(m, Runtime.TRITON_OPENVINO, Precision.FP32, ragged, None if openvino else no_openvino),
+        Candidate(m, Runtime.TRITON_OPENVINO, Precision.INT8, int8_ir or ragged, ir_skip),
     ]
     no_gpu = _GPU_ELSEWHERE if gpu else _NO_GPU
     offsets = m.export_dir / "model_offsets.onnx"

@@ -48,14 +48,15 @@ class ModelSource:
         name: ``base`` or the compressed checkpoint's name.
         checkpoint: the checkpoint folder.
         export_dir: its ``tritonrec export onnx`` folder (None: exported by select into its work folder).
-        int8_onnx: the INT8 graph ``tritonrec quantize`` wrote (``model_int8.onnx``, a padded graph; None: no INT8
+        int8: the INT8 graphs ``tritonrec quantize`` wrote (``model_int8.onnx`` and/or ``model_int8.xml``, padded
+            graphs; empty: no INT8
             candidates).
     """
 
     name: str
     checkpoint: Path
     export_dir: Path | None = None
-    int8_onnx: Path | None = None
+    int8: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,7 +95,30 @@ def _export(source: ModelSource, data: PreparedData, work: Path, progress: Progr
         if not (export_dir / "model_ragged.onnx").is_file():
             progress(f"exporting {source.name} to ONNX ...")
             export_step(source.checkpoint, data, export_dir)
-    return ModelArtifacts(source.name, source.checkpoint, export_dir, source.int8_onnx)
+    return ModelArtifacts(source.name, source.checkpoint, export_dir, _int8_beside_export(source, export_dir, work))
+
+
+def _int8_beside_export(source: ModelSource, export_dir: Path, work: Path) -> tuple[Path, ...]:
+    """The INT8 files in a folder with the export's ``export.json``, as ``repo build`` wants a served graph.
+
+    A file already beside an ``export.json`` (``tritonrec quantize``'s OUT folder) is used where it is; one from
+    elsewhere (its ``variants/``) is copied with its external data or ``.bin`` into the work folder.
+    """
+    import shutil
+
+    out = []
+    for path in source.int8:
+        if (path.parent / "export.json").is_file():
+            out.append(path)
+            continue
+        folder = work / "int8" / source.name
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(export_dir / "export.json", folder / "export.json")
+        for extra in (path.with_suffix(".bin"), path.with_name(path.name + ".data")):
+            if extra.is_file():
+                shutil.copy2(extra, folder / extra.name)
+        out.append(Path(shutil.copy2(path, folder / path.name)))
+    return tuple(out)
 
 
 def _bytes(c: Candidate) -> int:

@@ -64,8 +64,6 @@ def open_scorer(runtime: Runtime, precision: Precision, artifact: Path, *, threa
     """
     if runtime in (Runtime.EAGER, Runtime.COMPILE):
         return _torch_scorer(artifact, precision, threads, compiled=runtime is Runtime.COMPILE)
-    if runtime in (Runtime.ONNXRUNTIME, Runtime.TRITON):
-        return _served_session_scorer(artifact, threads)
-    if runtime is Runtime.OPENVINO:
-        return _served_session_scorer(artifact, threads, "openvino")
+    if runtime in (Runtime.ONNXRUNTIME, Runtime.TRITON, Runtime.OPENVINO, Runtime.TRITON_OPENVINO):
+        return _served_session_scorer(artifact, threads, runtime.cpu_runtime)
     raise ConfigError(f"{runtime.value} does not run in process on this machine")

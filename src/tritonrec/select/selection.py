@@ -82,7 +82,7 @@ def choose(rows: list[dict[str, Any]], constraints: Constraints) -> str | None:
         row["meets_quality"] = not any("drop" in f for f in failures)
         row["meets_memory"] = not any(f.startswith("peak RSS") for f in failures)
         if not row["served"]:
-            failures.insert(0, "in process only: no Triton variant of tritonrec serves this runtime, so no served SLA")
+            failures.insert(0, "in process only: the SLA is a served latency; only served rows (triton...) are picked")
         row["eligible"] = not failures
         row["reason"] = "; ".join(failures) if failures else None
     eligible = [r for r in rows if r["eligible"]]

@@ -61,19 +61,19 @@ class ServedSettings:
     perf_analyzer: PaSettings = PaSettings(measurement_ms=3000, stability_pct=25)
 
 
-def _cpu_variant(artifact: Path, precision: str) -> Variant:
+def _cpu_variant(artifact: Path, precision: str, runtime: str) -> Variant:
     """``ranker_cpu`` serving ``artifact`` in the layout its inputs name.
 
     The INT8 file of ``tritonrec quantize`` is a padded graph, the FP32 flat graph ``model_ragged.onnx`` ragged.
     """
     base = VARIANTS[VariantName.CPU]
     layout = graph_file_layout(artifact)
-    return dataclasses.replace(base, artifact=artifact.name, precision=precision, layout=layout)
+    return dataclasses.replace(base, artifact=artifact.name, precision=precision, layout=layout, runtime=runtime)
 
 
 def served_variant(candidate: Candidate) -> Variant:
     """The ``ranker_cpu`` variant that serves ``candidate``'s graph (its file, precision and layout)."""
-    return _cpu_variant(candidate.artifact, candidate.precision.value)
+    return _cpu_variant(candidate.artifact, candidate.precision.value, candidate.runtime.cpu_runtime)
 
 
 def selected_variant(report: Path) -> tuple[Variant, Path]:
@@ -91,12 +91,13 @@ def selected_variant(report: Path) -> tuple[Variant, Path]:
         raise ConfigError(f"{report} is not a `tritonrec select` report: {e}") from e
     if row is None:
         raise ConfigError(f"{report}: no candidate met every constraint, so there is nothing to build")
-    if row["runtime"] != Runtime.TRITON.value:
+    runtime = Runtime(row["runtime"])
+    if not runtime.served:
         raise ConfigError(f"{report}: the pick {row['name']} is not served by ranker_cpu")
     artifact = Path(row["artifact"])
     if not artifact.is_file():
         raise ConfigError(f"{report}: the pick's graph {artifact} is gone; rerun `tritonrec select`")
-    return _cpu_variant(artifact, row["precision"]), artifact.parent
+    return _cpu_variant(artifact, row["precision"], runtime.cpu_runtime), artifact.parent
 
 
 def measure_served(
