@@ -11,6 +11,7 @@
 #   tune         our search, then shipped vs tuned vs other layout (vs Model Analyzer's best) side by side
 #   client       asyncio/sync clients vs perf_analyzer and locust, small and base presets
 #   select       tritonrec select on base (+ INT8 and compressed models when given), with Model Navigator
+#   harness      the bench harness on select's served scenario (base FP32, concurrency 4, 100 req/s), to compare
 #   sweep        closed/open-loop sweep, 5 concurrencies x 4 rates x 3 repeats (about an hour)
 #
 # Trains the Beauty `base` (and `small`) checkpoints first when missing and exports them. Every run writes JSON +
@@ -22,7 +23,7 @@ set -euo pipefail
 out="${1:?usage: record_cpu.sh OUT_DIR}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 tr="$root/.venv/bin/tritonrec"
-stages="${STAGES:-batching efficiency model-analyzer tune client select}"
+stages="${STAGES:-batching efficiency model-analyzer tune client select harness}"
 ma_bin="${MODEL_ANALYZER:-$root/.tools/model_analyzer/venv/bin/model-analyzer}"
 mkdir -p "$out"
 
@@ -65,6 +66,9 @@ if has select; then
     # shellcheck disable=SC2086  # SELECT_ARGS is a list of arguments
     "$tr" select --checkpoint "$root/artifacts/quality/beauty-base" --export "$base" --dataset beauty \
         --out "$out/select" --navigator ${SELECT_ARGS:-}
+fi
+if has harness; then
+    "$tr" bench sweep --export "$base" --out "$out/sweep-c4" --concurrency 4 --rates 100 --repeats 3
 fi
 if has sweep; then
     "$tr" bench sweep --export "$base" --out "$out/sweep" --concurrency 1,4,8,16,32 --rates 50,100,200,400 \

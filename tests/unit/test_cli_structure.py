@@ -111,3 +111,12 @@ def test_every_documented_command_line_parses(where, words):
     except SystemExit as e:  # argparse exits on an unknown flag or a bad choice
         pytest.fail(f"{where}: `tritonrec {' '.join(words)}` is refused by the parser (exit {e.code})")
     assert callable(args.handler)
+
+
+def test_test_modules_have_unique_basenames():
+    # the test folders are not packages (rootdir-relative imports), so two files of one name break collection
+    from collections import Counter
+
+    tests = Path(__file__).resolve().parents[1]
+    names = Counter(p.name for p in tests.rglob("test_*.py"))
+    assert [n for n, count in names.items() if count > 1] == []
