@@ -95,8 +95,19 @@ def test_the_plan_lists_what_cannot_run_here_with_the_reason(tmp_path):
     assert [c.name for c in only] == ["base/triton/fp32"]
 
 
+def _graph(path: Path, op: str, domain: str = "") -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])
+    node = helper.make_node(op, ["x", "x"], ["y"], domain=domain)
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y])), str(path))
+    return path
+
+
 def test_int8_files_become_candidates_of_the_runtime_that_reads_them(tmp_path):
-    onnx, ir = tmp_path / "model_int8.onnx", tmp_path / "model_int8.xml"
+    onnx, ir = _graph(tmp_path / "model_int8.onnx", "MatMul"), tmp_path / "model_int8.xml"
     model = ModelArtifacts("base", tmp_path / "ckpt", tmp_path / "export", (onnx, ir))
     int8 = {c.runtime: c for c in plan([model], precisions=[Precision.INT8]) if c.skip is None}
     assert int8[Runtime.ONNXRUNTIME].artifact == onnx == int8[Runtime.TRITON].artifact
@@ -159,3 +170,11 @@ def test_markdown_and_html_show_the_pick_every_row_and_how_to_read_them(tmp_path
     page = write_html(record, tmp_path / "select.html", {"plot.png": png}).read_text()
     assert "data-chosen='base/triton/fp32'" in page and "data:image/png;base64," in page
     assert "<script" not in page  # a static page: nothing to run
+
+
+def test_an_int8_graph_that_quantizes_activations_per_batch_is_not_a_candidate(tmp_path):
+    dynamic = _graph(tmp_path / "int8_dynamic.onnx", "DynamicQuantizeMatMul", "com.microsoft")
+    model = ModelArtifacts("base", tmp_path / "ckpt", tmp_path / "export", (dynamic,))
+    int8 = {c.runtime: c.skip for c in plan([model], precisions=[Precision.INT8])}
+    for runtime in (Runtime.ONNXRUNTIME, Runtime.TRITON):
+        assert "DynamicQuantizeMatMul" in int8[runtime] and "who is batched with them" in int8[runtime]

@@ -115,6 +115,33 @@ _NO_GPU = "needs an NVIDIA GPU and none is visible here; bench/gpu/run.sh measur
 _GPU_ELSEWHERE = "GPU paths are measured by `tritonrec bench gpu` (bench/gpu/run.sh), not yet by select"
 
 
+_BATCH_DEPENDENT_OPS = ("DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM")
+
+
+def batch_dependent_ops(path: Path) -> list[str]:
+    """The ops of an ONNX graph that make a user's scores depend on the other users of its batch.
+
+    Dynamic activation quantization computes its scale from the whole batch tensor, so the same request scores
+    differently depending on who Triton batched it with: its served quality is not reproducible.
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return sorted({n.op_type for n in graph.node if n.op_type in _BATCH_DEPENDENT_OPS})
+
+
+def _int8_onnx_skip(path: Path | None, missing: str) -> str | None:
+    if path is None:
+        return missing
+    ops = batch_dependent_ops(path)
+    if ops:
+        return (
+            f"{path.name} quantizes activations per batch ({', '.join(ops)}): a user's scores would change with "
+            "who is batched with them; pass a statically calibrated INT8 graph"
+        )
+    return None
+
+
 def _ov_skip(openvino: bool, ir: Path | None, missing: str) -> str | None:
     if not openvino:
         return "OpenVINO is not installed (pip install '.[quantize]')"
@@ -129,6 +156,7 @@ def _model_candidates(
     no_ov_int8 = f"no INT8 OpenVINO IR of {m.name}: pass the .xml `tritonrec quantize` wrote with --int8"
     int8_onnx, int8_ir = m.int8_file(".onnx"), m.int8_file(".xml")
     ir_skip = _ov_skip(openvino, int8_ir, no_ov_int8)
+    onnx_skip = _int8_onnx_skip(int8_onnx, no_int8)
     no_bf16 = "the CPU has no bf16 instructions (avx512_bf16 / amx_bf16)"
     no_openvino = _ov_skip(False, None, "")
     out = [
@@ -143,11 +171,11 @@ def _model_candidates(
         Candidate(m, Runtime.COMPILE, Precision.FP32, m.checkpoint, None if compiler else "no C compiler for Inductor"),
         Candidate(m, Runtime.ONNXRUNTIME, Precision.FP32, ragged),
         Candidate(m, Runtime.ONNXRUNTIME, Precision.FP16, fp16, None if fp16.is_file() else "exported without FP16"),
-        Candidate(m, Runtime.ONNXRUNTIME, Precision.INT8, int8_onnx or ragged, None if int8_onnx else no_int8),
+        Candidate(m, Runtime.ONNXRUNTIME, Precision.INT8, int8_onnx or ragged, onnx_skip),
         Candidate(m, Runtime.OPENVINO, Precision.FP32, ragged, None if openvino else no_openvino),
         Candidate(m, Runtime.OPENVINO, Precision.INT8, int8_ir or ragged, ir_skip),
         Candidate(m, Runtime.TRITON, Precision.FP32, ragged),
-        Candidate(m, Runtime.TRITON, Precision.INT8, int8_onnx or ragged, None if int8_onnx else no_int8),
+        Candidate(m, Runtime.TRITON, Precision.INT8, int8_onnx or ragged, onnx_skip),
         Candidate(m, Runtime.TRITON_OPENVINO, Precision.FP32, ragged, None if openvino else no_openvino),
         Candidate(m, Runtime.TRITON_OPENVINO, Precision.INT8, int8_ir or ragged, ir_skip),
     ]
