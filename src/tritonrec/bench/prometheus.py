@@ -2,7 +2,7 @@
 
 This is the server's own account of the same span, independent of the statistics API: it also counts failures
 by reason (``nv_inference_request_failure{reason=...}``), which the statistics API leaves out. Parsing is
-``prometheus_client``'s text-format parser. Metric names are Triton 2.51's (see ``../shared/ENVIRONMENT.md``).
+``prometheus_client``'s text-format parser. Metric names are those of Triton 2.51's ``/metrics`` endpoint.
 """
 
 from __future__ import annotations
