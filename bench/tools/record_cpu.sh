@@ -50,7 +50,8 @@ if has model-analyzer; then
 fi
 if has tune; then
     ma=()
-    [[ -f "$out/model-analyzer/model_analyzer.json" ]] && ma=(--model-analyzer "$out/model-analyzer")
+    # only a Model Analyzer run that finished (a failed one leaves its report, with the reason, and no best config)
+    grep -qs '"status": "ok"' "$out/model-analyzer/model_analyzer.json" && ma=(--model-analyzer "$out/model-analyzer")
     "$tr" bench tune --export "$base" --out "$out/tune" --p99-ms 100 --confirm-repeats 3 "${ma[@]}"
 fi
 if has client; then

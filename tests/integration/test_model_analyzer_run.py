@@ -9,6 +9,7 @@ puts that configuration in its side-by-side confirmation. The failure tests run 
 import csv
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -120,6 +121,26 @@ def test_a_profile_that_fails_is_reported_with_its_step_command_exit_code_and_lo
     assert (tmp_path / "out" / "ma" / "config.yaml").is_file() and (
         tmp_path / "out" / "ma" / "input_data.json"
     ).is_file()
+
+
+def test_a_relative_out_folder_gives_model_analyzer_paths_it_can_open_from_its_own_folder(
+    export_dir, tmp_path, monkeypatch
+):
+    # Model Analyzer runs with its work folder as cwd: a relative config path would not be found there
+    binary = _stand_in(
+        tmp_path,
+        'if [ ! -f "$3" ]; then echo "[Model Analyzer] no config file $3" >&2; exit 2; fi\n'
+        'echo "[Model Analyzer] Model Analyzer encountered an error: stop here" >&2\nexit 1\n',
+    )
+    monkeypatch.chdir(tmp_path)
+    traffic = TrafficSpec(candidates=CandidateCounts(low=20, high=60))
+    fast = ModelAnalyzerSettings(requests=16, perf_analyzer=PaSettings(measurement_ms=1000))
+    (tmp_path / "perf_analyzer").write_text("")
+    with pytest.raises(ToolError):
+        run_model_analyzer(export_dir, Path("out"), fast, traffic, perf_analyzer=Path("perf_analyzer"), command="t",
+                           binary=binary)  # fmt: skip
+    failure = json.loads((tmp_path / "out" / "model_analyzer.json").read_text())["failure"]
+    assert failure["exit_code"] == 1 and "stop here" in failure["reason"], failure
 
 
 def test_a_profile_past_its_time_limit_is_stopped_and_reported(export_dir, tmp_path):

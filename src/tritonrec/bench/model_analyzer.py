@@ -440,6 +440,8 @@ def run_model_analyzer(
     Raises:
         ToolError: a step failed (the report, written first, says which, with the command, exit code and log).
     """
+    # Model Analyzer runs in its work folder, so every path written into its config must be absolute
+    out_dir, export_dir, perf_analyzer = out_dir.resolve(), export_dir.resolve(), perf_analyzer.resolve()
     record: dict[str, Any] = {
         **new_record(command, perf_analyzer=True),
         "status": "failed",
