@@ -186,9 +186,14 @@ def test_efficiency_replays_the_batches_triton_formed_with_the_served_instances(
         assert result["efficiency_min"] <= result["efficiency"] <= result["efficiency_max"]
         assert result["served_cand_per_s"] > 0 and result["in_process_cand_per_s"] > 0
         assert result["concurrency"] in (2, 4) and len(result["pairs"]) == 2
+        search = {p["concurrency"]: p["candidates_per_second"] for p in result["search"]}
+        assert set(search) == {2, 4} and search[result["concurrency"]] == max(search.values())  # every one measured
+        assert result["best_at_largest_concurrency"] == (result["concurrency"] == 4)
+        assert 0 < result["cpu_efficiency_min"] <= result["cpu_efficiency"] <= result["cpu_efficiency_max"]
         for pair in result["pairs"]:
             assert pair["batch_sizes"] and all(int(b) >= 1 for b in pair["batch_sizes"])
-            assert pair["in_process"]["session_runs"] > 0
+            assert pair["in_process"]["session_runs"] > 0 and pair["in_process"]["cpu_ms_per_1k_candidates"] > 0
+            assert pair["server_cpu_ms_per_1k_candidates"] > 0
     assert [r["traffic"] for r in report["results"]] == [
         "beauty users, 8 candidates",
         "beauty users, 20-60 candidates (uniform)",

@@ -10,8 +10,16 @@ process the way the server runs it:
   statistics, executions per batch size) are replayed, each batch packed as ``model.py`` packs it (histories to
   ``L``, candidates padded to the batch's longest row), from the same traffic; only real candidates count;
 - **same traffic**: realistic Beauty traffic (50-500 candidates) and a fixed N=200;
-- **the server's capacity**: concurrency rises until served throughput stops rising (by ``rise_pct``); served
-  throughput is perf_analyzer's where our generator is the bottleneck (see ``tritonrec.bench.points``).
+- **the server's capacity**: every listed concurrency is measured once and the one with the most served
+  candidates/s is used (stopping at the first one that did not rise was fooled by plateaus: two runs of the same
+  command picked concurrency 4 and 32 at N=200); the curve is recorded, and a best at the largest concurrency
+  tried is flagged as possibly still rising. Served throughput is perf_analyzer's where our generator is the
+  bottleneck (see ``tritonrec.bench.points``).
+
+Where the gap comes from: on a machine where the server shares its cores with the load generator, the
+throughput ratio also charges the server for the generator's CPU. ``cpu_efficiency`` removes that share: the
+in-process CPU seconds per candidate (``time.process_time``) over the server's (tritonserver and its Python
+stubs, psutil, from our generator's runs): the share of the server's CPU that is the model's own work.
 
 Served and in-process runs alternate ``repeats`` times; each pair gives one efficiency, reported as median and
 min-max.
@@ -50,8 +58,7 @@ class EfficiencySettings:
 
     Attributes:
         traffics: candidate counts per request, ``N`` or ``LOW-HIGH`` (uniform), each a separate result.
-        concurrencies: searched in order until served candidates/s rises by less than ``rise_pct``.
-        rise_pct: the rise that still counts as "rising".
+        concurrencies: each measured once; the one with the most served candidates/s is used.
         repeats: served + in-process pairs at the chosen concurrency.
         requests: distinct requests drawn from the traffic.
         in_process_s: time per in-process measurement.
@@ -62,7 +69,6 @@ class EfficiencySettings:
 
     traffics: tuple[str, ...] = ("50-500", "200")
     concurrencies: tuple[int, ...] = (4, 8, 16, 32, 64)
-    rise_pct: float = 5.0
     repeats: int = 3
     requests: int = 1024
     in_process_s: float = 6.0
@@ -164,22 +170,27 @@ def in_process_throughput(
     for t in threads:
         t.start()
     deadline.append(time.perf_counter() + duration_s)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     start.wait()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
     return {
         "candidates_per_second": round(sum(done) / elapsed, 1),
+        "cpu_s": round(cpu_s, 3),
+        "cpu_ms_per_1k_candidates": round(1e6 * cpu_s / max(sum(done), 1), 4),
         "session_runs": sum(runs),
         "elapsed_s": round(elapsed, 2),
         "mean_batch_users": round(float(np.mean([len(b[0][HISTORY]) for b in batches])), 2),
     }
 
 
-def _search(target: Target, requests: list[PreparedRequest], settings: EfficiencySettings, progress: Progress) -> int:
-    """The concurrency after which served candidates/s stops rising (perf_analyzer's view where available)."""
-    best_c, best = settings.concurrencies[0], 0.0
+def _search(
+    target: Target, requests: list[PreparedRequest], settings: EfficiencySettings, progress: Progress
+) -> tuple[int, list[dict[str, Any]]]:
+    """The concurrency with the most served candidates/s (perf_analyzer's view where available), and the curve."""
+    curve = []
     for c in settings.concurrencies:
         progress(f"  searching: concurrency {c} ...")
         run = (
@@ -189,11 +200,23 @@ def _search(target: Target, requests: list[PreparedRequest], settings: Efficienc
         )
         if "error" in run:
             run = run_ours(target, MODEL, requests, LoadMode.CLOSED, c, settings.point)
-        value = float(run["candidates_per_second"])
-        if value < best * (1 + settings.rise_pct / 100):
-            break
-        best_c, best = c, value
-    return best_c
+        curve.append({"concurrency": c, "candidates_per_second": float(run["candidates_per_second"])})
+    best = max(curve, key=lambda point: point["candidates_per_second"])
+    return int(best["concurrency"]), curve
+
+
+def _server_cpu_per_1k(ours: dict[str, Any]) -> float | None:
+    """The server's CPU ms per 1,000 served candidates in our generator's run (None where not measured)."""
+    served_ms = (ours.get("cpu") or {}).get("server_ms_per_request")
+    if not served_ms or not ours.get("mean_candidates"):
+        return None
+    return round(1000 * float(served_ms) / float(ours["mean_candidates"]), 4)
+
+
+def _cpu_efficiency(ours: dict[str, Any], local: dict[str, Any]) -> float | None:
+    """In-process CPU per candidate over the server's (None where the server's CPU was not measured)."""
+    served = _server_cpu_per_1k(ours)
+    return None if served is None else round(float(local["cpu_ms_per_1k_candidates"]) / served, 4)
 
 
 def _theirs_with_batches(
@@ -220,7 +243,7 @@ def _one_traffic(
         load_user_pool(traffic, history_len=limits.max_history).sample(settings.requests), limits, MODEL
     )
     progress(f"traffic {text} candidates:")
-    c = _search(target, requests, settings, progress)
+    c, curve = _search(target, requests, settings, progress)
     ours_runs, theirs_runs, pairs = [], [], []
     for repeat in range(settings.repeats):
         progress(f"  concurrency {c}, run {repeat + 1}/{settings.repeats}: served ...")
@@ -244,9 +267,13 @@ def _one_traffic(
                 "in_process": local,
                 "batch_sizes": batches,
                 "efficiency": round(served_cand / local["candidates_per_second"], 4),
+                "cpu_efficiency": _cpu_efficiency(ours, local),
+                "server_cpu_ms_per_1k_candidates": _server_cpu_per_1k(ours),
             }
         )
     eff = spread([p["efficiency"] for p in pairs])
+    cpu_values = [p["cpu_efficiency"] for p in pairs if p["cpu_efficiency"] is not None]
+    cpu_eff = spread(cpu_values) if cpu_values else None
     summary_ours, summary_theirs = summarize_runs(ours_runs), summarize_runs(theirs_runs) if theirs_runs else None
     return {
         "traffic": f"beauty users, {text} candidates" + (" (uniform)" if "-" in text else ""),
@@ -255,7 +282,12 @@ def _one_traffic(
         "efficiency_max": round(eff.max, 4),
         "served_cand_per_s": spread([p["served_cand_per_s"] for p in pairs]).median,
         "in_process_cand_per_s": spread([p["in_process"]["candidates_per_second"] for p in pairs]).median,
+        "cpu_efficiency": round(cpu_eff.median, 4) if cpu_eff else None,
+        "cpu_efficiency_min": round(cpu_eff.min, 4) if cpu_eff else None,
+        "cpu_efficiency_max": round(cpu_eff.max, 4) if cpu_eff else None,
         "concurrency": c,
+        "search": curve,
+        "best_at_largest_concurrency": c == max(settings.concurrencies),
         "mean_candidates": round(float(np.mean([r.n_candidates for r in requests])), 1),
         "pairs": pairs,
         "tritonrec": {"summary": summary_ours, "runs": ours_runs},
@@ -318,19 +350,41 @@ def write_markdown(report: dict[str, Any]) -> str:
         f"{s['repeats']} served + in-process pair(s) per traffic; efficiency is median (min-max) over the pairs.",
         "",
         "| traffic | mean candidates | concurrency | served cand/s (tool) | in-process cand/s | efficiency "
-        "| ours vs perf_analyzer | bottleneck |",
-        "|---|---|---|---|---|---|---|---|",
+        "| CPU efficiency | ours vs perf_analyzer | bottleneck |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         tools = sorted({p["served_tool"] for p in r["pairs"]})
         comparison = r["comparison"]["verdict"] if r.get("comparison") else "-"
         bound = {True: "ours (generator-bound)", False: "server", None: "-"}[r.get("generator_bound")]
+        cpu = (
+            f"{r['cpu_efficiency']:.2f} ({r['cpu_efficiency_min']:.2f}-{r['cpu_efficiency_max']:.2f})"
+            if r.get("cpu_efficiency") is not None
+            else "not measured"
+        )
         lines.append(
             f"| {r['traffic']} | {r['mean_candidates']} | {r['concurrency']} | {r['served_cand_per_s']:,.0f} "
             f"({', '.join(tools)}) | {r['in_process_cand_per_s']:,.0f} "
             f"| **{r['efficiency']:.2f}** ({r['efficiency_min']:.2f}-{r['efficiency_max']:.2f}) "
-            f"| {comparison} | {bound} |"
+            f"| {cpu} | {comparison} | {bound} |"
         )
+    lines += [
+        "",
+        "CPU efficiency: in-process CPU seconds per candidate over the server's (tritonserver and its Python stubs, "
+        "from our generator's runs): the share of the server's CPU that is the model's own work; unlike the "
+        "throughput ratio it does not charge the server for the load generator sharing its cores.",
+        "",
+        "Concurrency search (served candidates/s, one run each; the highest is used):",
+        "",
+    ]
+    for r in report["results"]:
+        curve = ", ".join(f"{p['concurrency']}: {p['candidates_per_second']:,.0f}" for p in r.get("search", []))
+        flag = (
+            " (best at the largest concurrency tried: it may still rise)"
+            if r.get("best_at_largest_concurrency")
+            else ""
+        )
+        lines.append(f"- {r['traffic']}: {curve}{flag}")
     lines += ["", "Batch sizes replayed (executions per users-per-batch), per pair:", ""]
     for r in report["results"]:
         for i, p in enumerate(r["pairs"], start=1):

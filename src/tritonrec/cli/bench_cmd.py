@@ -302,7 +302,7 @@ def _efficiency(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default="50-500,200",
         help="candidates per request, N or LOW-HIGH, comma-separated (default 50-500,200)",
     )
-    p.add_argument("--concurrency", default="4,8,16,32,64", help="searched in order until throughput stops rising")
+    p.add_argument("--concurrency", default="4,8,16,32,64", help="each measured; the best is used")
     p.add_argument("--in-process-s", type=float, default=6.0, help="time per in-process measurement (default 6 s)")
     _add_point(p)
     _add_repeats(p)
