@@ -52,7 +52,7 @@ class TuneSettings:
     Attributes:
         p99_ms: latency target; a concurrency whose p99 exceeds it does not count.
         concurrencies: closed-loop concurrencies tried for each configuration.
-        max_batch_sizes: users per execution.
+        max_batch_sizes: users per execution (1 = no batching; on CPU small batches can win: batching.md).
         preferred: preferred batch sizes as fractions of ``max_batch_size`` (``()`` = none).
         queue_delays_us: the batcher's delay.
         instance_threads: ``(instances, ONNX Runtime threads each)``; None = what the cores allow
@@ -65,7 +65,7 @@ class TuneSettings:
 
     p99_ms: float = 100.0
     concurrencies: tuple[int, ...] = (8, 16, 32)
-    max_batch_sizes: tuple[int, ...] = (16, 32, 64)
+    max_batch_sizes: tuple[int, ...] = (1, 4, 8, 16, 32, 64)
     preferred: tuple[tuple[float, ...], ...] = ((), (0.5, 1.0), (0.25, 0.5, 1.0))
     queue_delays_us: tuple[int, ...] = (0, 2_000, 5_000)
     instance_threads: tuple[tuple[int, int], ...] | None = None

@@ -502,7 +502,7 @@ def _tune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--p99-ms", type=float, default=100.0, help="latency target (default 100 ms)")
     p.add_argument("--concurrency", default="8,16,32", help="concurrencies per configuration (default 8,16,32)")
     p.add_argument("--layouts", default="ragged,padded", help="graph layouts to try (default ragged,padded)")
-    p.add_argument("--max-batch-sizes", default="16,32,64", help="max_batch_size values (default 16,32,64)")
+    p.add_argument("--max-batch-sizes", default="1,4,8,16,32,64", help="max_batch_size values (default 1,4,8,16,32,64)")
     p.add_argument("--queue-delays-us", default="0,2000,5000", help="max_queue_delay values (default 0,2000,5000)")
     p.add_argument(
         "--instance-threads",
