@@ -68,19 +68,20 @@ class Ranking:
 
 
 def _ids(name: str, values: npt.ArrayLike) -> IntArray:
-    arr = np.asarray(values)
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values)
     if arr.ndim != 1:
         raise InvalidRequestError(f"{name} must be a 1-D sequence of item ids, got shape {arr.shape}")
-    if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
-        raise InvalidRequestError(f"{name} must hold integer item ids, got dtype {arr.dtype}")
-    ids = arr.astype(np.int64, copy=False)
-    negative = np.flatnonzero(ids < 0)
-    if negative.size:
+    if arr.dtype != np.int64:  # the common int64 case skips the dtype checks and the copy (the hot path)
+        if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
+            raise InvalidRequestError(f"{name} must hold integer item ids, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64)
+    if arr.size and arr.min() < 0:
+        negative = np.flatnonzero(arr < 0)
         first = int(negative[0])
         raise InvalidRequestError(
-            f"{name} has {negative.size} negative id(s), first {int(ids[first])} at position {first}"
+            f"{name} has {negative.size} negative id(s), first {int(arr[first])} at position {first}"
         )
-    return ids
+    return arr
 
 
 def prepare_user(history: npt.ArrayLike, candidates: npt.ArrayLike, limits: ModelLimits) -> tuple[IntArray, IntArray]:

@@ -7,6 +7,8 @@ travels as the ``timeout`` parameter (microseconds).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 from tritonclient.grpc import service_pb2
@@ -56,7 +58,7 @@ def scores_of(response: service_pb2.ModelInferResponse, model: str) -> FloatArra
         if output.name == SCORES and index < len(response.raw_output_contents):
             values = np.frombuffer(response.raw_output_contents[index], dtype="<f4")
             shape = tuple(int(d) for d in output.shape)
-            if output.datatype != "FP32" or values.size != int(np.prod(shape)):
+            if output.datatype != "FP32" or values.size != math.prod(shape):
                 raise ClientError(
                     f"{model}: scores of {output.datatype} {shape} do not match their {values.size} values"
                 )
