@@ -213,12 +213,6 @@ def _server_cpu_per_1k(ours: dict[str, Any]) -> float | None:
     return round(1000 * float(served_ms) / float(ours["mean_candidates"]), 4)
 
 
-def _cpu_efficiency(ours: dict[str, Any], local: dict[str, Any]) -> float | None:
-    """In-process CPU per candidate over the server's (None where the server's CPU was not measured)."""
-    served = _server_cpu_per_1k(ours)
-    return None if served is None else round(float(local["cpu_ms_per_1k_candidates"]) / served, 4)
-
-
 def _theirs_with_batches(
     target: Target, client: RankingClient, requests: list[PreparedRequest], c: int, settings: EfficiencySettings
 ) -> dict[str, Any]:
@@ -260,6 +254,7 @@ def _one_traffic(
         local = in_process_throughput(
             model_dir / shape.onnx_file, requests, batches, shape, settings.in_process_s, seed=repeat
         )
+        served_cpu = _server_cpu_per_1k(ours)  # cpu_efficiency: in-process CPU per candidate over the server's
         pairs.append(
             {
                 "served_tool": "perf_analyzer" if use_pa else "tritonrec",
@@ -267,8 +262,10 @@ def _one_traffic(
                 "in_process": local,
                 "batch_sizes": batches,
                 "efficiency": round(served_cand / local["candidates_per_second"], 4),
-                "cpu_efficiency": _cpu_efficiency(ours, local),
-                "server_cpu_ms_per_1k_candidates": _server_cpu_per_1k(ours),
+                "cpu_efficiency": (
+                    None if served_cpu is None else round(local["cpu_ms_per_1k_candidates"] / served_cpu, 4)
+                ),
+                "server_cpu_ms_per_1k_candidates": served_cpu,
             }
         )
     eff = spread([p["efficiency"] for p in pairs])
