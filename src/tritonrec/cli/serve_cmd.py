@@ -60,7 +60,7 @@ def run_serve(args: argparse.Namespace) -> int:
             f"http {server.http_url}, metrics {server.metrics_url}; Ctrl-C stops",
             flush=True,
         )
-        if args.probe_interval_s:
+        if args.probe_interval_s and server.served_models:  # an empty repository has nothing to probe
             watchdog = Watchdog(server.grpc_url, server.served_models, interval_s=args.probe_interval_s).start()
             print(f"probing every model with a real inference every {args.probe_interval_s:g} s", flush=True)
         code = server.wait()
