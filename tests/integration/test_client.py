@@ -15,7 +15,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from tritonrec.bench.client_bench import ClientBenchSettings, run_client_bench
+from tritonrec.bench.client_bench import FLOOR, ClientBenchSettings, run_client_bench
 from tritonrec.bench.points import PaSettings
 from tritonrec.cli import main
 from tritonrec.client import AsyncRankingClient, ClientOptions, RankingClient, RetryPolicy, infer_inputs
@@ -260,7 +260,7 @@ def test_client_bench_measures_every_tool_at_each_concurrency(export_dir, tmp_pa
     pa = request.getfixturevalue("perf_analyzer") if with_perf_analyzer else None
     src = Path(__file__).resolve().parents[2] / "src"  # this tree again as the "before": the harness is under test
     report = run_client_bench(export_dir, tmp_path, settings, perf_analyzer=pa, command="test", baseline_src=src).record
-    clients = ("sync_client", "async_client", "sync_client (before)", "async_client (before)")
+    clients = ("sync_client", "async_client", FLOOR, "sync_client (before)", "async_client (before)")
     for tool in clients + (("perf_analyzer",) if with_perf_analyzer else ()):
         for c in ("1", "4"):
             entry = report["results"][tool][c]

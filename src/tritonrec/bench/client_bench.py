@@ -40,6 +40,7 @@ __all__ = ["ClientBenchSettings", "run_client_bench", "write_markdown"]
 IntArray = npt.NDArray[np.int64]
 MODEL = DEFAULT_MODEL
 SRC = Path(__file__).resolve().parents[2]  # the src/ folder this tritonrec runs from
+FLOOR = "grpc.aio floor"  # no client: bare grpc.aio calls on pre-serialized requests (client_worker's docstring)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,7 +90,7 @@ def _worker(
 
 
 def _tools(baseline_src: Path | None) -> dict[str, tuple[Path, str]]:
-    tools = {"sync_client": (SRC, "sync"), "async_client": (SRC, "async")}
+    tools = {"sync_client": (SRC, "sync"), "async_client": (SRC, "async"), FLOOR: (SRC, "floor")}
     if baseline_src is not None:
         tools |= {"sync_client (before)": (baseline_src, "sync"), "async_client (before)": (baseline_src, "async")}
     return tools
@@ -221,7 +222,9 @@ def write_markdown(report: dict[str, Any]) -> str:
         ),
         "Figures are median (min-max) over the runs, runs in a random order; each client ran in its own process, "
         "so its CPU is its own. perf_analyzer's CPU per request is its CPU seconds over its whole run divided by "
-        "its rate times that time (approximate: its warm-up windows count too).",
+        "its rate times that time (approximate: its warm-up windows count too). "
+        f"`{FLOOR}` is no client: bare `grpc.aio` calls on requests serialized before the clock starts, without "
+        "checks, deadlines or retries, the floor of any asyncio Python client on grpcio.",
         "",
         "| concurrency | tool | requests/s | vs perf_analyzer | p50 ms | p99 ms | client CPU ms/request |",
         "|---|---|---|---|---|---|---|",

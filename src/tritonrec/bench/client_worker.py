@@ -5,6 +5,10 @@ concurrency and repeat, so each client's CPU is its own process's, nothing else'
 ``tritonrec.client``'s public API (``RankingClient(url, model=...)``, ``AsyncRankingClient``, ``rank``), so
 with ``PYTHONPATH`` pointing at another source tree it measures that tree's client: the "before" of a change.
 
+``--tool floor`` is no client: a bare ``grpc.aio`` call per request on requests serialized before the clock
+starts, no checks, deadlines or retries. It is the floor of any asyncio Python client on grpcio, so the gap
+between it and ``async`` is the client's own cost and the gap between it and perf_analyzer is grpcio's.
+
 Output: one JSON object on stdout (requests, seconds, requests_per_second, p50_ms, p99_ms, cpu_s, and with
 ``--profile`` the share of CPU time per part of the client).
 """
@@ -17,6 +21,7 @@ import cProfile
 import json
 import pstats
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,11 +29,11 @@ import numpy as np
 
 # Where a client spends its time, by the function or module a profile entry belongs to (first match wins).
 PARTS = (
+    ("response parsing", ("scores_of", "as_numpy", "InferResult", "frombuffer")),  # before wire.py: scores_of is there
     (
         "request building (numpy to wire)",
         ("wire.py", "infer_inputs", "InferInput", "set_data_from_numpy", "_get_inference_request"),
     ),
-    ("response parsing", ("scores_of", "as_numpy", "InferResult", "frombuffer")),
     (
         "input checks and numpy helpers",
         ("prepare_user", "_ids", "candidate_chunks", "request.py", "numeric.py", "numerictypes.py", "fromnumeric.py"),
@@ -122,17 +127,62 @@ def _async(
     async def run() -> list[float]:
         async with AsyncRankingClient(url, model=model) as client:
             await client.rank(*users[0])
-            latencies: list[float] = []
+            return await _closed_loop(lambda i: client.rank(*users[i % len(users)]), n, concurrency)
 
-            async def worker(k: int) -> None:
-                for i in range(k, n, concurrency):
-                    started = time.perf_counter()
-                    await client.rank(*users[i % len(users)])
-                    latencies.append(time.perf_counter() - started)
+    return _in_loop(run, profiles)
 
-            await asyncio.gather(*(worker(k) for k in range(concurrency)))
-            return latencies
 
+def _floor(
+    url: str,
+    model: str,
+    users: list[tuple[Any, Any]],
+    n: int,
+    concurrency: int,
+    profiles: list[cProfile.Profile] | None,
+) -> list[float]:
+    import grpc.aio
+    from tritonclient.grpc import service_pb2
+
+    from tritonrec.client.wire import infer_request, scores_of
+
+    # the wire bytes of each user's request, as the client would send them (history padding dropped)
+    wire = [infer_request(model, "", h[h != 0][None, :], c[None, :]).SerializeToString() for h, c in users]
+
+    async def run() -> list[float]:
+        async with grpc.aio.insecure_channel(url) as channel:
+            infer = channel.unary_unary(
+                "/inference.GRPCInferenceService/ModelInfer",
+                request_serializer=None,  # already bytes
+                response_deserializer=service_pb2.ModelInferResponse.FromString,
+            )
+
+            async def one(i: int) -> None:
+                scores_of(await infer(wire[i % len(wire)], timeout=60), model)
+
+            await one(0)
+            return await _closed_loop(one, n, concurrency)
+
+    return _in_loop(run, profiles)
+
+
+async def _closed_loop(send: Callable[[int], Awaitable[Any]], n: int, concurrency: int) -> list[float]:
+    """``send(i)`` for i in 0..n-1, ``concurrency`` at a time (each worker waits for its answer); the latencies."""
+    latencies: list[float] = []
+
+    async def worker(k: int) -> None:
+        for i in range(k, n, concurrency):
+            started = time.perf_counter()
+            await send(i)
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    return latencies
+
+
+def _in_loop(
+    run: Callable[[], Coroutine[Any, Any, list[float]]], profiles: list[cProfile.Profile] | None
+) -> list[float]:
+    """``asyncio.run(run())``, under a profiler (one, for the loop's thread) when ``profiles`` is a list."""
     if profiles is None:
         return asyncio.run(run())
     profile = cProfile.Profile(time.thread_time)
@@ -166,14 +216,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--tool", choices=("sync", "async"), required=True)
+    parser.add_argument("--tool", choices=("sync", "async", "floor"), required=True)
     parser.add_argument("--users", required=True, help=".npz with history [U, L] and candidates [U, N]")
     parser.add_argument("--requests", type=int, required=True)
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     users = _users(args.users)
-    run = _sync if args.tool == "sync" else _async
+    run = {"sync": _sync, "async": _async, "floor": _floor}[args.tool]
     profiles: list[cProfile.Profile] | None = [] if args.profile else None
     cpu, started = _cpu_s(), time.perf_counter()
     latencies = run(args.url, args.model, users, args.requests, args.concurrency, profiles)
