@@ -1,6 +1,7 @@
 """Compression runs end to end on a Beauty slice: lineage, checkpoints old and new, the CLI, distillation loss."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -15,7 +16,7 @@ from tritonrec.data.registry import prepare_dataset
 from tritonrec.errors import ConfigError
 from tritonrec.export.checkpoint_export import FP32_TOLERANCE, export_checkpoint
 from tritonrec.export.parity import compare_scorers, parity_batches
-from tritonrec.model.config import EmbeddingStorage, TableSharing, preset
+from tritonrec.model.config import EmbeddingStorage, ModelConfig, TableSharing, preset
 from tritonrec.model.ranker import RankingModel
 from tritonrec.model.tables import QREmbedding, QuantizedEmbedding
 from tritonrec.scorers.ort import file_scorer
@@ -81,6 +82,22 @@ def test_compress_cli_prints_the_summary_and_evaluate_and_export_take_the_result
     assert all(record["passed"] for record in json.loads(capsys.readouterr().out)["parity"])
 
 
+def test_compress_distill_trains_the_student_of_a_json_file_named_by_its_stem(
+    parent_dir, beauty_slice_dir, tmp_path, capsys
+):
+    student_file = Path(__file__).parents[2] / "bench" / "students" / "small-d16.json"
+    data_args = ["--dataset", "beauty", "--data-dir", str(beauty_slice_dir), "--eval-users", "64"]
+    argv = ["compress", "distill", "--teacher", str(parent_dir), *data_args, "--out", str(tmp_path / "student")]
+    argv += ["--student-config", str(student_file), "--epochs", "1", "--max-minutes", "0.5", "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["method"] == "distill" and summary["arguments"]["student_name"] == "small-d16"
+    assert summary["params"] < summary["parent_params"]  # the teacher here is `small`; the student is narrower
+    student = load_checkpoint(tmp_path / "student")
+    assert student.config == ModelConfig.from_dict(json.loads(student_file.read_text()))
+    assert student.lineage.methods == ("distill",)
+
+
 def _quantized_initializers(path):
     graph = onnx.load(str(path)).graph
     return sorted(tuple(t.dims) for t in graph.initializer if t.data_type == onnx.TensorProto.UINT8)
@@ -133,7 +150,7 @@ def test_a_pruned_qr_shared_int8_checkpoint_exports_a_flat_graph_that_scores_as_
         np.testing.assert_allclose(flat.reshape(c.shape).numpy(), model(h, c).numpy(), atol=1e-5, rtol=1e-5)
 
 
-def test_bad_compression_arguments_are_config_errors(parent_dir, beauty_slice_dir, capsys):
+def test_bad_compression_arguments_are_config_errors(parent_dir, beauty_slice_dir, tmp_path, capsys):
     data_args = ["--dataset", "beauty", "--data-dir", str(beauty_slice_dir), "--out", "/nonexistent/never"]
     data_args += ["--eval-users", "16"]
     assert main(["compress", "prune", "--checkpoint", str(parent_dir), *data_args, "--ratio", "1.5"]) == 1
@@ -142,6 +159,11 @@ def test_bad_compression_arguments_are_config_errors(parent_dir, beauty_slice_di
         main(["compress", "share", "--checkpoint", str(parent_dir), *data_args, "--kind", "qr", "--ratio", "500"]) == 1
     )
     assert "ConfigError: no quotient-remainder split" in capsys.readouterr().err
+    typo = tmp_path / "typo-student.json"
+    typo.write_text(json.dumps({"embedding_dim": 16, "n_head": 1}))
+    argv = ["compress", "distill", "--teacher", str(parent_dir), *data_args, "--student-config", str(typo)]
+    assert main(argv) == 1
+    assert "ConfigError: student file" in capsys.readouterr().err
 
 
 def test_the_distillation_loss_mixes_labels_and_teacher_scores(tiny_spec_and_catalogue):

@@ -55,6 +55,7 @@ from tritonrec.compress.run import CompressionResult, compress_checkpoint, evalu
 from tritonrec.compress.size import files_bytes, model_size
 from tritonrec.contract import CANDIDATES, DEFAULT_MAX_CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, USER_INDEX
 from tritonrec.data.registry import DatasetName, PreparedData, prepare_dataset
+from tritonrec.errors import ConfigError
 from tritonrec.metrics import evaluate, ranking_metrics
 from tritonrec.model.config import EmbeddingStorage, Preset, TableSharing
 from tritonrec.pipeline.steps import export_step, train_or_reuse
@@ -140,23 +141,26 @@ def beauty_plan(
     share_ratios: tuple[float, ...] = (4.0, 16.0),
     finetune: FinetuneOptions,
     train: TrainConfig,
-    distill: DistillOptions | None = None,
+    students: tuple[DistillOptions, ...] = (),
     eval_users: int = 0,
 ) -> DatasetPlan:
     """Every method on Amazon Beauty with ``base``.
 
-    Pruning at each ratio, distillation into ``small`` (and the same student trained on labels only, the
-    control), hash and QR sharing at each ratio, INT8/INT4 tables, the middle pruning ratio fine-tuned on labels
-    only (the control of fine-tuning with the parent as teacher), and the combinations that aim at a 4x smaller
-    model. ``train`` trains the parent only when it is missing.
+    Pruning at each ratio; distillation into each student (default ``small``), the first student also trained on
+    labels only (the control); hash and QR sharing at each ratio; INT8/INT4 tables; the middle pruning ratio
+    fine-tuned on labels only (the control of fine-tuning with the parent as teacher); and the combinations that
+    aim at a 4x smaller model (every student with INT8 and INT4 tables). ``train`` trains the parent only when it
+    is missing.
     """
-    student = distill or DistillOptions.for_preset(Preset.SMALL)
+    students = students or (DistillOptions.for_preset(Preset.SMALL),)
+    if len({s.student_name for s in students}) < len(students):
+        raise ConfigError(f"students need distinct names, got {[s.student_name for s in students]}")
     variants = [VariantPlan(name=f"prune-{r:g}", parent=PARENT, options=PruneOptions(ratio=r, finetune=finetune))
                 for r in prune_ratios]  # fmt: skip
-    variants += [
-        VariantPlan(name="distill-small", parent=PARENT, options=student),
-        VariantPlan(name="small-labels-only", parent=PARENT, options=dataclasses.replace(student, weight=0.0)),
-    ]
+    variants += [VariantPlan(name=f"distill-{s.student_name}", parent=PARENT, options=s) for s in students]
+    first = students[0]
+    control = dataclasses.replace(first, weight=0.0)
+    variants.append(VariantPlan(name=f"{first.student_name}-labels-only", parent=PARENT, options=control))
     for r in share_ratios:
         for kind in (TableSharing.HASH, TableSharing.QR):
             options = ShareOptions(kind=kind, ratio=r, finetune=finetune)
@@ -174,10 +178,12 @@ def beauty_plan(
         variants.append(VariantPlan(name=f"prune-{prune:g}+int4", parent=f"prune-{prune:g}", options=int4))
     if share is not None:
         variants.append(VariantPlan(name=f"qr-{share:g}+int4", parent=f"qr-{share:g}", options=int4))
-    variants += [
-        VariantPlan(name="distill-small+int8", parent="distill-small", options=int8),
-        VariantPlan(name="distill-small+int4", parent="distill-small", options=int4),
-    ]
+    for s in students:
+        name = f"distill-{s.student_name}"
+        variants += [
+            VariantPlan(name=f"{name}+int8", parent=name, options=int8),
+            VariantPlan(name=f"{name}+int4", parent=name, options=int4),
+        ]
     return DatasetPlan(
         label="beauty", dataset=DatasetName.BEAUTY, data_dir=None, parent=parent, preset=Preset.BASE,
         train=train, variants=tuple(variants), eval_users=eval_users,

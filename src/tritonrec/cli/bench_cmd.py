@@ -674,7 +674,14 @@ def _compression(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--share-ratios", default="4,16", help="hash/QR compression ratios (default 4,16)")
     p.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning epochs after prune/share (default 2)")
     p.add_argument("--finetune-minutes", type=float, default=8.0, help="fine-tuning budget (default 8)")
-    p.add_argument("--distill-minutes", type=float, default=14.0, help="student training budget (default 14)")
+    p.add_argument(
+        "--students",
+        default="small",
+        help="students distilled from the parent, comma-separated: preset names or JSON ModelConfig files (named by"
+        " their stem), e.g. small,bench/students/small-d24.json (default small; the first also gets a labels-only"
+        " control)",
+    )
+    p.add_argument("--distill-minutes", type=float, default=14.0, help="training budget per student (default 14)")
     p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (default 2)")
     p.add_argument("--weight", type=float, default=0.5, help="distillation teacher weight (default 0.5)")
     p.add_argument("--synthetic-dir", type=Path, default=None, help="a `tritonrec data synth` folder: adds `large`")
@@ -701,9 +708,8 @@ def run_compression(args: argparse.Namespace) -> int:
     finetune = FinetuneOptions(max_epochs=args.finetune_epochs, max_minutes=args.finetune_minutes)
     plans = []
     if not args.no_beauty:
-        distill = DistillOptions.for_preset(
-            "small", temperature=args.temperature, weight=args.weight, max_minutes=args.distill_minutes
-        )
+        budget = {"temperature": args.temperature, "weight": args.weight, "max_minutes": args.distill_minutes}
+        students = tuple(DistillOptions.for_student(name, **budget) for name in names(args.students))
         plans.append(
             beauty_plan(
                 args.parent,
@@ -711,7 +717,7 @@ def run_compression(args: argparse.Namespace) -> int:
                 share_ratios=tuple(numbers(args.share_ratios)),
                 finetune=finetune,
                 train=TrainConfig(max_minutes=args.train_minutes),
-                distill=distill,
+                students=students,
                 eval_users=args.eval_users,
             )
         )

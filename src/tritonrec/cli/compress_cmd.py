@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from tritonrec.cli.common import add_data_source, prepare_from_args, print_json
-from tritonrec.errors import ConfigError
 
 __all__ = ["register", "run_compress"]
 
@@ -59,7 +57,9 @@ def register(p: argparse.ArgumentParser) -> None:
     _common(distill, "--teacher", "the teacher checkpoint (a trained base or large)")
     student = distill.add_mutually_exclusive_group()
     student.add_argument("--student", choices=student_choices, default=Preset.SMALL.value, help="student preset")
-    student.add_argument("--student-config", type=Path, help="JSON file with a custom student ModelConfig")
+    student.add_argument(
+        "--student-config", type=Path, help="JSON file with a custom student ModelConfig (named by its stem)"
+    )
     distill.add_argument("--temperature", type=float, default=2.0, help="softening temperature T (default 2)")
     distill.add_argument("--weight", type=float, default=0.5, help="share of the teacher term in [0, 1] (default 0.5)")
     distill.add_argument("--epochs", type=int, default=30, help="training epochs at most")
@@ -93,7 +93,6 @@ def _options(args: argparse.Namespace) -> Any:
         QuantizeOptions,
         ShareOptions,
     )
-    from tritonrec.model.config import ModelConfig
 
     method = CompressionMethod(args.method)
     if method is CompressionMethod.QUANTIZE_EMBEDDINGS:
@@ -101,13 +100,7 @@ def _options(args: argparse.Namespace) -> Any:
     if method is CompressionMethod.DISTILL:
         budget = {"temperature": args.temperature, "weight": args.weight, "max_epochs": args.epochs}
         budget["max_minutes"] = args.max_minutes
-        if args.student_config is None:
-            return DistillOptions.for_preset(args.student, **budget)
-        try:
-            student = ModelConfig.from_dict(json.loads(args.student_config.read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ConfigError(f"--student-config {args.student_config}: {e}") from e
-        return DistillOptions(student=student, student_name="custom", **budget)
+        return DistillOptions.for_student(args.student_config or args.student, **budget)
     finetune = FinetuneOptions(
         max_epochs=args.finetune_epochs,
         max_minutes=args.finetune_minutes,

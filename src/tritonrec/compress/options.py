@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from tritonrec.errors import ConfigError
-from tritonrec.model.config import EmbeddingStorage, ModelConfig, Preset, TableSharing
+from tritonrec.model.config import PRESETS, EmbeddingStorage, ModelConfig, Preset, TableSharing
 
 __all__ = [
     "CompressOptions",
@@ -93,7 +95,8 @@ class DistillOptions:
 
     Attributes:
         student: the student's architecture (a preset's config, or a custom one).
-        student_name: how the student is called in reports (the preset name, or ``custom``).
+        student_name: how the student is called in reports and variant names (the preset name, or the stem of
+            the JSON file that held a custom architecture).
         temperature: softening temperature ``T`` of both score distributions.
         weight: share ``w`` of the teacher term: ``loss = (1 - w) * labels + w * T^2 * teacher``.
         max_epochs: epochs at most.
@@ -124,6 +127,29 @@ class DistillOptions:
         from tritonrec.model.config import preset
 
         return cls(student=preset(preset_name), student_name=Preset(preset_name).value, **values)
+
+    @classmethod
+    def for_student(cls, student: str | Path, **values: Any) -> DistillOptions:
+        """Options with ``student`` as the student: a preset's name, or a JSON file holding a ``ModelConfig``.
+
+        A file's student is named by the file's stem (``students/small-d24.json`` -> ``small-d24``).
+
+        Raises:
+            ConfigError: the file cannot be read, is not JSON, or is not a valid ``ModelConfig``.
+        """
+        if str(student) in {p.value for p in PRESETS}:
+            return cls.for_preset(str(student), **values)
+        path = Path(student)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            presets = [p.value for p in Preset]
+            raise ConfigError(f"student {str(student)!r} is neither a preset {presets} nor a readable file: {e}") from e
+        try:
+            config = ModelConfig.from_dict(json.loads(text))
+        except (json.JSONDecodeError, ConfigError, TypeError, ValueError) as e:
+            raise ConfigError(f"student file {path}: {e}") from e
+        return cls(student=config, student_name=path.stem, **values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
