@@ -6,11 +6,12 @@ measured (yet) reads "not measured", never "met". Imports no torch.
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from tritonrec.bench.report import markdown_header
 
-__all__ = ["GOALS", "evaluate_goals", "render_markdown"]
+__all__ = ["GOALS", "evaluate_goals", "render_markdown", "round_ratios"]
 
 GOALS = {
     "smaller_4x": "a variant >= 4x smaller than base (checkpoint and ONNX bytes) with NDCG@10 drop <= 0.005",
@@ -37,10 +38,34 @@ def _speed(entry: Entry, where: str = "in_process") -> float | None:
     return float(value) if value else None
 
 
+def round_ratios(entry: Entry, parent: Entry) -> list[float]:
+    """``entry``'s in-process candidates/s over ``parent``'s, round by round (each round visits both in turn)."""
+    mine, theirs = entry.get("in_process", {}).get("rounds"), parent.get("in_process", {}).get("rounds")
+    if not mine or not theirs or len(mine) != len(theirs):
+        return []
+    return [a / b for a, b in zip(mine, theirs, strict=True)]
+
+
 def _times(entry: Entry, parent: Entry, where: str) -> float | None:
-    """How many times faster ``entry`` is than ``parent`` (None where either was not measured)."""
+    """How many times faster ``entry`` is than ``parent`` (None where either was not measured).
+
+    In process, the median of the round-by-round ratios (the side-by-side comparison); served, the ratio of the
+    two points.
+    """
+    ratios = round_ratios(entry, parent) if where == "in_process" else []
+    if ratios:
+        return statistics.median(ratios)
     mine, theirs = _speed(entry, where), _speed(parent, where)
     return mine / theirs if mine and theirs else None
+
+
+def _times_text(entry: Entry, parent: Entry, where: str) -> str:
+    """``3.55x`` (served), or ``3.55x [3.07-3.94]`` with the range of the round-by-round ratios (in process)."""
+    times = _times(entry, parent, where)
+    if times is None:
+        return ""
+    ratios = round_ratios(entry, parent) if where == "in_process" else []
+    return f"{times:.2f}x" + (f" [{min(ratios):.2f}-{max(ratios):.2f}]" if ratios else "")
 
 
 def _goal(key: str, met: bool | None, figures: str) -> dict[str, Any]:
@@ -76,7 +101,7 @@ def _distilled(plan: dict[str, Any]) -> dict[str, Any]:
     measured = all(r[2] is not None for r in results)
     text = "; ".join(
         f"{v['name']}: {keep:.1%} of the teacher's NDCG@10, "
-        + (f"{up:.2f}x in-process" if up else "speed not measured")
+        + (f"{_times_text(v, parent, 'in_process')} in-process" if up else "speed not measured")
         + (f", {sup:.2f}x served" if sup else "")
         for v, keep, up, sup in results
     )
@@ -174,9 +199,10 @@ def _speed_cell(entry: Entry, parent: Entry, where: str) -> str:
     speed = entry.get(where)
     if not speed:
         return "-"
-    base = _speed(parent, where)
-    times = f" ({speed['candidates_per_second'] / base:.2f}x)" if base else ""
-    return f"{speed['candidates_per_second']:,.0f} [{speed['min']:,.0f}-{speed['max']:,.0f}]{times}"
+    times = _times_text(entry, parent, where)
+    return f"{speed['candidates_per_second']:,.0f} [{speed['min']:,.0f}-{speed['max']:,.0f}]" + (
+        f" ({times})" if times else ""
+    )
 
 
 def _row(entry: Entry, parent: Entry) -> str:
@@ -254,7 +280,8 @@ def _plan_section(label: str, plan: dict[str, Any]) -> list[str]:
                   f"AUC {oracle['auc']:.4f}.", ""]  # fmt: skip
     lines += [
         "| model | from | method | params | checkpoint bytes (x smaller) | ONNX bytes (x smaller) "
-        "| NDCG@10 (Δ parent / Δ base) | AUC (Δ parent / Δ base) | in-process cand/s median [min-max] (x base) "
+        "| NDCG@10 (Δ parent / Δ base) | AUC (Δ parent / Δ base) | in-process cand/s median [min-max] (x base, "
+        "median [min-max] of the rounds' ratios) "
         "| served cand/s [min-max] (x base) |",
         "|---|---|---|---|---|---|---|---|---|---|",
         _row(parent, parent),
