@@ -61,11 +61,11 @@ def _times(entry: Entry, parent: Entry, where: str) -> float | None:
 
 def _times_text(entry: Entry, parent: Entry, where: str) -> str:
     """``3.55x`` (served), or ``3.55x [3.07-3.94]`` with the range of the round-by-round ratios (in process)."""
-    times = _times(entry, parent, where)
-    if times is None:
-        return ""
     ratios = round_ratios(entry, parent) if where == "in_process" else []
-    return f"{times:.2f}x" + (f" [{min(ratios):.2f}-{max(ratios):.2f}]" if ratios else "")
+    if ratios:
+        return f"{statistics.median(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
+    times = _times(entry, parent, where)
+    return "" if times is None else f"{times:.2f}x"
 
 
 def _goal(key: str, met: bool | None, figures: str) -> dict[str, Any]:

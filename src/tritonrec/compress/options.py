@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from tritonrec.errors import ConfigError
-from tritonrec.model.config import PRESETS, EmbeddingStorage, ModelConfig, Preset, TableSharing
+from tritonrec.model.config import EmbeddingStorage, ModelConfig, Preset, TableSharing
 
 __all__ = [
     "CompressOptions",
@@ -137,13 +137,13 @@ class DistillOptions:
         Raises:
             ConfigError: the file cannot be read, is not JSON, or is not a valid ``ModelConfig``.
         """
-        if str(student) in {p.value for p in PRESETS}:
+        presets = [p.value for p in Preset]
+        if str(student) in presets:
             return cls.for_preset(str(student), **values)
         path = Path(student)
         try:
             text = path.read_text()
         except OSError as e:
-            presets = [p.value for p in Preset]
             raise ConfigError(f"student {str(student)!r} is neither a preset {presets} nor a readable file: {e}") from e
         try:
             config = ModelConfig.from_dict(json.loads(text))
