@@ -194,11 +194,24 @@ def test_efficiency_replays_the_batches_triton_formed_with_the_served_instances(
             assert pair["batch_sizes"] and all(int(b) >= 1 for b in pair["batch_sizes"])
             assert pair["in_process"]["session_runs"] > 0 and pair["in_process"]["cpu_ms_per_1k_candidates"] > 0
             assert pair["server_cpu_ms_per_1k_candidates"] > 0
+            # the whole machine accounted for: the stubs ran the model, tritonserver and our generator took some
+            parts = pair["cpu_breakdown"]["ms_per_1k_candidates"]
+            assert sum(parts.values()) == pytest.approx(pair["cpu_breakdown"]["machine_ms_per_1k_candidates"], rel=1e-3)
+            assert parts["model"] > 0 and parts["tritonserver"] > 0 and parts["generator"] > 0
+            assert parts["stubs_other"] + parts["model"] > 0
+        assert set(result["cpu_breakdown_shares"]) == {
+            "model",
+            "stubs_other",
+            "tritonserver",
+            "generator",
+            "idle_or_other",
+        }
     assert [r["traffic"] for r in report["results"]] == [
         "beauty users, 8 candidates",
         "beauty users, 20-60 candidates (uniform)",
     ]
-    assert "Serving efficiency" in (tmp_path / "efficiency.md").read_text()
+    markdown = (tmp_path / "efficiency.md").read_text()
+    assert "Serving efficiency" in markdown and "Where the machine's" in markdown
 
 
 def _scenario(tmp_path, *, p99_ms, users=4, duration_s=6, n=8):

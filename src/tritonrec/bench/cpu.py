@@ -3,7 +3,9 @@
 On a machine where the load generator, perf_analyzer and tritonserver share the cores, a throughput figure says
 as much about the generator as about the server. Each measured point records the CPU seconds of our generator
 (this process), of perf_analyzer (its child process) and of tritonserver with its Python-backend stubs (found by
-the port it listens on, when it runs on this machine).
+the port it listens on, when it runs on this machine), the server split into tritonserver's own process (gRPC,
+the batcher, the backend's side of the hand-off) and its child processes (the Python-backend stubs, where the
+model runs).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
-__all__ = ["CpuMeter", "CpuUsage", "server_process"]
+__all__ = ["CpuMark", "CpuMeter", "CpuUsage", "server_process"]
 
 
 def server_process(url: str) -> psutil.Process | None:
@@ -36,13 +38,16 @@ def server_process(url: str) -> psutil.Process | None:
     return None
 
 
-def _tree_cpu_s(process: psutil.Process) -> float:
-    total = 0.0
-    for p in (process, *process.children(recursive=True)):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            times = p.cpu_times()
-            total += times.user + times.system
-    return total
+def _process_cpu_s(process: psutil.Process) -> float:
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    return 0.0
+
+
+def _tree_cpu_s(process: psutil.Process) -> tuple[float, float]:
+    """CPU seconds of ``process`` itself and of all its children (``process.children`` raises NoSuchProcess)."""
+    return _process_cpu_s(process), sum(_process_cpu_s(p) for p in process.children(recursive=True))
 
 
 def _own_cpu_s() -> float:
@@ -81,6 +86,23 @@ class CpuUsage:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class CpuMark:
+    """CPU seconds so far, for deltas over measurement windows.
+
+    Attributes:
+        generator_s: this process.
+        server_s: tritonserver and its children (None where it does not run here).
+        frontend_s: tritonserver's own process, without its children (None likewise).
+        at_s: ``time.perf_counter()`` when taken.
+    """
+
+    generator_s: float
+    server_s: float | None
+    frontend_s: float | None
+    at_s: float
+
+
 class CpuMeter:
     """Measures :class:`CpuUsage` over a ``with meter.measure() as usage:`` block.
 
@@ -96,21 +118,27 @@ class CpuMeter:
         """Fill a :class:`CpuUsage` with the CPU spent while the block runs."""
         usage = CpuUsage()
         own, children, started = _own_cpu_s(), _children_cpu_s(), time.perf_counter()
-        server = self._server_cpu_s()
+        server = self._server_total_s()
         try:
             yield usage
         finally:
             usage.generator_s = _own_cpu_s() - own
             usage.children_s = _children_cpu_s() - children
-            after = self._server_cpu_s()
+            after = self._server_total_s()
             usage.server_s = None if server is None or after is None else after - server
             usage.wall_s = time.perf_counter() - started
 
-    def mark(self) -> tuple[float, float | None]:
+    def mark(self) -> CpuMark:
         """CPU seconds so far of this process and of the server (None where unknown), for deltas over windows."""
-        return _own_cpu_s(), self._server_cpu_s()
+        split = self._server_cpu_s()
+        frontend = None if split is None else split[0]
+        return CpuMark(_own_cpu_s(), None if split is None else sum(split), frontend, time.perf_counter())
 
-    def _server_cpu_s(self) -> float | None:
+    def _server_total_s(self) -> float | None:
+        split = self._server_cpu_s()
+        return None if split is None else sum(split)
+
+    def _server_cpu_s(self) -> tuple[float, float] | None:
         if self.server is None:
             return None
         try:

@@ -20,6 +20,11 @@ Where the gap comes from: on a machine where the server shares its cores with th
 throughput ratio also charges the server for the generator's CPU. ``cpu_efficiency`` removes that share: the
 in-process CPU seconds per candidate (``time.process_time``) over the server's (tritonserver and its Python
 stubs, psutil, from our generator's runs): the share of the server's CPU that is the model's own work.
+``cpu_breakdown`` accounts for the whole machine during those runs, per 1,000 served candidates: the model's own
+work (its in-process CPU), the rest of the Python stubs (``model.py``'s checks, packing and answers, the stub's
+side of the shared-memory hand-off), tritonserver's own process (gRPC, the batcher, the backend's side), the load
+generator, and what is left of the cores (idle or other processes). The model's share of the machine is the
+efficiency this machine could reach if the in-process side were as busy; the other parts say what stands between.
 
 Served and in-process runs alternate ``repeats`` times; each pair gives one efficiency, reported as median and
 min-max.
@@ -40,14 +45,27 @@ from tritonrec.bench.endpoint import local_endpoint
 from tritonrec.bench.loadgen import LoadMode, PointSettings, PreparedRequest, prepare_requests, server_breakdown
 from tritonrec.bench.points import PaSettings, Target, run_ours, run_theirs, side_by_side, summarize_runs
 from tritonrec.bench.report import Progress, Report, markdown_header, new_record, quiet, write_report
-from tritonrec.bench.spread import spread
+from tritonrec.bench.spread import Spread, spread
 from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSpec, load_user_pool
 from tritonrec.client import RankingClient
 from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, USER_INDEX
 from tritonrec.errors import ConfigError
-from tritonrec.repository.ranker_cpu_model import open_session, pack_flat, pack_requests, session_threads
+from tritonrec.repository.ranker_cpu_model import (
+    open_session,
+    pack_flat,
+    pack_requests,
+    serving_cpus,
+    session_threads,
+)
 
-__all__ = ["EfficiencySettings", "ServingShape", "in_process_throughput", "run_efficiency_bench", "write_markdown"]
+__all__ = [
+    "EfficiencySettings",
+    "ServingShape",
+    "cpu_breakdown",
+    "in_process_throughput",
+    "run_efficiency_bench",
+    "write_markdown",
+]
 
 MODEL = DEFAULT_MODEL
 
@@ -213,6 +231,44 @@ def _server_cpu_per_1k(ours: dict[str, Any]) -> float | None:
     return round(1000 * float(served_ms) / float(ours["mean_candidates"]), 4)
 
 
+_PART_NAMES = {
+    "model": "the model (its in-process CPU)",
+    "stubs_other": "rest of the Python stubs",
+    "tritonserver": "tritonserver (gRPC, batcher, hand-off)",
+    "generator": "load generator",
+    "idle_or_other": "idle or other processes",
+}
+
+
+def cpu_breakdown(ours: dict[str, Any], model_ms_per_1k: float, cores: int) -> dict[str, Any] | None:
+    """Where the machine's CPU went in our generator's served run, per 1,000 served candidates, and as shares.
+
+    ``model`` is the model's own work (``model_ms_per_1k``: its CPU per candidate in process), ``stubs_other`` the
+    rest of the stubs' CPU, ``tritonserver`` its own process, ``generator`` our load generator, ``idle_or_other``
+    what is left of ``cores`` over the run. None where the server's CPU was not measured (it runs on another
+    machine); ``cores`` are this machine's, which the server and the generator share.
+    """
+    cpu, mean, cps = ours.get("cpu") or {}, ours.get("mean_candidates"), ours.get("candidates_per_second")
+    needed = ("generator_ms_per_request", "tritonserver_ms_per_request", "stubs_ms_per_request")
+    if not mean or not cps or any(cpu.get(k) is None for k in needed):
+        return None
+    per_1k = {k: 1000.0 * float(cpu[k]) / float(mean) for k in needed}
+    machine = cores * 1e6 / float(cps)  # CPU-ms the cores offer per 1,000 candidates served at this rate
+    parts = {
+        "model": model_ms_per_1k,
+        "stubs_other": per_1k["stubs_ms_per_request"] - model_ms_per_1k,
+        "tritonserver": per_1k["tritonserver_ms_per_request"],
+        "generator": per_1k["generator_ms_per_request"],
+    }
+    parts["idle_or_other"] = machine - sum(parts.values())
+    return {
+        "cores": cores,
+        "machine_ms_per_1k_candidates": round(machine, 4),
+        "ms_per_1k_candidates": {k: round(v, 4) for k, v in parts.items()},
+        "shares": {k: round(v / machine, 4) for k, v in parts.items()},
+    }
+
+
 def _theirs_with_batches(
     target: Target, client: RankingClient, requests: list[PreparedRequest], c: int, settings: EfficiencySettings
 ) -> dict[str, Any]:
@@ -255,6 +311,7 @@ def _one_traffic(
             model_dir / shape.onnx_file, requests, batches, shape, settings.in_process_s, seed=repeat
         )
         served_cpu = _server_cpu_per_1k(ours)  # cpu_efficiency: in-process CPU per candidate over the server's
+        breakdown = cpu_breakdown(ours, local["cpu_ms_per_1k_candidates"], serving_cpus())
         pairs.append(
             {
                 "served_tool": "perf_analyzer" if use_pa else "tritonrec",
@@ -266,11 +323,13 @@ def _one_traffic(
                     None if served_cpu is None else round(local["cpu_ms_per_1k_candidates"] / served_cpu, 4)
                 ),
                 "server_cpu_ms_per_1k_candidates": served_cpu,
+                "cpu_breakdown": breakdown,
             }
         )
     eff = spread([p["efficiency"] for p in pairs])
     cpu_values = [p["cpu_efficiency"] for p in pairs if p["cpu_efficiency"] is not None]
     cpu_eff = spread(cpu_values) if cpu_values else None
+    breakdowns = [p["cpu_breakdown"] for p in pairs if p["cpu_breakdown"]]
     summary_ours, summary_theirs = summarize_runs(ours_runs), summarize_runs(theirs_runs) if theirs_runs else None
     return {
         "traffic": f"beauty users, {text} candidates" + (" (uniform)" if "-" in text else ""),
@@ -282,6 +341,9 @@ def _one_traffic(
         "cpu_efficiency": round(cpu_eff.median, 4) if cpu_eff else None,
         "cpu_efficiency_min": round(cpu_eff.min, 4) if cpu_eff else None,
         "cpu_efficiency_max": round(cpu_eff.max, 4) if cpu_eff else None,
+        "cpu_breakdown_shares": (
+            {k: spread([b["shares"][k] for b in breakdowns]).to_dict() for k in _PART_NAMES} if breakdowns else None
+        ),
         "concurrency": c,
         "search": curve,
         "best_at_largest_concurrency": c == max(settings.concurrencies),
@@ -371,6 +433,7 @@ def write_markdown(report: dict[str, Any]) -> str:
         "from our generator's runs): the share of the server's CPU that is the model's own work; unlike the "
         "throughput ratio it does not charge the server for the load generator sharing its cores.",
         "",
+        *_breakdown_lines(report),
         "Concurrency search (served candidates/s, one run each; the highest is used):",
         "",
     ]
@@ -389,3 +452,23 @@ def write_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- {r['traffic']}, pair {i}: {shown}")
     lines.append("")
     return "\n".join(lines)
+
+
+def _breakdown_lines(report: dict[str, Any]) -> list[str]:
+    rows = [r for r in report["results"] if r.get("cpu_breakdown_shares")]
+    if not rows:
+        return []
+    cores = next(p["cpu_breakdown"]["cores"] for p in rows[0]["pairs"] if p["cpu_breakdown"])
+    lines = [
+        f"Where the machine's {cores} cores went during our generator's served runs (share of the cores' time, "
+        "median (min-max) over the pairs); the model's share is the efficiency these cores could reach if serving "
+        "cost nothing else:",
+        "",
+        "| traffic | " + " | ".join(_PART_NAMES.values()) + " |",
+        "|---|" + "---|" * len(_PART_NAMES),
+    ]
+    for r in rows:
+        shares = r["cpu_breakdown_shares"]
+        cells = [Spread.from_dict(shares[k]).text(".2f") for k in _PART_NAMES]
+        lines.append(f"| {r['traffic']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from tritonrec.bench.cpu import CpuMeter
+from tritonrec.bench.cpu import CpuMark, CpuMeter
 from tritonrec.bench.latency import summarize
 from tritonrec.bench.prometheus import metrics_delta, scrape
 from tritonrec.client.channel import open_stub
@@ -381,21 +381,36 @@ def measure_point(
     return point
 
 
-def _cpu_mark(cpu: CpuMeter | None) -> tuple[float, float | None] | None:
+def _cpu_mark(cpu: CpuMeter | None) -> CpuMark | None:
     return None if cpu is None else cpu.mark()
 
 
-def _cpu_between(
-    before: tuple[float, float | None] | None, after: tuple[float, float | None] | None, requests: int
-) -> dict[str, float | None] | None:
+def _delta(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+def _cpu_between(before: CpuMark | None, after: CpuMark | None, requests: int) -> dict[str, float | None] | None:
+    """CPU over the measured windows: seconds, and ms per request of the generator, the server and its two parts.
+
+    ``tritonserver_ms_per_request`` is tritonserver's own process (gRPC, the batcher, the backend's side of the
+    hand-off); ``stubs_ms_per_request`` its children (the Python-backend stubs running ``model.py``).
+    """
     if before is None or after is None:
         return None
-    generator = after[0] - before[0]
-    server = None if before[1] is None or after[1] is None else after[1] - before[1]
+    generator = after.generator_s - before.generator_s
+    server = _delta(after.server_s, before.server_s)
+    frontend = _delta(after.frontend_s, before.frontend_s)
     per_1k = 1000.0 / requests if requests else 0.0
+
+    def per_request(seconds: float | None) -> float | None:
+        return round(seconds * per_1k, 3) if requests and seconds is not None else None
+
     return {
         "generator_s": round(generator, 3),
         "server_s": None if server is None else round(server, 3),
-        "generator_ms_per_request": round(generator * per_1k, 3) if requests else None,
-        "server_ms_per_request": round(server * per_1k, 3) if requests and server is not None else None,
+        "wall_s": round(after.at_s - before.at_s, 3),
+        "generator_ms_per_request": per_request(generator),
+        "server_ms_per_request": per_request(server),
+        "tritonserver_ms_per_request": per_request(frontend),
+        "stubs_ms_per_request": per_request(_delta(server, frontend)),
     }
