@@ -18,15 +18,15 @@ __all__ = [
     "HISTORY",
     "MAX_CANDIDATES_PARAM",
     "MAX_HISTORY_PARAM",
+    "REAL_INDEX",
     "SCORES",
-    "USER_INDEX",
 ]
 
 HISTORY = "history"
 CANDIDATES = "candidates"
 SCORES = "scores"
-USER_INDEX = "user_index"
-"""Input of the flat (ragged) CPU graph: the user of each concatenated candidate (see ``tritonrec.export.ragged``)."""
+REAL_INDEX = "real_index"
+"""Input of the ragged CPU graph: where the real candidates sit in its padded grid (see ``tritonrec.export.ragged``)."""
 CANDIDATE_OFFSETS = "candidate_offsets"
 """Input of the flat GPU graph: running candidate totals per user, Triton's ``BATCH_ACCUMULATED_ELEMENT_COUNT``."""
 

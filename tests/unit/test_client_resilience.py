@@ -153,7 +153,8 @@ class _PoisonSession:
     def run(self, outputs, feeds):
         if (feeds["candidates"] == 666).any():
             raise RuntimeError("kernel failed")
-        return [feeds["candidates"].astype(np.float32) / 10]
+        scores = feeds["candidates"].astype(np.float32) / 10
+        return [scores.reshape(-1)[feeds["real_index"]] if "real_index" in feeds else scores]
 
 
 def _model(model_py, layout="padded"):

@@ -54,6 +54,16 @@ def test_a_flat_batch_scores_each_candidate_as_its_padded_row(model):
     torch.testing.assert_close(model.score_flat(encoded, mask, flat, users), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_grid_batch_scores_its_real_candidates_as_their_padded_rows(model):
+    h = torch.randint(0, 301, (3, 12))
+    h[1] = 0  # an empty history among them
+    c = torch.randint(1, 301, (3, 5))
+    encoded, mask = model.encode_history(h)
+    real = torch.tensor([0, 3, 9, 11, 12, 10])  # any positions of the flattened [3, 5] grid, in any order
+    expected = model(h, c).reshape(-1)[real]
+    torch.testing.assert_close(model.score_grid(encoded, mask, c, real), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_leading_padding_does_not_change_scores(model):
     h = torch.tensor([[0] * 8 + [4, 9, 17, 3]])
     c = torch.tensor([[5, 6, 7]])

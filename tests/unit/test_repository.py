@@ -263,25 +263,29 @@ def test_cpu_precision_runtime_and_layout_combine_or_are_refused():
 
 
 def test_ranker_cpu_refuses_a_layout_its_graph_was_not_exported_in():
-    check_layout("ragged", {"history", "candidates", "user_index"}, "model_ragged.onnx")
+    check_layout("ragged", {"history", "candidates", "real_index"}, "model_ragged.onnx")
     check_layout("padded", {"history", "candidates"}, "model_int8.onnx")
     with pytest.raises(ValueError, match="model_int8.onnx is a padded graph"):
         check_layout("ragged", {"history", "candidates"}, "model_int8.onnx")
     with pytest.raises(ValueError, match="is a ragged graph"):
-        check_layout("padded", {"history", "candidates", "user_index"}, "model_ragged.onnx")
+        check_layout("padded", {"history", "candidates", "real_index"}, "model_ragged.onnx")
     with pytest.raises(ValueError, match="layout must be one of"):
         check_layout("offsets", {"history", "candidates"}, "model.onnx")
 
 
-def test_flat_packing_concatenates_real_candidates_and_trims_histories_to_the_longest():
+def test_ragged_packing_names_the_real_candidates_of_the_grid_and_trims_histories_to_the_longest():
     pairs = [
         (np.array([[0, 0, 5]], np.int64), np.array([[7, 8]], np.int64)),
         (np.array([[3, 4]], np.int64), np.array([[9, 10, 11]], np.int64)),
         (np.zeros((1, 0), np.int64), np.array([[12]], np.int64)),
     ]
-    history, candidates, users = pack_flat(pairs)
+    history, candidates, real = pack_flat(pairs)
     assert history.tolist() == [[0, 5], [3, 4], [0, 0]]  # the longest real history is 2 items
-    assert candidates.tolist() == [7, 8, 9, 10, 11, 12] and users.tolist() == [0, 0, 1, 1, 1, 2]
+    assert candidates.tolist() == [[7, 8, 0], [9, 10, 11], [12, 0, 0]]
+    assert real.tolist() == [0, 1, 3, 4, 5, 6] and candidates.reshape(-1)[real].tolist() == [7, 8, 9, 10, 11, 12]
+    two_rows = [(np.array([[1], [2]], np.int64), np.array([[5, 6], [7, 8]], np.int64))]  # one request, two users
+    _, grid, real = pack_flat([*two_rows, (np.array([[3]], np.int64), np.array([[9, 10, 11]], np.int64))])
+    assert grid.reshape(-1)[real].tolist() == [5, 6, 7, 8, 9, 10, 11]
     parts = split_flat(np.arange(6, dtype=np.float32), pairs)
     assert [p.tolist() for p in parts] == [[[0.0, 1.0]], [[2.0, 3.0, 4.0]], [[5.0]]]
     empty, _, _ = pack_flat([(np.zeros((1, 0), np.int64), np.array([[1]], np.int64))])

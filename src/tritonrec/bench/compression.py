@@ -53,7 +53,7 @@ from tritonrec.compress.options import (
 )
 from tritonrec.compress.run import CompressionResult, compress_checkpoint, evaluation_rows
 from tritonrec.compress.size import files_bytes, model_size
-from tritonrec.contract import CANDIDATES, DEFAULT_MAX_CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, USER_INDEX
+from tritonrec.contract import CANDIDATES, DEFAULT_MAX_CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, REAL_INDEX
 from tritonrec.data.registry import DatasetName, PreparedData, prepare_dataset
 from tritonrec.errors import ConfigError
 from tritonrec.metrics import evaluate, ranking_metrics
@@ -293,8 +293,8 @@ def _batches(requests: list[PreparedRequest], users: int, history_len: int) -> l
         group = requests[lo : lo + users]
         pairs = [(r.history[None, :], r.candidates[None, :]) for r in group]
         if _SERVED.layout == "ragged":
-            history, flat, users_of = pack_flat(pairs)
-            feeds = {HISTORY: history, CANDIDATES: flat, USER_INDEX: users_of}
+            history, grid, real = pack_flat(pairs)
+            feeds = {HISTORY: history, CANDIDATES: grid, REAL_INDEX: real}
         else:
             history, candidates = pack_requests(pairs, history_len)
             feeds = {HISTORY: history, CANDIDATES: candidates}

@@ -48,7 +48,7 @@ from tritonrec.bench.report import Progress, Report, markdown_header, new_record
 from tritonrec.bench.spread import Spread, spread
 from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSpec, load_user_pool
 from tritonrec.client import RankingClient
-from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, USER_INDEX
+from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, REAL_INDEX
 from tritonrec.errors import ConfigError
 from tritonrec.repository.ranker_cpu_model import (
     open_session,
@@ -144,8 +144,8 @@ def _replayed_batches(
         at += b
         pairs = [(r.history[None, :], r.candidates[None, :]) for r in group]
         if shape.layout == "ragged":
-            history, flat, users = pack_flat(pairs)
-            feeds = {HISTORY: history, CANDIDATES: flat, USER_INDEX: users}
+            history, grid, real = pack_flat(pairs)
+            feeds = {HISTORY: history, CANDIDATES: grid, REAL_INDEX: real}
         else:
             history, candidates = pack_requests(pairs, shape.history_len)
             feeds = {HISTORY: history, CANDIDATES: candidates}

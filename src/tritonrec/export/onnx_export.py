@@ -46,7 +46,7 @@ class OnnxArtifact:
     path: Path
     precision: str
     external_data: bool
-    layout: str = "padded"  # padded [B, N]; ragged (flat + user_index, CPU); offsets (flat + candidate_offsets, GPU)
+    layout: str = "padded"  # padded [B, N]; ragged (grid + real_index, CPU); offsets (flat + candidate_offsets, GPU)
 
     def files(self) -> list[Path]:
         """Every file that belongs to the artifact (the graph, plus external data if any)."""

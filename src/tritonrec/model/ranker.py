@@ -97,6 +97,31 @@ class RankingModel(nn.Module):
         user = self.user_state(history)[user_index]
         return self._logits(c, interest, user)
 
+    def score_grid(self, history: Tensor, mask: Tensor, candidates: Tensor, real_index: Tensor) -> Tensor:
+        """Score the real candidates of a padded grid: attention on the grid, the deep part on real rows only.
+
+        The target attention is a batched product per user (``[B, N, L]``, cheap next to the deep part), so it
+        runs on the padded grid; the cross network and MLP, most of the arithmetic, run only on the rows
+        ``real_index`` names. Unlike :meth:`score_flat`, no candidate gathers its user's keys and values.
+
+        Args:
+            history: ``[B, L, D]`` from :meth:`encode_history`.
+            mask: ``[B, L]``.
+            candidates: ``[B, N]`` item ids (any integers), padded with anything.
+            real_index: ``[M]`` positions of the real candidates in the flattened ``[B * N]`` grid.
+
+        Returns:
+            ``[M]`` logits, the same as :meth:`score` gives those candidates.
+        """
+        n = candidates.shape[1]
+        c_grid = self.item_vectors(candidates)  # [B, N, D]
+        interest_grid = self.target_attention(c_grid, history, mask)  # [B, N, D]
+        width = c_grid.shape[-1]
+        c = c_grid.reshape(-1, width)[real_index]  # [M, D]
+        interest = interest_grid.reshape(-1, width)[real_index]
+        user = self.user_state(history)[torch.div(real_index, n, rounding_mode="floor")]
+        return self._logits(c, interest, user)
+
     def _logits(self, c: Tensor, interest: Tensor, user: Tensor) -> Tensor:
         x0 = torch.cat([c, interest, c * interest, user, c * user], dim=-1)
         # Deep part (cross network + MLP) plus the two dot products as a direct, "wide" term.

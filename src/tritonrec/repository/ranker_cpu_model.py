@@ -9,9 +9,9 @@ answered with its own INVALID_ARG error (raising in ``execute()`` would fail eve
 its client has cancelled (gone past its deadline, disconnected) with CANCELLED, unscored. The good ones are
 packed and scored in one session run, then split back, in the layout the config's ``layout`` parameter names:
 
-- ``ragged`` (the default of ``tritonrec repo build``): the flat graph ``model_ragged.onnx``; every request's
-  candidates concatenated with the index of the user they belong to, histories right-aligned to the batch's
-  longest real history: only real candidates are scored, each history encoded once;
+- ``ragged`` (the default of ``tritonrec repo build``): the graph ``model_ragged.onnx``; histories right-aligned to
+  the batch's longest real history, candidates in a grid padded to the batch's longest list with the positions of
+  the real ones: each history is encoded once, and only real candidates go through the cross network and MLP;
 - ``padded``: ``[B, L]`` / ``[B, N]`` (histories left-padded with 0 to the graph's ``L``, candidates right-padded
   with 0 to the batch's longest list; the model masks padding, so scores do not change).
 
@@ -23,8 +23,8 @@ Ids: ``0`` is padding; negative ids are a client bug and rejected; ids above the
 Runtime (config parameter ``runtime``): ``onnxruntime`` (default) runs the ``onnx_file`` (FP32, FP16 or an INT8
 file from ``tritonrec quantize``: a quantized model is just another file); ``openvino`` compiles the file (an ONNX
 file or OpenVINO IR ``.xml``, e.g. NNCF's INT8 model) for OpenVINO's CPU plugin with FP32 inference precision.
-Either runtime serves either layout; the layout must be the one the file was exported in (the flat graph takes
-``user_index``; the FP16 and INT8 files are padded graphs), which ``initialize`` checks.
+Either runtime serves either layout; the layout must be the one the file was exported in (the ragged graph takes
+``real_index``; the FP16 and INT8 files are padded graphs), which ``initialize`` checks.
 """
 
 from __future__ import annotations
@@ -121,25 +121,28 @@ def split_scores(scores: FloatArray, pairs: list[tuple[IntArray, IntArray]]) -> 
 
 
 def pack_flat(pairs: list[tuple[IntArray, IntArray]]) -> tuple[IntArray, IntArray, IntArray]:
-    """The batch in the flat layout: ``history [B, L]``, ``candidates [M]``, ``user_index [M]``.
+    """The batch in the ragged layout: ``history [B, L]``, ``candidates [B, N]``, ``real_index [M]``.
 
     Histories are right-aligned to the longest real history of the batch (leading all-padding columns dropped,
-    at least one column kept); every row's candidates are concatenated, and each carries the row it belongs to,
-    so only real candidates are scored.
+    at least one column kept); candidates are left-aligned in a grid as wide as the longest list (padded with 0),
+    and ``real_index`` holds the flattened grid position of every real candidate, request by request, so the
+    scores come back in request order.
     """
     rows = sum(h.shape[0] for h, _ in pairs)
     width = max(max(int((h != 0).sum(axis=1).max(initial=0)) for h, _ in pairs), 1)
+    n_max = max(c.shape[1] for _, c in pairs)
     history = np.zeros((rows, width), dtype=np.int64)
-    candidates, users = [], []
+    candidates = np.zeros((rows, n_max), dtype=np.int64)
+    real = []
     at = 0
     for h, c in pairs:
-        b = h.shape[0]
+        b, n = c.shape
         kept = h[:, -width:] if h.shape[1] >= width else h
         history[at : at + b, width - kept.shape[1] :] = kept
-        candidates.append(c.reshape(-1))
-        users.append(np.repeat(np.arange(at, at + b, dtype=np.int64), c.shape[1]))
+        candidates[at : at + b, :n] = c
+        real.append(((np.arange(at, at + b, dtype=np.int64) * n_max)[:, None] + np.arange(n)).reshape(-1))
         at += b
-    return history, np.concatenate(candidates).astype(np.int64), np.concatenate(users)
+    return history, candidates, np.concatenate(real)
 
 
 def split_flat(scores: FloatArray, pairs: list[tuple[IntArray, IntArray]]) -> list[FloatArray]:
@@ -197,7 +200,7 @@ def session_threads(config: dict[str, Any], root: Path = Path("/sys/fs/cgroup"))
     return int(params.get("intra_op_threads", "0")) or max(1, serving_cpus(root) // instances)
 
 
-_INPUT_NAMES = {"history", "candidates", "user_index", "candidate_offsets"}
+_INPUT_NAMES = {"history", "candidates", "real_index", "candidate_offsets"}
 
 
 class OpenVinoSession:
@@ -234,7 +237,7 @@ LAYOUTS = ("ragged", "padded")
 
 
 def check_layout(layout: str, input_names: set[str], file_name: str) -> None:
-    """Refuse a ``layout`` parameter that does not fit the loaded graph's inputs (the flat graph takes ``user_index``).
+    """Refuse a ``layout`` parameter that does not fit the loaded graph's inputs (the ragged graph takes ``real_index``).
 
     Raises:
         ValueError: an unknown layout, or one the graph was not exported for (e.g. ``ragged`` on the padded INT8
@@ -242,7 +245,7 @@ def check_layout(layout: str, input_names: set[str], file_name: str) -> None:
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    graph = "ragged" if "user_index" in input_names else "padded"
+    graph = "ragged" if "real_index" in input_names else "padded"
     if graph != layout:
         raise ValueError(
             f"{file_name} is a {graph} graph (inputs {', '.join(sorted(input_names))}) but the config's layout "
@@ -295,8 +298,8 @@ class TritonPythonModel:
 
     def _scores(self, pairs: list[tuple[IntArray, IntArray]]) -> list[FloatArray]:
         if self.layout == "ragged":
-            history, flat, users = pack_flat(pairs)
-            feeds = {"history": history, "candidates": flat, "user_index": users}
+            history, grid, real = pack_flat(pairs)
+            feeds = {"history": history, "candidates": grid, "real_index": real}
             (scores,) = self.session.run([self.output_name], feeds)
             return split_flat(np.asarray(scores), pairs)
         histories, candidates = pack_requests(pairs, self.max_history)

@@ -37,7 +37,7 @@ from tritonrec.contract import (
     MAX_CANDIDATES_PARAM,
     MAX_HISTORY_PARAM,
     SCORES,
-    USER_INDEX,
+    REAL_INDEX,
 )
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import ConfigError
@@ -231,7 +231,7 @@ LAYOUT_FILES = {"padded": "model.onnx", "ragged": "model_ragged.onnx", "offsets"
 def graph_file_layout(path: Path) -> str:
     """The layout a graph file was exported in, by its inputs (an ONNX file, or OpenVINO IR ``.xml``).
 
-    ``user_index`` -> ``ragged``, ``candidate_offsets`` -> ``offsets``, otherwise ``padded``.
+    ``real_index`` -> ``ragged``, ``candidate_offsets`` -> ``offsets``, otherwise ``padded``.
 
     Raises:
         ConfigError: the file cannot be read.
@@ -246,7 +246,7 @@ def graph_file_layout(path: Path) -> str:
             names = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
     except (OSError, ValueError, ElementTree.ParseError, DecodeError) as e:
         raise ConfigError(f"cannot read the inputs of {path}: {e}") from e
-    if USER_INDEX in names:
+    if REAL_INDEX in names:
         return "ragged"
     return "offsets" if CANDIDATE_OFFSETS in names else "padded"
 

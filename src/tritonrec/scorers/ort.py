@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tritonrec.contract import CANDIDATE_OFFSETS, CANDIDATES, HISTORY, SCORES, USER_INDEX
+from tritonrec.contract import CANDIDATE_OFFSETS, CANDIDATES, HISTORY, REAL_INDEX, SCORES
 from tritonrec.data.splits import FeatureBatch, trim_history_padding
 from tritonrec.metrics import Scorer
 
@@ -34,19 +34,26 @@ GRAPH_LAYOUTS = ("padded", "ragged", "offsets")
 
 
 def graph_layout(input_names: Iterable[str]) -> str:
-    """The layout a graph's inputs name: ``user_index`` -> ``ragged``, ``candidate_offsets`` -> ``offsets``."""
+    """The layout a graph's inputs name: ``real_index`` -> ``ragged``, ``candidate_offsets`` -> ``offsets``."""
     names = set(input_names)
-    if USER_INDEX in names:
+    if REAL_INDEX in names:
         return "ragged"
     return "offsets" if CANDIDATE_OFFSETS in names else "padded"
 
 
-def flatten_batch(batch: FeatureBatch) -> tuple[IntArray, IntArray, IntArray]:
-    """A ``[B, N]`` batch in the flat layout: trimmed histories, the candidates in row order, their users."""
+def flatten_batch(batch: FeatureBatch, layout: str) -> dict[str, IntArray]:
+    """The feeds of a ``[B, N]`` batch (every candidate real) in the ``ragged`` or ``offsets`` layout.
+
+    Both trim the histories to the longest real one; ``ragged`` keeps the ``[B, N]`` grid and names every position
+    real, ``offsets`` concatenates the candidates in row order with the running totals per user (int32).
+    """
     b, n = batch.candidates.shape
     history = np.ascontiguousarray(trim_history_padding(batch.histories), dtype=np.int64)
-    candidates = np.ascontiguousarray(batch.candidates.reshape(-1), dtype=np.int64)
-    return history, candidates, np.repeat(np.arange(b, dtype=np.int64), n)
+    if layout == "ragged":
+        candidates = np.ascontiguousarray(batch.candidates, dtype=np.int64)
+        return {HISTORY: history, CANDIDATES: candidates, REAL_INDEX: np.arange(b * n, dtype=np.int64)}
+    flat = np.ascontiguousarray(batch.candidates.reshape(-1), dtype=np.int64)
+    return {HISTORY: history, CANDIDATES: flat, CANDIDATE_OFFSETS: np.arange(1, b + 1, dtype=np.int32) * n}
 
 
 def session_scorer(session: Any, layout: str | None = None) -> Scorer:
@@ -54,7 +61,7 @@ def session_scorer(session: Any, layout: str | None = None) -> Scorer:
 
     Args:
         session: the session.
-        layout: ``padded`` (``[B, L]`` / ``[B, N]``), ``ragged`` (flat, ``user_index``) or ``offsets`` (flat,
+        layout: ``padded`` (``[B, L]`` / ``[B, N]``), ``ragged`` (grid, ``real_index``) or ``offsets`` (flat,
             ``candidate_offsets``: running totals, int32); None = the one its inputs name (``get_inputs()``).
 
     Raises:
@@ -71,13 +78,7 @@ def session_scorer(session: Any, layout: str | None = None) -> Scorer:
                 CANDIDATES: np.ascontiguousarray(batch.candidates, dtype=np.int64),
             }
         else:
-            history, candidates, user_index = flatten_batch(batch)
-            feeds = {HISTORY: history, CANDIDATES: candidates}
-            if layout == "offsets":
-                b, n = batch.candidates.shape
-                feeds[CANDIDATE_OFFSETS] = np.arange(1, b + 1, dtype=np.int32) * n
-            else:
-                feeds[USER_INDEX] = user_index
+            feeds = flatten_batch(batch, layout)
         (scores,) = session.run([SCORES], feeds)
         return np.asarray(scores, dtype=np.float32).reshape(batch.candidates.shape)
 
@@ -108,7 +109,7 @@ def ragged_onnx_scorer(path: Path, *, threads: int = 0, offsets: bool = False) -
     Args:
         path: the graph.
         threads: intra-op threads (0 = ONNX Runtime's default).
-        offsets: the GPU graph, fed ``candidate_offsets`` (running totals, int32) instead of ``user_index``.
+        offsets: the GPU graph, fed ``candidate_offsets`` (running totals, int32) instead of ``real_index``.
     """
     return session_scorer(_cpu_session(path, threads), "offsets" if offsets else "ragged")
 
@@ -116,6 +117,6 @@ def ragged_onnx_scorer(path: Path, *, threads: int = 0, offsets: bool = False) -
 def file_scorer(path: Path, *, threads: int = 0) -> Scorer:
     """A scorer over any graph ``tritonrec export onnx`` (or ``tritonrec quantize``) writes, in its inputs' layout.
 
-    ``user_index`` -> the flat CPU graph, ``candidate_offsets`` -> the flat GPU graph, otherwise padded ``[B, N]``.
+    ``real_index`` -> the ragged CPU graph, ``candidate_offsets`` -> the flat GPU graph, otherwise padded ``[B, N]``.
     """
     return session_scorer(_cpu_session(path, threads))
