@@ -53,7 +53,7 @@ from tritonrec.compress.options import (
 )
 from tritonrec.compress.run import CompressionResult, compress_checkpoint, evaluation_rows
 from tritonrec.compress.size import files_bytes, model_size
-from tritonrec.contract import CANDIDATES, DEFAULT_MAX_CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, REAL_INDEX
+from tritonrec.contract import CANDIDATES, DEFAULT_MAX_CANDIDATES, DEFAULT_MODEL, HISTORY, REAL_INDEX, SCORES
 from tritonrec.data.registry import DatasetName, PreparedData, prepare_dataset
 from tritonrec.errors import ConfigError
 from tritonrec.metrics import evaluate, ranking_metrics

@@ -48,7 +48,7 @@ from tritonrec.bench.report import Progress, Report, markdown_header, new_record
 from tritonrec.bench.spread import Spread, spread
 from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSpec, load_user_pool
 from tritonrec.client import RankingClient
-from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, SCORES, REAL_INDEX
+from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, REAL_INDEX, SCORES
 from tritonrec.errors import ConfigError
 from tritonrec.repository.ranker_cpu_model import (
     open_session,

@@ -36,8 +36,8 @@ from tritonrec.contract import (
     HISTORY,
     MAX_CANDIDATES_PARAM,
     MAX_HISTORY_PARAM,
-    SCORES,
     REAL_INDEX,
+    SCORES,
 )
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import ConfigError
