@@ -237,7 +237,7 @@ LAYOUTS = ("ragged", "padded")
 
 
 def check_layout(layout: str, input_names: set[str], file_name: str) -> None:
-    """Refuse a ``layout`` parameter that does not fit the loaded graph's inputs (the ragged graph takes ``real_index``).
+    """Refuse a ``layout`` parameter that does not fit the loaded graph (the ragged graph takes ``real_index``).
 
     Raises:
         ValueError: an unknown layout, or one the graph was not exported for (e.g. ``ragged`` on the padded INT8
