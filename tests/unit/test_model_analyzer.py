@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tritonrec.bench.model_analyzer import ModelAnalyzerSettings, model_analyzer_config
+from tritonrec.bench.model_analyzer import ModelAnalyzerSettings, find_model_analyzer, model_analyzer_config
 from tritonrec.bench.model_analyzer_results import (
     MaConfig,
     best_measurement,
@@ -242,3 +242,12 @@ def test_the_model_analyzer_modules_and_their_traffic_import_no_training_stack()
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_a_relative_model_analyzer_path_is_made_absolute(tmp_path, monkeypatch):
+    # Model Analyzer runs in its own folder, where a path relative to ours would not be found
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "model-analyzer").write_text("#!/bin/sh\n")
+    monkeypatch.chdir(tmp_path)
+    found = find_model_analyzer(Path("bin/model-analyzer"))
+    assert found.is_absolute() and found == tmp_path / "bin" / "model-analyzer"

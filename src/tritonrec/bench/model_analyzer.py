@@ -170,7 +170,7 @@ def find_model_analyzer(path: Path | None = None) -> Path:
     if path is not None:
         if not path.is_file():
             raise ToolError(f"no model-analyzer at {path}; install: bash bench/tools/install_model_analyzer.sh")
-        return path
+        return path.absolute()  # it runs in its own folder: a relative path would not be found there
     for known in KNOWN_INSTALLS:
         if known.is_file():
             return known.resolve()
