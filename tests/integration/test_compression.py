@@ -48,7 +48,7 @@ def test_a_pruned_shared_int4_model_is_built_into_a_repository_and_serves_the_sc
     assert main([*argv, "--data-dir", str(beauty_slice_dir), "--out", str(repo)]) == 0
     rows = data.test.head(200)
     eager = score_eval_set(torch_scorer(checkpoint.model), rows)
-    served_graph = repo / "ranker_cpu" / "1" / "model_ragged.onnx"  # ranker_cpu serves the flat graph
+    served_graph = repo / "ranker_cpu" / "1" / "model_ragged.onnx"  # ranker_cpu serves the ragged graph
     local = score_eval_set(file_scorer(served_graph), rows)
     with LocalTriton(repo, log_file=tmp_path / "server.log") as server, RankingClient(server.grpc_url) as client:
         served = score_eval_set(triton_scorer(client, concurrency=8), rows)

@@ -128,7 +128,7 @@ def test_a_pruned_qr_shared_int8_checkpoint_exports_a_flat_graph_that_scores_as_
     assert all(r.passed and r.max_abs < FP32_TOLERANCE[0] for r in result.parity), [r.to_dict() for r in result.parity]
     padded, ragged = result.model_path, result.layout_path("ragged")
     assert ragged is not None
-    # the flat graph reads the same compressed tables: the same uint8 codes (QR quotient + remainder, side tables)
+    # the ragged graph reads the same compressed tables: the same uint8 codes (QR quotient + remainder, side tables)
     assert _quantized_initializers(ragged) == _quantized_initializers(padded) != []
     # and scores as the padded graph does, to export's FP32 tolerance, on real, OOV, empty, short and full histories
     batches = parity_batches(data.test, checkpoint.spec.n_items, n_rows=64)

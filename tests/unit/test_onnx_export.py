@@ -41,7 +41,7 @@ def test_export_writes_fp32_and_fp16_with_passing_parity_records(beauty_rows, ch
     assert fp32.passed and fp32.max_abs < 1e-4
     cases = {"real", "oov", "empty_history", "short_history", "full_history"}
     assert set(fp32.max_abs_by_case) == cases
-    # the flat graphs score only real candidates, histories trimmed to the batch's longest: same scores
+    # the ragged graphs score only real candidates, histories trimmed to the batch's longest: same scores
     assert ragged.candidate == "onnx fp32 ragged" and ragged.passed and set(ragged.max_abs_by_case) == cases
     assert offsets.candidate == "onnx fp32 offsets" and offsets.passed and ragged.max_abs < 1e-4
     assert fp16.passed and fp16.candidate == "onnx fp16"

@@ -243,7 +243,7 @@ def test_cpu_precision_and_runtime_choose_ranker_cpus_file(tmp_path):
 def test_cpu_precision_runtime_and_layout_combine_or_are_refused():
     cpu = VARIANTS["ranker_cpu"]
     assert cpu_artifact("fp32") == "model_ragged.onnx" and cpu_artifact("fp32", "openvino", "padded") == "model.onnx"
-    # OpenVINO alone keeps the ragged default: it compiles the flat graph
+    # OpenVINO alone keeps the ragged default: it compiles the ragged graph
     ov = VariantOverrides(cpu_runtime="openvino").apply(cpu)
     assert (ov.artifact, ov.layout, ov.runtime, ov.precision) == ("model_ragged.onnx", "ragged", "openvino", "fp32")
     fp16 = VariantOverrides(cpu_precision="fp16").apply(cpu)
@@ -254,10 +254,10 @@ def test_cpu_precision_runtime_and_layout_combine_or_are_refused():
     assert (int8.artifact, int8.layout, int8.instances) == ("model_int8.onnx", "padded", 3)
     padded = VariantOverrides(layout="padded", cpu_runtime="openvino").apply(cpu)
     assert (padded.artifact, padded.layout, padded.runtime) == ("model.onnx", "padded", "openvino")
-    with pytest.raises(ConfigError, match="no int8 flat graph"):
+    with pytest.raises(ConfigError, match="no int8 ragged graph"):
         VariantOverrides(layout="ragged", cpu_precision="int8")
-    with pytest.raises(ConfigError, match="ranker_cpu: .*no int8 flat graph"):
-        VariantOverrides(layout="ragged").apply(int8)  # an INT8 variant cannot be switched to the flat graph
+    with pytest.raises(ConfigError, match="ranker_cpu: .*no int8 ragged graph"):
+        VariantOverrides(layout="ragged").apply(int8)  # an INT8 variant cannot be switched to the ragged graph
     onnx = VariantOverrides(layout="padded", cpu_precision="int8").apply(VARIANTS["ranker_onnx"])
     assert (onnx.artifact, onnx.layout) == ("model.onnx", "padded")  # GPU variants ignore the CPU flags
 

@@ -65,7 +65,7 @@ CPU_RUNTIMES = ("onnxruntime", "openvino")
 
 
 def cpu_layout(precision: str) -> str:
-    """The layout ``ranker_cpu`` serves ``precision`` in: the flat graph exists in FP32 only.
+    """The layout ``ranker_cpu`` serves ``precision`` in: the ragged graph exists in FP32 only.
 
     ``tritonrec export onnx`` writes ``model_ragged.onnx`` in FP32; ``model_fp16.onnx`` and the INT8 file of
     ``tritonrec quantize`` are padded ``[B, N]`` graphs, so FP16 and INT8 are served in the padded layout.
@@ -95,7 +95,7 @@ def cpu_artifact(precision: str, runtime: str = "onnxruntime", layout: str | Non
     if layout == "ragged":
         if precision != "fp32":
             raise ConfigError(
-                f"ranker_cpu has no {precision} flat graph: the {precision} file is a padded graph "
+                f"ranker_cpu has no {precision} ragged graph: the {precision} file is a padded graph "
                 "(tritonrec quantize quantizes model.onnx), so it is served in the padded layout, not ragged"
             )
         return LAYOUT_FILES["ragged"]
@@ -178,8 +178,8 @@ class Variant:
         cuda_graphs: ``ranker_gpu`` only: replay one CUDA graph per bucketed batch shape instead of eager launches.
         runtime: ``ranker_cpu`` only: ``onnxruntime`` or ``openvino`` (the config's ``runtime`` parameter).
         layout: how a batch reaches the graph (``tritonrec.export.ragged``): ``padded`` ``[B, N]`` (every user padded
-            to the batch's longest list); ``ragged`` (``ranker_cpu``: candidates concatenated with a per-candidate
-            user index, histories trimmed to the batch's longest); ``offsets`` (native GPU backends: Triton's ragged
+            to the batch's longest list); ``ragged`` (``ranker_cpu``: the candidate grid with the positions of the
+            real candidates, histories trimmed to the batch's longest); ``offsets`` (native GPU backends: Triton's ragged
             batching concatenates the candidates and passes ``candidate_offsets``).
         batching: dynamic batching and queue policy.
     """

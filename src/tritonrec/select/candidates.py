@@ -9,7 +9,7 @@ Runtimes:
 
 - ``pytorch-eager``: the checkpoint in PyTorch, in process (bf16 by CPU autocast where the CPU has bf16 units);
 - ``torch-compile``: the same under ``torch.compile`` (Inductor, C++ on the CPU; needs a C compiler);
-- ``onnxruntime``: the exported graph in an ONNX Runtime CPU session, in process (FP32 flat graph, FP16 padded
+- ``onnxruntime``: the exported graph in an ONNX Runtime CPU session, in process (FP32 ragged graph, FP16 padded
   graph, INT8 from ``tritonrec quantize``);
 - ``openvino``: the same ONNX graph compiled by OpenVINO for the CPU, in process;
 - ``triton``: the graph served by ``ranker_cpu`` (Triton's Python backend running ONNX Runtime) over gRPC, the

@@ -64,7 +64,7 @@ class ServedSettings:
 def _cpu_variant(artifact: Path, precision: str, runtime: str) -> Variant:
     """``ranker_cpu`` serving ``artifact`` in the layout its inputs name.
 
-    The INT8 file of ``tritonrec quantize`` is a padded graph, the FP32 flat graph ``model_ragged.onnx`` ragged.
+    The INT8 file of ``tritonrec quantize`` is a padded graph, the FP32 ragged graph ``model_ragged.onnx`` ragged.
     """
     base = VARIANTS[VariantName.CPU]
     layout = graph_file_layout(artifact)
