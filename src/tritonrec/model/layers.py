@@ -239,7 +239,7 @@ class TargetAttention(nn.Module):
         return out
 
     def gathered(self, candidates: Tensor, history: Tensor, mask: Tensor, user_index: Tensor) -> Tensor:
-        """The flat GPU layout: candidates ``[M, D]``, each over the history of its user ``user_index [M]``; ``[M, D]``."""
+        """The flat GPU layout: candidates ``[M, D]``, each over the history of user ``user_index [M]``; ``[M, D]``."""
         return self.attention.gathered(candidates, history, mask, user_index)
 
 

@@ -179,8 +179,8 @@ class Variant:
         runtime: ``ranker_cpu`` only: ``onnxruntime`` or ``openvino`` (the config's ``runtime`` parameter).
         layout: how a batch reaches the graph (``tritonrec.export.ragged``): ``padded`` ``[B, N]`` (every user padded
             to the batch's longest list); ``ragged`` (``ranker_cpu``: the candidate grid with the positions of the
-            real candidates, histories trimmed to the batch's longest); ``offsets`` (native GPU backends: Triton's ragged
-            batching concatenates the candidates and passes ``candidate_offsets``).
+            real candidates, histories trimmed to the batch's longest); ``offsets`` (native GPU backends: Triton's
+            ragged batching concatenates the candidates and passes ``candidate_offsets``).
         batching: dynamic batching and queue policy.
     """
 
