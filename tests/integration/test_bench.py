@@ -291,7 +291,8 @@ def test_tune_searches_confirms_side_by_side_and_repo_build_uses_its_choice(expo
     scores = [r["best"]["candidates_per_second"] if r["best"] else 0 for r in record["ranked"]]
     assert scores == sorted(scores, reverse=True) and scores[0] > 0
     confirmation = record["confirmation"]
-    assert {"shipped", "tuned"} <= set(confirmation) and len(confirmation) == 3  # and the tuned one's other layout
+    assert {"shipped", "tuned", "shipped, padded", "tuned, padded"} <= set(confirmation)  # each in the other layout
+    assert confirmation["shipped, padded"]["label"].startswith("padded") and len(confirmation) == 4
     for row in confirmation.values():
         cps = row["candidates_per_second"]
         assert cps["n"] == 2 and cps["min"] <= cps["median"] <= cps["max"]

@@ -9,8 +9,8 @@ passes over the dimensions twice. Each configuration is a model of its own loade
 its score is the highest candidates/s among the concurrencies whose p99 meets the target.
 
 A search measures each configuration once, so its ranking can be luck. The confirmation that follows loads the
-contenders side by side (the shipped configuration, the chosen one, the chosen one in the other graph layout, and
-any configuration handed in, such as Model Analyzer's best) and measures each at its best concurrency in
+contenders side by side (the shipped configuration, the chosen one, each of the two in the other graph layout,
+and any configuration handed in, such as Model Analyzer's best) and measures each at its best concurrency in
 ``confirm_repeats`` rounds in a shuffled order: the ratios to the shipped configuration come with their min-max
 spread, and a ratio whose ranges overlap is reported as no measurable difference.
 
@@ -194,10 +194,11 @@ def run_tune(
                 for config in _neighbours(best, dimension, settings):
                     if _score(measure(config)) > _score(search.measured[best]) * 1.03:  # beyond run-to-run noise
                         best = config
-        other_layout = next((lay for lay in settings.layouts if lay != best.layout), None)
         contenders = {"shipped": shipped, "tuned": best}
-        if other_layout is not None:
-            contenders[f"tuned, {other_layout}"] = dataclasses.replace(best, layout=other_layout)
+        for name, config in (("shipped", shipped), ("tuned", best)):  # each layout's gain at both configurations
+            other_layout = next((lay for lay in settings.layouts if lay != config.layout), None)
+            if other_layout is not None:
+                contenders[f"{name}, {other_layout}"] = dataclasses.replace(config, layout=other_layout)
         contenders.update(extra or {})
         for config in contenders.values():
             measure(config)
