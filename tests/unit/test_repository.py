@@ -17,6 +17,7 @@ from tritonrec.repository import (
     build_repository,
     config_text,
     cpu_artifact,
+    graph_file_layout,
     model_config,
     parse_config_text,
     resolve_variants,
@@ -271,6 +272,20 @@ def test_ranker_cpu_refuses_a_layout_its_graph_was_not_exported_in():
         check_layout("padded", {"history", "candidates", "real_index"}, "model_ragged.onnx")
     with pytest.raises(ValueError, match="layout must be one of"):
         check_layout("offsets", {"history", "candidates"}, "model.onnx")
+    with pytest.raises(ValueError, match="earlier tritonrec .* export it again"):
+        check_layout("ragged", {"history", "candidates", "user_index"}, "model_ragged.onnx")
+
+
+def test_an_earlier_exports_ragged_graph_is_refused_with_what_to_do(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, [None]) for n in ("candidates", "user_index")]
+    out = helper.make_tensor_value_info("scores", TensorProto.INT64, [None])
+    graph = helper.make_graph([helper.make_node("Identity", ["candidates"], ["scores"])], "old", inputs, [out])
+    onnx.save(helper.make_model(graph), tmp_path / "model_ragged.onnx")
+    with pytest.raises(ConfigError, match="earlier tritonrec .*user_index.*tritonrec export onnx"):
+        graph_file_layout(tmp_path / "model_ragged.onnx")
 
 
 def test_ragged_packing_names_the_real_candidates_of_the_grid_and_trims_histories_to_the_longest():

@@ -245,6 +245,11 @@ def check_layout(layout: str, input_names: set[str], file_name: str) -> None:
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if "user_index" in input_names:
+        raise ValueError(
+            f"{file_name} is the ragged graph of an earlier tritonrec (it takes user_index; this model.py feeds "
+            "real_index): export it again with `tritonrec export onnx` and rebuild the repository"
+        )
     graph = "ragged" if "real_index" in input_names else "padded"
     if graph != layout:
         raise ValueError(

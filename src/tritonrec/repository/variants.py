@@ -228,13 +228,17 @@ LAYOUT_FILES = {"padded": "model.onnx", "ragged": "model_ragged.onnx", "offsets"
 """The export's file of each layout (``tritonrec export onnx``; ``offsets`` with ``--gpu-graph``)."""
 
 
+OLD_RAGGED_INPUT = "user_index"
+"""The input of the ragged CPU graph before it scored on a candidate grid (exports made before 3e2c4d2)."""
+
+
 def graph_file_layout(path: Path) -> str:
     """The layout a graph file was exported in, by its inputs (an ONNX file, or OpenVINO IR ``.xml``).
 
     ``real_index`` -> ``ragged``, ``candidate_offsets`` -> ``offsets``, otherwise ``padded``.
 
     Raises:
-        ConfigError: the file cannot be read.
+        ConfigError: the file cannot be read, or it is an earlier tritonrec's ragged graph (``user_index``).
     """
     try:
         if path.suffix == ".xml":  # OpenVINO IR: the inputs are its Parameter layers
@@ -246,6 +250,11 @@ def graph_file_layout(path: Path) -> str:
             names = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
     except (OSError, ValueError, ElementTree.ParseError, DecodeError) as e:
         raise ConfigError(f"cannot read the inputs of {path}: {e}") from e
+    if OLD_RAGGED_INPUT in names:
+        raise ConfigError(
+            f"{path} is the ragged graph of an earlier tritonrec (it takes {OLD_RAGGED_INPUT}; the current one takes "
+            f"{REAL_INDEX}): export again with `tritonrec export onnx`"
+        )
     if REAL_INDEX in names:
         return "ragged"
     return "offsets" if CANDIDATE_OFFSETS in names else "padded"
