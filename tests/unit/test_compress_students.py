@@ -67,3 +67,22 @@ def test_two_students_with_one_name_are_refused(tmp_path):
     twice = (DistillOptions.for_student("small"), DistillOptions.for_student("small", weight=0.9))
     with pytest.raises(ConfigError, match="distinct names"):
         beauty_plan(tmp_path, finetune=FinetuneOptions(), train=TrainConfig(), students=twice)
+
+
+def _graph(path, inputs):
+    import onnx
+    from onnx import TensorProto, helper
+
+    values = [helper.make_tensor_value_info(n, TensorProto.INT64, [None]) for n in inputs]
+    out = helper.make_tensor_value_info("scores", TensorProto.INT64, [None])
+    graph = helper.make_graph([helper.make_node("Identity", [inputs[0]], ["scores"])], "g", values, [out])
+    onnx.save(helper.make_model(graph), path)
+    return path
+
+
+def test_an_earlier_exports_ragged_graph_is_exported_again(tmp_path):
+    from tritonrec.bench.compression import _current_graph
+
+    assert not _current_graph(tmp_path / "missing.onnx")
+    assert not _current_graph(_graph(tmp_path / "old.onnx", ["candidates", "history", "user_index"]))
+    assert _current_graph(_graph(tmp_path / "new.onnx", ["candidates", "history", "real_index"]))

@@ -6,8 +6,8 @@ Per dataset plan (Amazon Beauty with ``base``; a large synthetic catalogue with 
 2. every variant is compressed from its parent (the trained model or an earlier variant) through
    :func:`tritonrec.compress.run.compress_checkpoint` (an identical earlier checkpoint is reused), and scored on
    the same rows by the shared metrics module;
-3. every model is exported to ONNX (FP32, both graphs: padded and flat, each parity-checked against eager);
-4. in-process speed: the graph ``ranker_cpu`` serves (its layout, the flat one by default) in the ONNX Runtime
+3. every model is exported to ONNX (FP32, both graphs: padded and ragged, each parity-checked against eager);
+4. in-process speed: the graph ``ranker_cpu`` serves (its layout, the ragged one by default) in the ONNX Runtime
    session it serves with, on batches packed as it packs them
    of the serving batch (``batch_users`` users x ``n_candidates`` candidates of real test users), in
    ``repeats`` rounds that visit every model in turn, so load from other processes hits them alike; the
@@ -59,7 +59,7 @@ from tritonrec.errors import ConfigError
 from tritonrec.metrics import evaluate, ranking_metrics
 from tritonrec.model.config import EmbeddingStorage, Preset, TableSharing
 from tritonrec.pipeline.steps import export_step, train_or_reuse
-from tritonrec.repository import VARIANTS, VariantName
+from tritonrec.repository import VARIANTS, VariantName, graph_file_layout
 from tritonrec.repository.ranker_cpu_model import open_session, pack_flat, pack_requests
 from tritonrec.scorers.eager import torch_scorer
 from tritonrec.train.checkpoint import load_checkpoint
@@ -265,15 +265,24 @@ def _entry(name: str, plan_parent: str, result: CompressionResult) -> dict[str, 
     }
 
 
+def _current_graph(path: Path) -> bool:
+    """``path`` exists and is a graph this tritonrec serves (not an earlier export's ragged graph)."""
+    try:
+        graph_file_layout(path)  # refuses a missing file and an earlier export's ragged graph
+    except ConfigError:
+        return False
+    return True
+
+
 def _export(checkpoint: Path, data: PreparedData, progress: Progress) -> dict[str, Any]:
     """Export (or reuse an export newer than the checkpoint) and return its files' bytes and parity."""
     out = checkpoint / "onnx"
     report = out / "export.json"
     fresh = report.is_file() and report.stat().st_mtime > (checkpoint / "weights.pt").stat().st_mtime
-    if not (fresh and (out / _SERVED.artifact).is_file()):  # an export older than the flat graph is redone
+    if not (fresh and _current_graph(out / _SERVED.artifact)):  # an export older than the ragged graph is redone
         progress(f"exporting {checkpoint} ...")
         export_step(checkpoint, data, out, fp16=False)
-    parity = json.loads(report.read_text())["parity"]  # the padded graph, then the flat one
+    parity = json.loads(report.read_text())["parity"]  # the padded graph, then the ragged one
     files = [out / "model.onnx", out / "model.onnx.data"]
     return {
         "dir": str(out),

@@ -7,8 +7,8 @@ process the way the server runs it:
   (``ranker_cpu_model.open_session``), as many sessions as the served variant has instances, each with the
   variant's threads, run side by side in threads (``session.run`` releases the GIL);
 - **same batches**: the batch sizes Triton's dynamic batcher actually formed during the served run (its
-  statistics, executions per batch size) are replayed, each batch packed as ``model.py`` packs it (histories to
-  ``L``, candidates padded to the batch's longest row), from the same traffic; only real candidates count;
+  statistics, executions per batch size) are replayed, each batch packed as ``model.py`` packs it (its layout:
+  ragged or padded), from the same traffic; only real candidates count;
 - **same traffic**: realistic Beauty traffic (50-500 candidates) and a fixed N=200;
 - **the server's capacity**: every listed concurrency is measured once and the one with the most served
   candidates/s is used (stopping at the first one that did not rise was fooled by plateaus: two runs of the same
