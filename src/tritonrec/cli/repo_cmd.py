@@ -57,7 +57,7 @@ def register(p: argparse.ArgumentParser) -> None:
         "--cpu-precision",
         choices=["fp32", "fp16", "int8"],
         default=None,
-        help="ranker_cpu's precision (default fp32: the flat graph model_ragged.onnx, ragged layout); fp16 "
+        help="ranker_cpu's precision (default fp32: the ragged graph model_ragged.onnx); fp16 "
         "(model_fp16.onnx) and int8 (model_int8.* from `tritonrec quantize`) exist only as padded graphs, so they "
         "serve ranker_cpu in the padded layout",
     )

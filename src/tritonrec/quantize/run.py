@@ -12,7 +12,7 @@ Steps (each a function of :mod:`tritonrec.quantize`; this module only composes t
    ``tritonrec repo build --export OUT --cpu-precision int8`` serves it.
 
 Every variant is made from the export's padded graph ``model.onnx`` (``history [B, L]``, ``candidates [B, N]``):
-the INT8 file is a padded graph, and ``ranker_cpu`` serves it in the padded layout (the FP32 default is the flat
+the INT8 file is a padded graph, and ``ranker_cpu`` serves it in the padded layout (the FP32 default is the ragged
 graph ``model_ragged.onnx``; see ``tritonrec.repository.variants.cpu_layout``).
 """
 
@@ -341,7 +341,7 @@ def _goal(rows: list[VariantRow], winner: str | None, config: QuantizeConfig) ->
 def _publish(config: QuantizeConfig, winner: PrecisionVariant | None) -> None:
     """Make ``out_dir`` an export folder ``tritonrec repo build --export`` reads, with the winner as INT8 file.
 
-    Every graph of the export comes along (the flat ``model_ragged.onnx`` that ``ranker_cpu`` serves in FP32 and
+    Every graph of the export comes along (the ragged ``model_ragged.onnx`` that ``ranker_cpu`` serves in FP32 and
     ``model_offsets.onnx`` of the GPU variants too), so the folder builds every variant, not only the INT8 one.
     """
     for name in ("model.onnx", "model_ragged.onnx", "model_offsets.onnx", "model_fp16.onnx", REPORT_FILE):
