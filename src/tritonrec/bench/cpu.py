@@ -131,8 +131,9 @@ class CpuMeter:
     def mark(self) -> CpuMark:
         """CPU seconds so far of this process and of the server (None where unknown), for deltas over windows."""
         split = self._server_cpu_s()
-        frontend = None if split is None else split[0]
-        return CpuMark(_own_cpu_s(), None if split is None else sum(split), frontend, time.perf_counter())
+        if split is None:
+            return CpuMark(_own_cpu_s(), None, None, time.perf_counter())
+        return CpuMark(_own_cpu_s(), sum(split), split[0], time.perf_counter())
 
     def _server_total_s(self) -> float | None:
         split = self._server_cpu_s()

@@ -21,7 +21,7 @@ from tritonrec.metrics import Scorer
 __all__ = [
     "GRAPH_LAYOUTS",
     "file_scorer",
-    "flatten_batch",
+    "unpadded_feeds",
     "graph_layout",
     "onnx_scorer",
     "ragged_onnx_scorer",
@@ -41,7 +41,7 @@ def graph_layout(input_names: Iterable[str]) -> str:
     return "offsets" if CANDIDATE_OFFSETS in names else "padded"
 
 
-def flatten_batch(batch: FeatureBatch, layout: str) -> dict[str, IntArray]:
+def unpadded_feeds(batch: FeatureBatch, layout: str) -> dict[str, IntArray]:
     """The feeds of a ``[B, N]`` batch (every candidate real) in the ``ragged`` or ``offsets`` layout.
 
     Both trim the histories to the longest real one; ``ragged`` keeps the ``[B, N]`` grid and names every position
@@ -78,7 +78,7 @@ def session_scorer(session: Any, layout: str | None = None) -> Scorer:
                 CANDIDATES: np.ascontiguousarray(batch.candidates, dtype=np.int64),
             }
         else:
-            feeds = flatten_batch(batch, layout)
+            feeds = unpadded_feeds(batch, layout)
         (scores,) = session.run([SCORES], feeds)
         return np.asarray(scores, dtype=np.float32).reshape(batch.candidates.shape)
 
