@@ -32,6 +32,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench export client
 	$(BIN)/ruff format --check src tests bench export client
+	$(BIN)/lint-imports --no-cache  # the layers of DESIGN.md ([tool.importlinter] in pyproject.toml)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from tritonrec.bench.autoscaling import (
+from tritonrec.bench.capacity.autoscaling import (
     Behavior,
     CapacityCurve,
     HpaConfig,
@@ -32,7 +32,7 @@ from tritonrec.bench.autoscaling import (
     PodModel,
     TrafficRamp,
 )
-from tritonrec.bench.autoscaling_report import write_hpa_comparison
+from tritonrec.bench.capacity.autoscaling_report import write_hpa_comparison
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = "bench/results/2026-11-27-cpu2/sweep/sweep.json"

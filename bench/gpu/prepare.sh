@@ -40,12 +40,12 @@ done
 
 echo "== tritonserver: the server parts of $(pin nvidia-pytriton) (stub for Python $PYVER only)"
 download "$DOWNLOADS" "$(pin nvidia-pytriton)"
-"$PY" -m tritonrec.bench.gpu_carry pack-server "$(ls "$DOWNLOADS"/nvidia_pytriton-0.7.0-*.whl | head -1)" \
+"$PY" -m tritonrec.bench.gpu.carry pack-server "$(ls "$DOWNLOADS"/nvidia_pytriton-0.7.0-*.whl | head -1)" \
   "$CARRY/tritonserver.tar.xz" --python "$PYVER"
 
 echo "== perf_analyzer from tritonclient==2.50.0 (the last wheel that ships it)"
 download "$DOWNLOADS" tritonclient==2.50.0
-"$PY" -m tritonrec.bench.gpu_carry pack-perf-analyzer "$(ls "$DOWNLOADS"/tritonclient-2.50.0-*.whl | head -1)" \
+"$PY" -m tritonrec.bench.gpu.carry pack-perf-analyzer "$(ls "$DOWNLOADS"/tritonclient-2.50.0-*.whl | head -1)" \
   "$CARRY/perf_analyzer.xz"
 
 echo "== a shared libpython$PYVER, used there only if the machine has none"
@@ -56,7 +56,7 @@ for candidate in "$(command -v "python$PYVER" || true)" "$HOME"/.pyenv/versions/
   [ -n "$LIBPYTHON" ] && break
 done
 if [ -n "$LIBPYTHON" ]; then
-  "$PY" -m tritonrec.bench.gpu_carry pack-file "$LIBPYTHON" "$CARRY/libpython$PYVER.so.1.0.xz"
+  "$PY" -m tritonrec.bench.gpu.carry pack-file "$LIBPYTHON" "$CARRY/libpython$PYVER.so.1.0.xz"
   echo "from $LIBPYTHON"
 else
   echo "none found here: the stub will need the machine's own libpython$PYVER.so.1.0"
@@ -76,7 +76,7 @@ echo "== provenance"
 
 echo "== sizes"
 (cd "$CARRY" && find . -type f -printf '%s\t%p\n' | sort -k2 | awk -F'\t' '{printf "%10.2f MiB  %s\n", $1 / 1048576, $2}')
-carried=$("$PY" -m tritonrec.bench.gpu_carry size "$CARRY")
+carried=$("$PY" -m tritonrec.bench.gpu.carry size "$CARRY")
 tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}')
 total=$((carried + tree))
 awk -v c="$carried" -v t="$tree" -v s="$total" -v l="$LIMIT_MIB" 'BEGIN {

@@ -40,7 +40,7 @@ if [ -d "$CARRY" ]; then
   "$PY" -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$WORK/site" "$CARRY"/wheels/*.whl || { echo "installing the carried wheels failed"; exit 1; }
   export PYTHONPATH="$ROOT/src:$WORK/site${PYTHONPATH#"$ROOT/src"}"
-  exports="$("$PY" -m tritonrec.bench.gpu_carry unpack "$CARRY" "$WORK")" || { echo "unpacking failed"; exit 1; }
+  exports="$("$PY" -m tritonrec.bench.gpu.carry unpack "$CARRY" "$WORK")" || { echo "unpacking failed"; exit 1; }
   echo "$exports"
   eval "$exports"
   [ -f "$CARRY/checkpoint/checkpoint.json" ] && flags+=(--checkpoint "$CARRY/checkpoint")

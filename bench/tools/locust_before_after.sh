@@ -31,8 +31,8 @@ done
 "$root/.venv/bin/python" - "$out" "$before" <<'PY'
 import json, sys
 from pathlib import Path
-from tritonrec.bench.report import new_record
-from tritonrec.bench.spread import spread
+from tritonrec.records import new_record
+from tritonrec.spread import spread
 out, before = Path(sys.argv[1]), sys.argv[2]
 rows = {}
 for who in ("after", "before"):

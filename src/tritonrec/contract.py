@@ -28,7 +28,7 @@ SCORES = "scores"
 REAL_INDEX = "real_index"
 """Input of the ragged CPU graph: where the real candidates sit in its padded grid (see ``tritonrec.export.ragged``)."""
 CANDIDATE_OFFSETS = "candidate_offsets"
-"""Input of the flat GPU graph: running candidate totals per user, Triton's ``BATCH_ACCUMULATED_ELEMENT_COUNT``."""
+"""Input of the offsets graph (GPU): running candidate totals per user, Triton's ``BATCH_ACCUMULATED_ELEMENT_COUNT``."""
 
 DEFAULT_MODEL = "ranker_cpu"
 """The variant served on CPUs (local, CI, the demo): what every command talks to unless told otherwise."""

@@ -329,9 +329,9 @@ def test_cpu_pods_share_their_cpu_limit_out_as_instances_x_threads(rendered, tmp
     """
     from google.protobuf import json_format
 
+    from tritonrec.backends.ranker_cpu_model import session_threads
     from tritonrec.data.feature_spec import FeatureSpec
     from tritonrec.repository import VARIANTS, VariantName
-    from tritonrec.repository.ranker_cpu_model import session_threads
     from tritonrec.repository.variants import model_config
 
     resources = _triton_container(rendered["cpu-only"])["resources"]

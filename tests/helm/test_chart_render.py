@@ -141,7 +141,7 @@ def test_dead_backend_check_probes_the_served_models_with_the_bundled_script_or_
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_triton_keepalive_flags_are_the_local_launchers(rendered, scenario):
-    from tritonrec.server import KEEPALIVE_ARGS
+    from tritonrec.serving.server import KEEPALIVE_ARGS
 
     container = rendered[scenario].triton_container
     assert set(KEEPALIVE_ARGS) <= set(container.get("args", []) + container.get("command", []))

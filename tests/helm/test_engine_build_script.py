@@ -144,7 +144,7 @@ def test_committed_gpu_configs_give_the_repository_contract_shapes(repo, model):
         assert "--minShapes=history:1x50,candidates:1x1" in call
         assert "--maxShapes=history:64x50,candidates:64x2048" in call
         return
-    # ranker_trt_fp16 batches candidates raggedly: the flat graph's profile, M up to B x N candidates
+    # ranker_trt_fp16 batches candidates raggedly: the offsets graph's profile, M up to B x N candidates
     assert "--minShapes=history:1x50,candidates:1,candidate_offsets:1" in call
     assert "--optShapes=history:16x50,candidates:3200,candidate_offsets:16" in call
     assert "--maxShapes=history:64x50,candidates:131072,candidate_offsets:64" in call

@@ -37,7 +37,7 @@ def export_dir(data, checkpoint_path, tmp_path_factory):
 @pytest.fixture(scope="session")
 def perf_analyzer():
     """The real perf_analyzer (`make tools-perf-analyzer`); missing fails on CI, skips elsewhere."""
-    from tritonrec.bench.perf_analyzer import find_perf_analyzer
+    from tritonrec.measure.perf_analyzer import find_perf_analyzer
 
     found = find_perf_analyzer()
     if found is None:

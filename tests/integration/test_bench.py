@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tritonrec.bench.batching import BatchingSettings, run_batching_bench
-from tritonrec.bench.efficiency import EfficiencySettings, run_efficiency_bench
-from tritonrec.bench.endpoint import local_endpoint
-from tritonrec.bench.loadgen import LoadMode, PointSettings, measure_point, prepare_requests
-from tritonrec.bench.points import PaSettings, Target
-from tritonrec.bench.sweep import SweepSettings, run_sweep
-from tritonrec.bench.traffic import CandidateCounts, TrafficSpec, load_user_pool
+from tritonrec.bench.serving.batching import BatchingSettings, run_batching_bench
+from tritonrec.bench.serving.efficiency import EfficiencySettings, run_efficiency_bench
+from tritonrec.bench.serving.sweep import SweepSettings, run_sweep
 from tritonrec.cli import main
 from tritonrec.client import ModelLimits
+from tritonrec.measure.loadgen import LoadMode, PointSettings, measure_point, prepare_requests
+from tritonrec.measure.points import PaSettings, Target
+from tritonrec.measure.traffic import CandidateCounts, TrafficSpec, load_user_pool
+from tritonrec.serving.endpoint import local_endpoint
 
 pytestmark = pytest.mark.integration
 

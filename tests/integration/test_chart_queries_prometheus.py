@@ -43,7 +43,7 @@ import yaml
 
 from tritonrec.client import ClientOptions, RankingClient, RetryPolicy
 from tritonrec.repository import VARIANTS, Batching, build_repository
-from tritonrec.server import LocalTriton
+from tritonrec.serving.server import LocalTriton
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helm"))  # the chart tests' helm helpers
 from helm_render import (  # noqa: E402

@@ -15,8 +15,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from tritonrec.bench.client_bench import FLOOR, ClientBenchSettings, run_client_bench
-from tritonrec.bench.points import PaSettings
+from tritonrec.bench.serving.client_bench import FLOOR, ClientBenchSettings, run_client_bench
 from tritonrec.cli import main
 from tritonrec.client import AsyncRankingClient, ClientOptions, RankingClient, RetryPolicy, infer_inputs
 from tritonrec.client.status import error_for
@@ -28,9 +27,10 @@ from tritonrec.errors import (
     ServerOverloadedError,
     ServerUnavailableError,
 )
+from tritonrec.measure.points import PaSettings
 from tritonrec.repository import VARIANTS, Batching, build_repository
 from tritonrec.scorers.ort import onnx_scorer
-from tritonrec.server import LocalTriton
+from tritonrec.serving.server import LocalTriton
 
 pytestmark = pytest.mark.integration
 

@@ -5,19 +5,19 @@ import json
 import numpy as np
 import pytest
 
-from tritonrec.bench.compression import DatasetPlan, SpeedSettings, VariantPlan, run_compression_bench
-from tritonrec.bench.loadgen import PointSettings
+from tritonrec.bench.models.compression import DatasetPlan, SpeedSettings, VariantPlan, run_compression_bench
 from tritonrec.cli import main
 from tritonrec.client import RankingClient
 from tritonrec.compress.options import FinetuneOptions, PruneOptions, QuantizeOptions, ShareOptions
 from tritonrec.compress.run import compress_checkpoint
 from tritonrec.data.registry import DatasetName
+from tritonrec.measure.loadgen import PointSettings
 from tritonrec.metrics import score_eval_set
 from tritonrec.model.config import Preset
 from tritonrec.scorers.eager import torch_scorer
 from tritonrec.scorers.ort import file_scorer
 from tritonrec.scorers.triton import triton_scorer
-from tritonrec.server import LocalTriton
+from tritonrec.serving.server import LocalTriton
 from tritonrec.train.checkpoint import load_checkpoint
 from tritonrec.train.loop import TrainConfig
 from tritonrec.train.run import train_and_save

@@ -17,7 +17,7 @@ import pytest
 
 from tritonrec.client import RankingClient
 from tritonrec.repository import VARIANTS, VariantName, build_repository
-from tritonrec.server import LocalTriton, free_port
+from tritonrec.serving.server import LocalTriton, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

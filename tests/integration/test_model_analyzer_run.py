@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tritonrec.bench.model_analyzer import ModelAnalyzerSettings, find_model_analyzer, run_model_analyzer
-from tritonrec.bench.model_analyzer_results import MaConfig, to_tune_config
-from tritonrec.bench.points import PaSettings
-from tritonrec.bench.traffic import CandidateCounts, TrafficSpec
+from tritonrec.bench.tuning.model_analyzer import ModelAnalyzerSettings, find_model_analyzer, run_model_analyzer
+from tritonrec.bench.tuning.model_analyzer_results import MaConfig, to_tune_config
 from tritonrec.cli import main
 from tritonrec.errors import ToolError
+from tritonrec.measure.points import PaSettings
+from tritonrec.measure.traffic import CandidateCounts, TrafficSpec
 
 pytestmark = pytest.mark.integration
 

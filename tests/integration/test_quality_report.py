@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tritonrec.bench.quality import run_quality_report
+from tritonrec.bench.models.quality import run_quality_report
 from tritonrec.model.config import Preset
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 
 from tritonrec.cli import main
 from tritonrec.quantize.modelopt_ptq import find_modelopt_python
-from tritonrec.quantize.served import served_check
+from tritonrec.quantize.served_parity import served_check
 
 pytestmark = pytest.mark.integration
 

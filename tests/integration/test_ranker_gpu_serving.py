@@ -20,7 +20,7 @@ from tritonrec.repository import VARIANTS, Batching, build_repository
 from tritonrec.scorers.eager import torch_scorer
 from tritonrec.scorers.torch_device import DeviceSettings, device_scorer
 from tritonrec.scorers.triton import triton_scorer
-from tritonrec.server import LocalTriton
+from tritonrec.serving.server import LocalTriton
 
 pytestmark = pytest.mark.integration
 

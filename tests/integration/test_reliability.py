@@ -20,17 +20,17 @@ import psutil
 import pytest
 from tritonclient.grpc import service_pb2
 
-from tritonrec.bench import faults
-from tritonrec.bench.fuzz import fuzz_endpoint
-from tritonrec.bench.reliability import BOUNDED, CORRUPT, SERVED, kill9_scenario, reliability_variants
-from tritonrec.bench.soak import soak
-from tritonrec.bench.traffic import TrafficSpec, load_user_pool
+from tritonrec.bench.reliability import faults
+from tritonrec.bench.reliability.fuzz import fuzz_endpoint
+from tritonrec.bench.reliability.run import BOUNDED, CORRUPT, SERVED, kill9_scenario, reliability_variants
 from tritonrec.client import ClientOptions, ModelLimits, RankingClient, RetryPolicy
 from tritonrec.client.channel import open_stub
 from tritonrec.client.wire import infer_request
 from tritonrec.errors import PermissionDeniedError, ServerOverloadedError, TransportSecurityError
+from tritonrec.measure.soak import soak
+from tritonrec.measure.traffic import TrafficSpec, load_user_pool
 from tritonrec.repository import VARIANTS, VariantName, build_repository
-from tritonrec.server import LocalTriton
+from tritonrec.serving.server import LocalTriton
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ import pytest
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import ServerError
 from tritonrec.repository import VARIANTS, build_repository, ranker_cpu_model
-from tritonrec.server import LocalTriton, find_tritonserver, free_port
+from tritonrec.serving.server import LocalTriton, find_tritonserver, free_port
 
 pytestmark = pytest.mark.integration
 

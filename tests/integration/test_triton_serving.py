@@ -9,13 +9,13 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from tritonrec.bench.contract import ContractSettings, run_contract_bench
+from tritonrec.bench.serving.request_contracts import ContractSettings, run_contract_bench
 from tritonrec.client import RankingClient, infer_inputs
 from tritonrec.metrics import ranking_metrics, score_eval_set
 from tritonrec.repository import VARIANTS, Batching, build_repository
 from tritonrec.scorers.ort import onnx_scorer
 from tritonrec.scorers.triton import triton_scorer
-from tritonrec.server import LocalTriton
+from tritonrec.serving.server import LocalTriton
 
 pytestmark = pytest.mark.integration
 

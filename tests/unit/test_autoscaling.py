@@ -1,4 +1,4 @@
-"""The HPA control law of tritonrec.bench.autoscaling, and the comparison bench/hpa_simulation.py records."""
+"""The HPA control law of tritonrec.bench.capacity.autoscaling, and the comparison bench/hpa_simulation.py records."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonrec.bench.autoscaling import (
+from tritonrec.bench.capacity.autoscaling import (
     Behavior,
     CapacityCurve,
     HpaConfig,
@@ -23,7 +23,7 @@ from tritonrec.bench.autoscaling import (
     simulate,
     summarize,
 )
-from tritonrec.bench.autoscaling_report import comparison_markdown, write_hpa_comparison
+from tritonrec.bench.capacity.autoscaling_report import comparison_markdown, write_hpa_comparison
 from tritonrec.errors import ConfigError
 
 pytestmark = pytest.mark.unit
@@ -255,7 +255,7 @@ def test_markdown_names_every_run(comparison):
 
 def test_the_autoscaling_modules_import_no_torch():
     code = (
-        "import sys, tritonrec.bench.autoscaling, tritonrec.bench.autoscaling_report; "
+        "import sys, tritonrec.bench.capacity.autoscaling, tritonrec.bench.capacity.autoscaling_report; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)

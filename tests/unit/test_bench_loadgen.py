@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tritonrec.bench.loadgen import (
+from tritonrec.errors import ConfigError
+from tritonrec.measure.loadgen import (
     LoadMode,
     PointSettings,
     _overload,
@@ -12,8 +13,7 @@ from tritonrec.bench.loadgen import (
     _window_stats,
     server_breakdown,
 )
-from tritonrec.bench.perf_analyzer import input_data
-from tritonrec.errors import ConfigError
+from tritonrec.measure.perf_analyzer import input_data
 
 pytestmark = pytest.mark.unit
 

@@ -4,12 +4,12 @@ the host facts every record carries."""
 import numpy as np
 import pytest
 
-from tritonrec.bench.latency import summarize
-from tritonrec.bench.points import side_by_side, summarize_runs
-from tritonrec.bench.prometheus import default_metrics_url, metrics_delta, parse_metrics
-from tritonrec.bench.report import ISA_FLAGS, cgroup_cpu_quota, host_facts, markdown_header, new_record
-from tritonrec.bench.spread import NO_DIFFERENCE, Spread, compare, shuffled_trials, spread
 from tritonrec.errors import ConfigError
+from tritonrec.measure.latency import summarize
+from tritonrec.measure.points import side_by_side, summarize_runs
+from tritonrec.measure.prometheus import default_metrics_url, metrics_delta, parse_metrics
+from tritonrec.records import ISA_FLAGS, cgroup_cpu_quota, host_facts, markdown_header, new_record
+from tritonrec.spread import NO_DIFFERENCE, Spread, compare, shuffled_trials, spread
 
 pytestmark = pytest.mark.unit
 

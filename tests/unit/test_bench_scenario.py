@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tritonrec.bench.scenario import SLA, LoadShape, ShapeKind, load_scenario, scenario_from_dict
 from tritonrec.errors import ConfigError
+from tritonrec.measure.scenario import SLA, LoadShape, ShapeKind, load_scenario, scenario_from_dict
 
 pytestmark = pytest.mark.unit
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tritonrec.bench.traffic import CandidateCounts, TrafficSpec, UserPool, load_user_pool
 from tritonrec.errors import ConfigError
+from tritonrec.measure.traffic import CandidateCounts, TrafficSpec, UserPool, load_user_pool
 
 pytestmark = pytest.mark.unit
 
@@ -76,7 +76,8 @@ def test_load_generation_needs_no_training_stack():
     import sys
 
     code = (
-        "import sys; from tritonrec.bench.traffic import TrafficSpec, load_user_pool; import tritonrec.bench.scenario; "
+        "import sys; from tritonrec.measure.traffic import TrafficSpec, load_user_pool; "
+        "import tritonrec.measure.scenario; "
         "load_user_pool(TrafficSpec()); print(sorted(m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

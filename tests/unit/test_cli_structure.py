@@ -40,14 +40,29 @@ def test_main_is_a_short_table():
     assert len((CLI / "main.py").read_text().splitlines()) < 120
 
 
+def _command_modules() -> list[Path]:
+    """Every module a command's table entry names, with the modules of the ``bench`` package."""
+    return sorted(CLI.glob("*_cmd.py")) + sorted((CLI / "bench").glob("*.py"))
+
+
 def test_every_command_module_registers_its_own_parser_and_imports_no_other_command():
-    for path in sorted(CLI.glob("*_cmd.py")):
+    for path in _command_modules():
         tree = ast.parse(path.read_text())
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert not {m for m in imported if m.endswith("_cmd")}, f"{path.name} imports another command module"
-        assert any(isinstance(n, ast.FunctionDef) and n.name == "register" for n in tree.body), path.name
-    assert {module for module, _ in COMMANDS.values()} == {p.stem for p in CLI.glob("*_cmd.py")}
+        if path.name != "options.py":  # the bench studies' shared arguments register nothing
+            assert any(isinstance(n, ast.FunctionDef) and n.name == "register" for n in tree.body), path.name
+    assert {module for module, _ in COMMANDS.values()} == {p.stem for p in CLI.glob("*_cmd.py")} | {"bench"}
+
+
+def test_the_bench_studies_share_one_ending():
+    # every bench handler ends through options.finish: no module prints a report's Markdown itself
+    for path in sorted((CLI / "bench").glob("*.py")):
+        text = path.read_text()
+        assert "print(report.markdown)" not in text or path.name == "options.py", path.name
+        if path.name not in ("options.py", "__init__.py"):
+            assert "return finish(" in text, path.name
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

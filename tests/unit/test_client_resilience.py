@@ -140,7 +140,7 @@ def model_py(monkeypatch):
         Tensor=_Tensor,
         get_input_tensor_by_name=lambda request, name: request.tensors[name],
     )
-    from tritonrec.repository import ranker_cpu_model
+    from tritonrec.backends import ranker_cpu_model
 
     monkeypatch.setattr(ranker_cpu_model, "pb_utils", stand_in)
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", stand_in)

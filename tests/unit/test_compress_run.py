@@ -103,7 +103,7 @@ def _quantized_initializers(path):
     return sorted(tuple(t.dims) for t in graph.initializer if t.data_type == onnx.TensorProto.UINT8)
 
 
-def test_a_pruned_qr_shared_int8_checkpoint_exports_a_flat_graph_that_scores_as_the_padded_one(data, tmp_path):
+def test_a_pruned_qr_shared_int8_checkpoint_exports_a_ragged_graph_that_scores_as_the_padded_one(data, tmp_path):
     torch.manual_seed(0)  # base: a history block and two heads, so every pruned width is in the graph
     base = save_checkpoint(tmp_path / "base", RankingModel(data.spec, preset("base"), data.catalogue), metrics={})
     no_finetune = FinetuneOptions(max_epochs=0)
@@ -132,22 +132,22 @@ def test_a_pruned_qr_shared_int8_checkpoint_exports_a_flat_graph_that_scores_as_
     assert _quantized_initializers(ragged) == _quantized_initializers(padded) != []
     # and scores as the padded graph does, to export's FP32 tolerance, on real, OOV, empty, short and full histories
     batches = parity_batches(data.test, checkpoint.spec.n_items, n_rows=64)
-    flat_vs_padded = compare_scorers(
+    ragged_vs_padded = compare_scorers(
         file_scorer(padded), file_scorer(ragged), batches, reference_name="padded", candidate_name="ragged",
         atol=FP32_TOLERANCE[0], rtol=FP32_TOLERANCE[1],
     )  # fmt: skip
-    assert flat_vs_padded.passed and flat_vs_padded.max_abs < FP32_TOLERANCE[0], flat_vs_padded.to_dict()
-    print("flat vs padded:", json.dumps(flat_vs_padded.to_dict()))  # the figures, with -s
+    assert ragged_vs_padded.passed and ragged_vs_padded.max_abs < FP32_TOLERANCE[0], ragged_vs_padded.to_dict()
+    print("ragged vs padded:", json.dumps(ragged_vs_padded.to_dict()))  # the figures, with -s
     print("vs eager:", json.dumps({r.candidate: r.max_abs for r in result.parity}))
-    # eager score_flat on the compressed model: each candidate as its padded row
+    # eager score_offsets on the compressed model: each candidate as its padded row
     batch = batches["real"]
     h, c = torch.from_numpy(batch.histories[:8]), torch.from_numpy(batch.candidates[:8])
     model = checkpoint.model.eval()
     with torch.no_grad():
         encoded, mask = model.encode_history(h)
         users = torch.arange(8).repeat_interleave(c.shape[1])
-        flat = model.score_flat(encoded, mask, c.reshape(-1), users)
-        np.testing.assert_allclose(flat.reshape(c.shape).numpy(), model(h, c).numpy(), atol=1e-5, rtol=1e-5)
+        offsets = model.score_offsets(encoded, mask, c.reshape(-1), users)
+        np.testing.assert_allclose(offsets.reshape(c.shape).numpy(), model(h, c).numpy(), atol=1e-5, rtol=1e-5)
 
 
 def test_bad_compression_arguments_are_config_errors(parent_dir, beauty_slice_dir, tmp_path, capsys):

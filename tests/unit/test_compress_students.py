@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonrec.bench.compression import PARENT, beauty_plan
+from tritonrec.bench.models.compression import PARENT, beauty_plan
 from tritonrec.compress.options import DistillOptions, FinetuneOptions
 from tritonrec.errors import ConfigError
 from tritonrec.model.config import ModelConfig, preset
@@ -81,7 +81,7 @@ def _graph(path, inputs):
 
 
 def test_an_earlier_exports_ragged_graph_is_exported_again(tmp_path):
-    from tritonrec.bench.compression import _current_graph
+    from tritonrec.bench.models.compression import _current_graph
 
     assert not _current_graph(tmp_path / "missing.onnx")
     assert not _current_graph(_graph(tmp_path / "old.onnx", ["candidates", "history", "user_index"]))

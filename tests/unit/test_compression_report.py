@@ -2,8 +2,8 @@
 
 import pytest
 
-from tritonrec.bench.compression_report import evaluate_goals, render_markdown, round_ratios
-from tritonrec.bench.report import new_record
+from tritonrec.bench.models.compression_report import evaluate_goals, render_markdown, round_ratios
+from tritonrec.records import new_record
 
 pytestmark = pytest.mark.unit
 

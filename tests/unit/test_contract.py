@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tritonrec.bench.contract import _arrays, request_bytes
+from tritonrec.bench.serving.request_contracts import _arrays, request_bytes
 
 pytestmark = pytest.mark.unit
 

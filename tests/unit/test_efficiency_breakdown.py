@@ -2,9 +2,9 @@
 
 import pytest
 
-from tritonrec.bench.cpu import CpuMark
-from tritonrec.bench.efficiency import cpu_breakdown
-from tritonrec.bench.loadgen import _cpu_between
+from tritonrec.bench.serving.efficiency import cpu_breakdown
+from tritonrec.measure.cpu import CpuMark
+from tritonrec.measure.loadgen import _cpu_between
 
 pytestmark = pytest.mark.unit
 

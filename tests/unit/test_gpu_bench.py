@@ -2,10 +2,10 @@
 
 import pytest
 
-from tritonrec.bench.gpu_bench import GpuBenchSettings
-from tritonrec.bench.gpu_inprocess import TimingRule, measure_batches
-from tritonrec.bench.gpu_report import write_markdown
-from tritonrec.bench.gpu_served import ServedSettings, best_within_sla
+from tritonrec.bench.gpu.inprocess_stage import TimingRule, measure_batches
+from tritonrec.bench.gpu.report import write_markdown
+from tritonrec.bench.gpu.run import GpuBenchSettings
+from tritonrec.bench.gpu.served_stage import ServedSettings, best_within_sla
 from tritonrec.errors import ConfigError
 from tritonrec.model.config import preset
 from tritonrec.model.ranker import RankingModel

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from tritonrec.bench.gpu_carry import (
+from tritonrec.bench.gpu.carry import (
     PERF_ANALYZER_ARCHIVE,
     SERVER_ARCHIVE,
     carried_size,

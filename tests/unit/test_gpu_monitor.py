@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tritonrec.bench.gpu_monitor import GpuSampler, children_cpu_s, process_group_cpu_s
+from tritonrec.measure.gpu_monitor import GpuSampler, children_cpu_s, process_group_cpu_s
 
 pytestmark = pytest.mark.unit
 

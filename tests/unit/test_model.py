@@ -43,15 +43,15 @@ def test_rows_do_not_influence_each_other(model):
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
 
 
-def test_a_flat_batch_scores_each_candidate_as_its_padded_row(model):
+def test_an_offsets_batch_scores_each_candidate_as_its_padded_row(model):
     h = torch.randint(0, 301, (3, 12))
     h[1] = 0  # an empty history among them
     c = torch.randint(1, 301, (3, 5))
     encoded, mask = model.encode_history(h)
     users = torch.tensor([0, 0, 1, 2, 2, 2])
-    flat = torch.tensor([c[0, 0], c[0, 3], c[1, 4], c[2, 1], c[2, 2], c[2, 0]])
+    concatenated = torch.tensor([c[0, 0], c[0, 3], c[1, 4], c[2, 1], c[2, 2], c[2, 0]])
     expected = model(h, c)[users, torch.tensor([0, 3, 4, 1, 2, 0])]
-    torch.testing.assert_close(model.score_flat(encoded, mask, flat, users), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model.score_offsets(encoded, mask, concatenated, users), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_a_grid_batch_scores_its_real_candidates_as_their_padded_rows(model):

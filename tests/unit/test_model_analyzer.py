@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tritonrec.bench.model_analyzer import ModelAnalyzerSettings, find_model_analyzer, model_analyzer_config
-from tritonrec.bench.model_analyzer_results import (
+from tritonrec.bench.tuning.model_analyzer import ModelAnalyzerSettings, find_model_analyzer, model_analyzer_config
+from tritonrec.bench.tuning.model_analyzer_results import (
     MaConfig,
     best_measurement,
     read_configs,
@@ -26,10 +26,10 @@ from tritonrec.bench.model_analyzer_results import (
     report_contender,
     to_tune_config,
 )
-from tritonrec.bench.points import PaSettings
-from tritonrec.bench.tune import TuneConfig
+from tritonrec.bench.tuning.tune import TuneConfig
 from tritonrec.cli import main
 from tritonrec.errors import ConfigError, DataError
+from tritonrec.measure.points import PaSettings
 from tritonrec.repository import VARIANTS, VariantName
 
 pytestmark = pytest.mark.unit
@@ -235,8 +235,8 @@ def test_a_model_analyzer_that_does_not_start_is_reported_with_its_command_and_e
 def test_the_model_analyzer_modules_and_their_traffic_import_no_training_stack():
     script = (
         "import sys\n"
-        "import tritonrec.bench.model_analyzer, tritonrec.bench.model_analyzer_results\n"
-        "from tritonrec.bench.traffic import TrafficSpec, load_user_pool\n"
+        "import tritonrec.bench.tuning.model_analyzer, tritonrec.bench.tuning.model_analyzer_results\n"
+        "from tritonrec.measure.traffic import TrafficSpec, load_user_pool\n"
         "load_user_pool(TrafficSpec())\n"
         "print(','.join(m for m in ('torch', 'onnx', 'tritonrec.pipeline') if m in sys.modules))\n"
     )

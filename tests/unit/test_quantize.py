@@ -16,8 +16,8 @@ from tritonrec.model.ranker import RankingModel
 from tritonrec.quantize.calibration import calibration_set
 from tritonrec.quantize.groups import LayerGroup, graph_nodes, nodes_by_group, parse_groups
 from tritonrec.quantize.ort_quant import Calibrator, OrtForm, OrtRecipe, needs_reduce_range, quantize_ort
+from tritonrec.quantize.precisions import CalibratorName, parse_calibrators
 from tritonrec.quantize.speed import SpeedConfig, SpeedModel, is_int8_kernel, measure_speed, profile_ops, speed_batch
-from tritonrec.quantize.variants import CalibratorName, parse_calibrators
 from tritonrec.scorers.ort import onnx_scorer
 from tritonrec.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -143,8 +143,8 @@ def test_speed_is_measured_for_every_variant_and_batch(export_dir, data):
 
 def test_openvino_int8_scores_like_fp32_and_runs_int8_layers(export_dir, rows, tmp_path, data):
     pytest.importorskip("nncf")
+    from tritonrec.backends.ranker_cpu_model import open_session
     from tritonrec.quantize.openvino_ptq import ir_files, quantize_openvino
-    from tritonrec.repository.ranker_cpu_model import open_session
     from tritonrec.scorers.ort import session_scorer
 
     xml = quantize_openvino(export_dir / "model.onnx", tmp_path / "ov" / "model.xml", rows)
@@ -161,11 +161,11 @@ def test_openvino_int8_scores_like_fp32_and_runs_int8_layers(export_dir, rows, t
 
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
-def test_ranker_cpu_runtimes_serve_the_flat_and_the_padded_graph(export_dir, data, runtime):
+def test_ranker_cpu_runtimes_serve_the_ragged_and_the_padded_graph(export_dir, data, runtime):
     if runtime == "openvino":
         pytest.importorskip("openvino")
+    from tritonrec.backends.ranker_cpu_model import check_layout, open_session
     from tritonrec.repository import graph_file_layout
-    from tritonrec.repository.ranker_cpu_model import check_layout, open_session
     from tritonrec.scorers.ort import session_scorer
 
     batch = speed_batch(data.test, data.spec.n_items, 8, 20)

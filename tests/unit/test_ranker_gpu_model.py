@@ -5,14 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from tritonrec.data.feature_spec import FeatureSpec
-from tritonrec.errors import ExportError
-from tritonrec.export.manifest import read_export_spec
-from tritonrec.export.torch_export import PROGRAM_FILE, export_program
-from tritonrec.model.config import preset
-from tritonrec.model.ranker import RankingModel
-from tritonrec.repository import ranker_cpu_model
-from tritonrec.repository.ranker_gpu_model import (
+from tritonrec.backends import ranker_cpu_model
+from tritonrec.backends.ranker_gpu_model import (
     ProgramRunner,
     bucket_candidates,
     bucket_users,
@@ -21,6 +15,12 @@ from tritonrec.repository.ranker_gpu_model import (
     pack_requests,
     split_scores,
 )
+from tritonrec.data.feature_spec import FeatureSpec
+from tritonrec.errors import ExportError
+from tritonrec.export.manifest import read_export_spec
+from tritonrec.export.torch_export import PROGRAM_FILE, export_program
+from tritonrec.model.config import preset
+from tritonrec.model.ranker import RankingModel
 
 pytestmark = pytest.mark.unit
 

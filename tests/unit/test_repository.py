@@ -7,6 +7,16 @@ import numpy as np
 import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonrec.backends.ranker_cpu_model import (
+    cgroup_cpu_limit,
+    check_layout,
+    check_request,
+    pack_ragged,
+    pack_requests,
+    serving_cpus,
+    split_ragged,
+    split_scores,
+)
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import ConfigError, RepositoryError
 from tritonrec.repository import (
@@ -21,16 +31,6 @@ from tritonrec.repository import (
     model_config,
     parse_config_text,
     resolve_variants,
-)
-from tritonrec.repository.ranker_cpu_model import (
-    cgroup_cpu_limit,
-    check_layout,
-    check_request,
-    pack_flat,
-    pack_requests,
-    serving_cpus,
-    split_flat,
-    split_scores,
 )
 
 pytestmark = pytest.mark.unit
@@ -294,16 +294,16 @@ def test_ragged_packing_names_the_real_candidates_of_the_grid_and_trims_historie
         (np.array([[3, 4]], np.int64), np.array([[9, 10, 11]], np.int64)),
         (np.zeros((1, 0), np.int64), np.array([[12]], np.int64)),
     ]
-    history, candidates, real = pack_flat(pairs)
+    history, candidates, real = pack_ragged(pairs)
     assert history.tolist() == [[0, 5], [3, 4], [0, 0]]  # the longest real history is 2 items
     assert candidates.tolist() == [[7, 8, 0], [9, 10, 11], [12, 0, 0]]
     assert real.tolist() == [0, 1, 3, 4, 5, 6] and candidates.reshape(-1)[real].tolist() == [7, 8, 9, 10, 11, 12]
     two_rows = [(np.array([[1], [2]], np.int64), np.array([[5, 6], [7, 8]], np.int64))]  # one request, two users
-    _, grid, real = pack_flat([*two_rows, (np.array([[3]], np.int64), np.array([[9, 10, 11]], np.int64))])
+    _, grid, real = pack_ragged([*two_rows, (np.array([[3]], np.int64), np.array([[9, 10, 11]], np.int64))])
     assert grid.reshape(-1)[real].tolist() == [5, 6, 7, 8, 9, 10, 11]
-    parts = split_flat(np.arange(6, dtype=np.float32), pairs)
+    parts = split_ragged(np.arange(6, dtype=np.float32), pairs)
     assert [p.tolist() for p in parts] == [[[0.0, 1.0]], [[2.0, 3.0, 4.0]], [[5.0]]]
-    empty, _, _ = pack_flat([(np.zeros((1, 0), np.int64), np.array([[1]], np.int64))])
+    empty, _, _ = pack_ragged([(np.zeros((1, 0), np.int64), np.array([[1]], np.int64))])
     assert empty.shape == (1, 1)  # at least one (padding) column
 
 

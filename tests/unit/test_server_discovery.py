@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tritonrec.errors import ServerError
-from tritonrec.server import TRITONSERVER_DIR_ENV, find_tritonserver, prepare_backends, server_environment
+from tritonrec.serving.server import TRITONSERVER_DIR_ENV, find_tritonserver, prepare_backends, server_environment
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tritonrec.bench.soak import _growth
+from tritonrec.measure.soak import _growth
 
 pytestmark = pytest.mark.unit
 

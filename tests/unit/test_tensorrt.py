@@ -45,11 +45,11 @@ def test_profile_comes_from_the_variant_config_and_checks_its_order():
     assert profile.shapes()["history"] == ((1, 50), (16, 50), (64, 50))
     with pytest.raises(ConfigError, match="batch"):
         ShapeProfile(history_len=50, max_batch=8, max_candidates=10, opt_batch=16)
-    # ranker_trt_fp16 batches raggedly (candidate_offsets): the flat graph's profile, M = B x N candidates
-    flat = ShapeProfile.from_config(committed("ranker_trt_fp16"))
-    assert flat.layout == "offsets" and flat.shapes()["candidates"] == ((1,), (3200,), (131072,))
-    assert flat.shapes()["candidate_offsets"] == ((1,), (16,), (64,))
-    assert "--maxShapes=history:64x50,candidates:131072,candidate_offsets:64" in flat.trtexec_flags()
+    # ranker_trt_fp16 batches raggedly (candidate_offsets): the offsets graph's profile, M = B x N candidates
+    offsets = ShapeProfile.from_config(committed("ranker_trt_fp16"))
+    assert offsets.layout == "offsets" and offsets.shapes()["candidates"] == ((1,), (3200,), (131072,))
+    assert offsets.shapes()["candidate_offsets"] == ((1,), (16,), (64,))
+    assert "--maxShapes=history:64x50,candidates:131072,candidate_offsets:64" in offsets.trtexec_flags()
     assert plan_source(TrtPrecision.FP16, "offsets") == "model_offsets.onnx"
     with pytest.raises(ConfigError, match="no int8 graph in the offsets layout"):
         plan_source(TrtPrecision.INT8, "offsets")
@@ -116,9 +116,9 @@ def test_metadata_round_trips_and_mismatches_are_named(tmp_path):
     assert any("compute capability 9.0" in p for p in problems) and any("SHA-256" in p for p in problems)
     with pytest.raises(ConfigError, match="missing or unreadable"):
         EngineMetadata.read(tmp_path / "other.plan")
-    flat = metadata(profile=ShapeProfile(history_len=50, max_batch=64, max_candidates=2048, layout="offsets"))
-    assert EngineMetadata.from_dict(flat.to_dict()) == flat
-    (problem,) = plan_problems(flat, variant_precision="int8", wanted=PROFILE)
+    offsets = metadata(profile=ShapeProfile(history_len=50, max_batch=64, max_candidates=2048, layout="offsets"))
+    assert EngineMetadata.from_dict(offsets.to_dict()) == offsets
+    (problem,) = plan_problems(offsets, variant_precision="int8", wanted=PROFILE)
     assert "plan built for the offsets graph, the config batches in the padded layout" in problem
     old = meta.to_dict()
     del old["profile"]["layout"]  # metadata written before layouts existed: padded
@@ -295,8 +295,8 @@ def graph_with_inputs(path, *names):
 def test_export_trt_without_tensorrt_says_so_and_prints_the_trtexec_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails, as on these machines
     (tmp_path / "export.json").write_text(json.dumps({"feature_spec": SPEC.to_dict()}))
-    flat = graph_with_inputs(tmp_path / "model_offsets.onnx", "history", "candidates", "candidate_offsets")
-    args = ["export", "trt", "--onnx", str(flat), "--precision", "fp16", "--max-batch", "32"]
+    offsets = graph_with_inputs(tmp_path / "model_offsets.onnx", "history", "candidates", "candidate_offsets")
+    args = ["export", "trt", "--onnx", str(offsets), "--precision", "fp16", "--max-batch", "32"]
     assert main([*args, "--print-trtexec"]) == 0
     line = capsys.readouterr().out.split()
     assert line[0] == "trtexec" and "--fp16" in line

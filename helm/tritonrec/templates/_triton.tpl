@@ -28,7 +28,7 @@
 - --http-restricted-api={{ $list }}:{{ $t.restrictedApis.header }}=$(TRITON_ADMIN_KEY)
 {{- end }}
 {{- /* Clients may ping idle connections every 10 s or less often without a GOAWAY "too_many_pings"; the same
-flags as tritonrec.server.KEEPALIVE_ARGS (a chart test compares them). */}}
+flags as tritonrec.serving.server.KEEPALIVE_ARGS (a chart test compares them). */}}
 - --grpc-keepalive-permit-without-calls=1
 - --grpc-http2-min-recv-ping-interval-without-data=10000
 {{- if gt (int $t.grpcMaxConnectionAgeSeconds) 0 }}

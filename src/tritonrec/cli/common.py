@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from tritonrec.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tritonrec.bench.traffic import TrafficSpec
     from tritonrec.data.registry import PreparedData
+    from tritonrec.measure.traffic import TrafficSpec
 
 __all__ = [
     "Console",
@@ -151,7 +151,7 @@ def add_perf_analyzer(p: argparse.ArgumentParser, default: str = "auto") -> None
 
 def add_traffic(p: argparse.ArgumentParser) -> None:
     """The traffic flags of the benchmarks: a scenario file, or the users' source and candidate counts."""
-    from tritonrec.bench.traffic import Distribution, TrafficSource
+    from tritonrec.measure.traffic import Distribution, TrafficSource
 
     p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (bench/scenarios/): model and traffic")
     p.add_argument(
@@ -169,8 +169,8 @@ def add_traffic(p: argparse.ArgumentParser) -> None:
 
 def traffic_from_args(args: argparse.Namespace) -> tuple[TrafficSpec, str | None]:
     """The traffic (and model) of ``--scenario``, else of the traffic flags."""
-    from tritonrec.bench.scenario import load_scenario
-    from tritonrec.bench.traffic import CandidateCounts, Distribution, TrafficSource, TrafficSpec
+    from tritonrec.measure.scenario import load_scenario
+    from tritonrec.measure.traffic import CandidateCounts, Distribution, TrafficSource, TrafficSpec
 
     if args.scenario is not None:
         scenario = load_scenario(args.scenario)
@@ -185,7 +185,7 @@ def traffic_from_args(args: argparse.Namespace) -> tuple[TrafficSpec, str | None
 
 def perf_analyzer_from_args(value: str, *, required: bool = False) -> Path | None:
     """The perf_analyzer binary ``--perf-analyzer`` names; None for 'none', or for 'auto' when none is installed."""
-    from tritonrec.bench.perf_analyzer import find_perf_analyzer
+    from tritonrec.measure.perf_analyzer import find_perf_analyzer
 
     if value == "none" and not required:
         return None

@@ -1,4 +1,4 @@
-"""``tritonrec demo``: the main job (``tritonrec.pipeline.demo``), its steps shown and its figures printed."""
+"""``tritonrec demo``: the main job (``tritonrec.demo``), its steps shown and its figures printed."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run the main job end to end; print the quality table, the serving figures and where the summary is."""
-    from tritonrec.pipeline import demo
+    from tritonrec import demo
 
     settings = demo.DemoSettings(
         quick=args.quick,

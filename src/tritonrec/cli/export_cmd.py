@@ -21,7 +21,8 @@ def register(p: argparse.ArgumentParser) -> None:
     onnx.add_argument(
         "--gpu-graph",
         action="store_true",
-        help="also model_offsets.onnx, the flat graph of Triton's ragged batching on GPU nodes (ranker_onnx, TensorRT)",
+        help="also model_offsets.onnx, the offsets graph of Triton's ragged batching on GPU nodes (ranker_onnx, "
+        "TensorRT)",
     )
     onnx.add_argument(
         "--external-data", action="store_true", help="always store weights in model.onnx.data (default: past 2 GB)"
@@ -108,9 +109,26 @@ def _register_trt(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def run_export_trt(args: argparse.Namespace) -> int:
     """Build a TensorRT engine (or print the trtexec line that builds it)."""
-    from tritonrec.export.tensorrt_setup import trt_build_from_args
+    from tritonrec.export.tensorrt_plan import TrtPrecision
+    from tritonrec.repository.trt_builds import ProfileLimits, variant_build
 
-    build, strongly = trt_build_from_args(args)
+    limits = ProfileLimits(
+        min_batch=args.min_batch,
+        opt_batch=args.opt_batch,
+        max_batch=args.max_batch,
+        min_candidates=args.min_candidates,
+        opt_candidates=args.opt_candidates,
+        max_candidates=args.max_candidates,
+    )
+    build = variant_build(
+        args.onnx,
+        TrtPrecision(args.precision),
+        limits=limits,
+        out_dir=args.out,
+        quantize_report=args.quantize_report,
+        timing_cache=args.timing_cache,
+        weakly_typed=args.weakly_typed,
+    )
     if args.print_trtexec:
         from tritonrec.export.tensorrt_plan import trtexec_command
 
@@ -119,7 +137,7 @@ def run_export_trt(args: argparse.Namespace) -> int:
             build.plan,
             build.precision,
             build.profile,
-            strongly_typed=strongly,
+            strongly_typed=build.strongly_typed,
             layers=build.layers,
             timing_cache=build.timing_cache,
         )

@@ -1,6 +1,7 @@
 """The ``tritonrec`` command: a table of commands, each in its own module, imported only when it runs.
 
-Each ``tritonrec.cli.<module>`` has ``register(parser)``, which adds the command's arguments beside its handler
+Each ``tritonrec.cli.<module>`` (a ``*_cmd.py`` module; ``bench``, a package with one module per group of studies)
+has ``register(parser)``, which adds the command's arguments beside its handler
 (``parser.set_defaults(handler=...)``). Only the running command's module is imported, so a client-only install
 runs ``tritonrec query`` without the training stack. Every error the library raises on purpose
 (:class:`~tritonrec.errors.TritonRecError`) is printed as ``TypeName: message`` with exit code 1.
@@ -37,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "repo": ("repo_cmd", "the Triton model repository (build: configs and artifacts of the serving variants)"),
     "serve": ("serve_cmd", "serve a model repository on the bundled tritonserver (CPU) until Ctrl-C"),
     "query": ("query_cmd", "rank one user's candidates on a running Triton ranker over gRPC"),
-    "bench": ("bench_cmd", "benchmarks and reports (quality, sweep, perf-analyzer, locust, efficiency, ...)"),
+    "bench": ("bench", "benchmarks and reports (quality, sweep, perf-analyzer, locust, efficiency, ...)"),
     "select": (
         "select_cmd",
         "measure every runtime x precision x model the same way (quality and speed) and pick one for an SLA",

@@ -14,7 +14,7 @@ __all__ = ["register", "run_quantize_cmd"]
 
 def register(p: argparse.ArgumentParser) -> None:
     """The ``tritonrec quantize`` arguments."""
-    from tritonrec.quantize.variants import CALIBRATORS
+    from tritonrec.quantize.precisions import CALIBRATORS
 
     p.add_argument("--export", type=Path, required=True, help="folder written by `tritonrec export onnx`")
     add_data_source(p)
@@ -41,12 +41,12 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run_quantize_cmd(args: argparse.Namespace) -> int:
     """Run the quantization study; print the table (or JSON)."""
+    from tritonrec.quantize.precisions import parse_calibrators
     from tritonrec.quantize.report import write_precision_report
     from tritonrec.quantize.run import QuantizeConfig, run_quantize
     from tritonrec.quantize.sensitivity import Budget
-    from tritonrec.quantize.served import served_check
+    from tritonrec.quantize.served_parity import served_check
     from tritonrec.quantize.speed import SpeedConfig
-    from tritonrec.quantize.variants import parse_calibrators
 
     console = Console()
     say = (lambda _m: None) if args.json else console.show

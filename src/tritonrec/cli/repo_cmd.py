@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tritonrec.cli.common import add_data_source, names, prepare_from_args
-from tritonrec.errors import ConfigError
+from tritonrec.cli.common import Console, add_data_source, names, prepare_from_args
 
 __all__ = ["register", "run_repo_build"]
 
@@ -73,15 +72,9 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run_repo_build(args: argparse.Namespace) -> int:
     """Write the model repository for the chosen variants; print what was written."""
-    import dataclasses
+    from tritonrec.repo_build import RepoSource, build_repo
+    from tritonrec.repository import VariantOverrides
 
-    from tritonrec.repository import VariantKind, VariantName, VariantOverrides, build_repository, resolve_variants
-
-    if args.from_selection is not None and (args.cpu_precision or args.cpu_runtime):
-        raise ConfigError(
-            "--from-selection serves the selected candidate's graph in its own precision and runtime: drop "
-            "--cpu-precision/--cpu-runtime, or build from --export"
-        )
     overrides = VariantOverrides(
         max_batch_size=args.max_batch_size,
         max_queue_delay_us=args.max_queue_delay_us,
@@ -91,58 +84,22 @@ def run_repo_build(args: argparse.Namespace) -> int:
         cpu_precision=args.cpu_precision,
         cpu_runtime=args.cpu_runtime,
     )
-    variants = resolve_variants(names(args.variants))
-    tuned = None
-    if args.tuned is not None:
-        from tritonrec.bench.tune import overrides_from_report
-
-        tuned = overrides_from_report(args.tuned)
-        variants = [tuned.apply(v) if v.kind is VariantKind.PYTHON_ORT else v for v in variants]
-    variants = [overrides.apply(v) for v in variants]
-    why = f"its {args.cpu_precision} graph is a padded graph"
-    if args.from_selection is not None:
-        from tritonrec.export.manifest import read_export_spec
-        from tritonrec.select.served import selected_variant
-
-        chosen, export_dir = selected_variant(args.from_selection)
-        if tuned is not None:  # the pick's graph fixes the layout; the rest of the tuned configuration applies
-            chosen = dataclasses.replace(tuned, layout=None).apply(chosen)
-        variants = [overrides.apply(chosen)]
-        why = "the selected graph was exported in that layout"
-        spec = read_export_spec(export_dir / "model.onnx")
-        print(
-            f"ranker_cpu serves {export_dir / chosen.artifact} ({chosen.precision}), the pick of {args.from_selection}"
-        )
-    elif args.export is not None:
-        from tritonrec.export.manifest import read_export_spec
-
-        artifact = "model.onnx" if (args.export / "model.onnx").is_file() else "model.pt2"
-        spec, export_dir = read_export_spec(args.export / artifact), args.export
-    elif args.configs_only:
-        from tritonrec.train.checkpoint import load_checkpoint
-
-        spec, export_dir = load_checkpoint(args.checkpoint).spec, None
-    else:
-        if args.dataset is None:
-            raise ConfigError("--checkpoint needs --dataset (real rows of its dataset check the export's parity)")
-        from tritonrec.pipeline.steps import export_step, program_step
-
-        export_dir = args.checkpoint / "onnx"
-        print(f"exporting {args.checkpoint} -> {export_dir}", flush=True)
-        data = prepare_from_args(args)
-        gpu_graph = any(v.layout == "offsets" for v in variants)
-        spec = export_step(args.checkpoint, data, export_dir, gpu_graph=gpu_graph).spec
-        if any(v.kind is VariantKind.PYTHON_TORCH for v in variants):
-            program_step(args.checkpoint, data, export_dir)  # model.pt2 + program.json beside the ONNX files
-    cpu = next((v for v in variants if v.name == VariantName.CPU), None)
-    if tuned is not None and tuned.layout is not None and cpu is not None and cpu.layout != tuned.layout:
-        print(f"ranker_cpu serves {cpu.artifact} in the {cpu.layout} layout, not the {tuned.layout} layout of "
-              f"{args.tuned}: {why}")  # fmt: skip
-    written = build_repository(args.out, spec, variants, export_dir=None if args.configs_only else export_dir)
-    for name, files in written.items():
+    source = RepoSource(export_dir=args.export, checkpoint=args.checkpoint, selection=args.from_selection)
+    exporting = args.checkpoint is not None and not args.configs_only
+    data = prepare_from_args(args) if exporting and args.dataset is not None else None
+    result = build_repo(
+        args.out,
+        names(args.variants),
+        source,
+        overrides=overrides,
+        tuned=args.tuned,
+        configs_only=args.configs_only,
+        data=data,
+        progress=Console().show,
+    )
+    for name, files in result.written.items():
         print(f"{name}: " + ", ".join(str(p.relative_to(args.out)) for p in files))
-    gpu_only = [v.name for v in variants if v.gpu]
-    if gpu_only:
-        print(f"GPU variants ({', '.join(gpu_only)}) load only on a GPU node (ranker_gpu: any tritonserver with the "
-              "Python backend and torch; the others: the NGC image)")  # fmt: skip
+    if result.gpu_only:
+        print(f"GPU variants ({', '.join(result.gpu_only)}) load only on a GPU node (ranker_gpu: any tritonserver "
+              "with the Python backend and torch; the others: the NGC image)")  # fmt: skip
     return 0

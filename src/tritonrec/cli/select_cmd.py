@@ -116,12 +116,12 @@ def _json(record: Any) -> dict[str, Any]:
 
 def run_select_command(args: argparse.Namespace) -> int:
     """Measure, pick, write the report; print its Markdown (or the JSON summary)."""
-    from tritonrec.bench.points import PaSettings
+    from tritonrec.measure.points import PaSettings
     from tritonrec.select.candidates import Precision, Runtime
     from tritonrec.select.inprocess import InProcessSettings
     from tritonrec.select.run import SelectSettings, run_select
     from tritonrec.select.selection import Constraints
-    from tritonrec.select.served import ServedSettings
+    from tritonrec.select.served_figures import ServedSettings
 
     try:
         runtimes = tuple(Runtime(r) for r in names(args.runtimes)) if args.runtimes else None

@@ -37,8 +37,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve a repository on the bundled tritonserver until Ctrl-C or SIGTERM."""
-    from tritonrec.health import Watchdog
-    from tritonrec.server import LocalTriton
+    from tritonrec.serving.health import Watchdog
+    from tritonrec.serving.server import LocalTriton
 
     if args.probe_interval_s < 0:
         raise ConfigError(f"--probe-interval-s must be >= 0, got {args.probe_interval_s}")

@@ -89,7 +89,7 @@ def export_checkpoint(
         rows: real evaluation rows of the checkpoint's dataset, for the parity checks.
         out_dir: output folder.
         fp16: also write and check the FP16 variant.
-        gpu_graph: also write and check ``model_offsets.onnx``, the flat graph Triton's ragged batching feeds on
+        gpu_graph: also write and check ``model_offsets.onnx``, the offsets graph Triton's ragged batching feeds on
             GPU nodes (``ranker_onnx``, the TensorRT engines).
         external_data: force (True) or forbid (False) ONNX external data; None = only past 2 GB.
         parity_rows: evaluation rows per parity case.
@@ -115,11 +115,11 @@ def export_checkpoint(
         )
     ]
     eager = torch_scorer(checkpoint.model)
-    flat = [(export_ragged_onnx, "model_ragged.onnx", False)]
+    layouts = [(export_ragged_onnx, "model_ragged.onnx", False)]
     if gpu_graph:
-        flat.append((export_offsets_onnx, "model_offsets.onnx", True))
+        layouts.append((export_offsets_onnx, "model_offsets.onnx", True))
     artifacts = [fp32]
-    for export, name, offsets in flat:
+    for export, name, offsets in layouts:
         graph = export(checkpoint.model, out_dir / name, external_data=external_data)
         artifacts.append(graph)
         records.append(

@@ -46,7 +46,8 @@ class OnnxArtifact:
     path: Path
     precision: str
     external_data: bool
-    layout: str = "padded"  # padded [B, N]; ragged (grid + real_index, CPU); offsets (flat + candidate_offsets, GPU)
+    # padded [B, N]; ragged (grid + real_index, CPU); offsets (concatenated + candidate_offsets, GPU)
+    layout: str = "padded"
 
     def files(self) -> list[Path]:
         """Every file that belongs to the artifact (the graph, plus external data if any)."""

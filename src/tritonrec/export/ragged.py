@@ -15,7 +15,7 @@ recency embedding counts from the most recent item, so leading padding columns c
 - The GPU graph (:class:`OffsetsRanker`): ``candidates`` int64 ``[M]``, concatenated, and ``candidate_offsets``
   int32 ``[B]``, the running total of candidates per user, which is what Triton's ragged batching gives a native
   backend (``batch_input`` ``BATCH_ACCUMULATED_ELEMENT_COUNT``); each candidate is scored against its user's
-  encoded history (``RankingModel.score_flat``).
+  encoded history (``RankingModel.score_offsets``).
 
 Both wrap :class:`~tritonrec.model.ranker.RankingModel` without changing it, so the arithmetic is the model's own.
 """
@@ -65,7 +65,7 @@ class OffsetsRanker(nn.Module):
         # the user of candidate m is the number of users whose candidates all come before m
         user_index = (candidate_offsets.to(torch.int64)[None, :] <= positions[:, None]).sum(dim=1)
         encoded, mask = self.model.encode_history(history)
-        scores: Tensor = self.model.score_flat(encoded, mask, candidates, user_index)
+        scores: Tensor = self.model.score_offsets(encoded, mask, candidates, user_index)
         return scores
 
 
@@ -74,14 +74,14 @@ def _history_example(model: RankingModel) -> Tensor:
 
 
 def _dims() -> tuple[torch.export.Dim, torch.export.Dim, torch.export.Dim]:
-    return torch.export.Dim("users"), torch.export.Dim("history_len"), torch.export.Dim("flat_candidates")
+    return torch.export.Dim("users"), torch.export.Dim("history_len"), torch.export.Dim("candidates_total")
 
 
 def export_ragged_onnx(model: RankingModel, out_path: Path, *, external_data: bool | None = None) -> OnnxArtifact:
     """Export the CPU graph (``history``, ``candidates [B, N]``, ``real_index``) with every axis dynamic."""
     candidates = torch.randint(1, model.spec.n_items + 1, (3, 5))
     real_index = torch.tensor([0, 1, 5, 6, 7, 10, 11])  # users of 2, 3 and 2 candidates
-    users, length, flat = _dims()
+    users, length, total = _dims()
     return export_module(
         RaggedRanker(model),
         (_history_example(model), candidates, real_index),
@@ -90,7 +90,7 @@ def export_ragged_onnx(model: RankingModel, out_path: Path, *, external_data: bo
         dynamic_shapes={
             "history": {0: users, 1: length},
             "candidates": {0: users, 1: torch.export.Dim("grid_candidates")},
-            "real_index": {0: flat},
+            "real_index": {0: total},
         },
         external_data=external_data,
         layout="ragged",
@@ -98,16 +98,16 @@ def export_ragged_onnx(model: RankingModel, out_path: Path, *, external_data: bo
 
 
 def export_offsets_onnx(model: RankingModel, out_path: Path, *, external_data: bool | None = None) -> OnnxArtifact:
-    """Export the GPU flat graph (``history``, ``candidates``, ``candidate_offsets``) for Triton's ragged batching."""
+    """Export the GPU graph (``history``, ``candidates [M]``, ``candidate_offsets``) for Triton's ragged batching."""
     candidates = torch.randint(1, model.spec.n_items + 1, (7,))
     offsets = torch.tensor([2, 5, 7], dtype=torch.int32)
-    users, length, flat = _dims()
+    users, length, total = _dims()
     return export_module(
         OffsetsRanker(model),
         (_history_example(model), candidates, offsets),
         out_path,
         input_names=[HISTORY, CANDIDATES, CANDIDATE_OFFSETS],
-        dynamic_shapes={"history": {0: users, 1: length}, "candidates": {0: flat}, "candidate_offsets": {0: users}},
+        dynamic_shapes={"history": {0: users, 1: length}, "candidates": {0: total}, "candidate_offsets": {0: users}},
         external_data=external_data,
         layout="offsets",
     )

@@ -9,7 +9,7 @@ Shapes (:class:`ShapeProfile`) come from the served model's ``config.pbtxt``, wh
 the limits once: ``max_batch_size`` (B), the parameters ``max_history`` (L: the graph's fixed history length) and
 ``max_candidates`` (N). ``export/build_trt_engines.sh`` reads the same three values, and
 :func:`trtexec_command` writes the same ``--minShapes/--optShapes/--maxShapes`` it passes to trtexec. Two layouts:
-``padded`` (``history [B, L]``, ``candidates [B, N]``: ``model.onnx``, the Q/DQ file) and ``offsets`` (the flat
+``padded`` (``history [B, L]``, ``candidates [B, N]``: ``model.onnx``, the Q/DQ file) and ``offsets`` (the offsets
 graph ``model_offsets.onnx`` fed by Triton's ragged batching: ``history [B, L]``, ``candidates [M]`` with M up to
 B x N, ``candidate_offsets [B]``), the latter when the config has the ``candidate_offsets`` batch input.
 
@@ -82,7 +82,7 @@ def plan_source(precision: TrtPrecision, layout: str = "padded") -> str:
     INT8 and best: the Q/DQ file ``model_qdq.onnx`` of ``tritonrec quantize``, a padded graph only.
 
     Raises:
-        ConfigError: INT8 in the offsets layout (there is no Q/DQ flat graph).
+        ConfigError: INT8 in the offsets layout (there is no Q/DQ offsets graph).
     """
     if precision is TrtPrecision.FP16:
         return "model.onnx" if layout == "padded" else "model_offsets.onnx"

@@ -151,7 +151,7 @@ class _MultiHeadAttention(nn.Module):
     def gathered(self, queries: Tensor, keys: Tensor, key_mask: Tensor, index: Tensor) -> Tensor:
         """Queries ``[M, D]``, query ``m`` over the keys of row ``index[m]`` of ``keys [B, L, D]``; ``[M, D]``.
 
-        Keys and values are projected once per row, then gathered: the flat layout's arithmetic is the same as
+        Keys and values are projected once per row, then gathered: the offsets layout's arithmetic is the same as
         :meth:`forward` without projecting a row's history once per query.
         """
         k, v = self._split(self.key(keys))[index], self._split(self.value(keys))[index]  # [M, H, L, channels per head]
@@ -203,7 +203,7 @@ class HistoryEncoder(nn.Module):
         """
         length = items.shape[1]
         # distance from the most recent item; a forward arange (the exporter mis-handles a negative step on a
-        # dynamic length: the flat graph's history axis is dynamic)
+        # dynamic length: the ragged and offsets graphs' history axis is dynamic)
         distance = (length - 1) - torch.arange(length, device=items.device)
         x = items + self.recency(distance)[None, :, :]
         for attn, attn_norm, ffn, ffn_norm in zip(self.attn, self.attn_norm, self.ffn, self.ffn_norm, strict=True):
@@ -239,7 +239,7 @@ class TargetAttention(nn.Module):
         return out
 
     def gathered(self, candidates: Tensor, history: Tensor, mask: Tensor, user_index: Tensor) -> Tensor:
-        """The flat GPU layout: candidates ``[M, D]``, each over the history of user ``user_index [M]``; ``[M, D]``."""
+        """The offsets layout: candidates ``[M, D]``, each over the history of user ``user_index [M]``; ``[M, D]``."""
         return self.attention.gathered(candidates, history, mask, user_index)
 
 

@@ -80,8 +80,8 @@ class RankingModel(nn.Module):
         user = self.user_state(history).unsqueeze(1).expand_as(c)
         return self._logits(c, interest, user)
 
-    def score_flat(self, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Tensor) -> Tensor:
-        """Score a flat batch: each candidate against the encoded history of its user.
+    def score_offsets(self, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Tensor) -> Tensor:
+        """Score an offsets batch: each candidate against the encoded history of its user.
 
         Args:
             history: ``[B, L, D]`` from :meth:`encode_history`.
@@ -102,7 +102,7 @@ class RankingModel(nn.Module):
 
         The target attention is a batched product per user (``[B, N, L]``, cheap next to the deep part), so it
         runs on the padded grid; the cross network and MLP, most of the arithmetic, run only on the rows
-        ``real_index`` names. Unlike :meth:`score_flat`, no candidate gathers its user's keys and values.
+        ``real_index`` names. Unlike :meth:`score_offsets`, no candidate gathers its user's keys and values.
 
         Args:
             history: ``[B, L, D]`` from :meth:`encode_history`.

@@ -1,7 +1,7 @@
 """The end-to-end steps (train -> export -> repository -> serve -> score) as functions returning typed results.
 
 - :mod:`~tritonrec.pipeline.steps`: the steps themselves;
-- :mod:`~tritonrec.pipeline.demo`: the main job, composed from them;
+- :mod:`~tritonrec.demo`: the main job, composed from them;
 - :mod:`~tritonrec.pipeline.evaluation`: one artifact (checkpoint or ONNX file) scored on a split;
 - :mod:`~tritonrec.pipeline.synth`: a synthetic dataset written with its ground-truth metrics.
 

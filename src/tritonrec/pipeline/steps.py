@@ -1,7 +1,7 @@
 """The steps from data to a served, scored model; each returns a typed result the next one takes.
 
 ``demo`` runs them in order; ``quantize``, ``compress`` and ``select`` reuse them. Steps never print: a caller
-that wants to show progress passes a :data:`~tritonrec.bench.report.Progress`.
+that wants to show progress passes a :data:`~tritonrec.records.Progress`.
 
 Legend: U = users (rows), C = candidates per row.
 """
@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tritonrec.bench.report import Progress, quiet
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.data.registry import PreparedData
 from tritonrec.data.splits import EvalSet, FeatureBatch
@@ -25,6 +24,7 @@ from tritonrec.export.checkpoint_export import ExportResult, export_checkpoint
 from tritonrec.export.torch_export import TorchExport, export_program
 from tritonrec.metrics import Scorer, score_eval_set
 from tritonrec.model.config import Preset
+from tritonrec.records import Progress, quiet
 from tritonrec.repository import Variant, build_repository
 from tritonrec.train.checkpoint import Checkpoint, load_checkpoint
 from tritonrec.train.loop import TrainConfig

@@ -8,7 +8,7 @@
 - :mod:`~tritonrec.quantize.sensitivity`: per-group deltas and the mixed-precision choice under a budget;
 - :mod:`~tritonrec.quantize.speed`: in-process candidates/s side by side, and which kernels ran in INT8;
 - :mod:`~tritonrec.quantize.run`: ``tritonrec quantize`` composed of the above; :mod:`~tritonrec.quantize.report`
-  its JSON + Markdown; :mod:`~tritonrec.quantize.served`: the winner served through Triton.
+  its JSON + Markdown; :mod:`~tritonrec.quantize.served_parity`: the winner served through Triton.
 
 Import the module you need: ONNX Runtime, OpenVINO and NNCF are imported only where they are used.
 """

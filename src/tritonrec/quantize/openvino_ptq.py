@@ -4,7 +4,7 @@ NNCF reads the FP32 ONNX graph through OpenVINO's ONNX frontend, inserts ``FakeQ
 same real training rows as ONNX Runtime's calibrators (preset ``PERFORMANCE``: symmetric activations and weights,
 weights per channel) and applies fast bias correction; the result is saved as OpenVINO IR (``.xml`` + ``.bin``,
 FP32 weights where not quantized: ``compress_to_fp16=False``). ``ranker_cpu`` serves it with
-``runtime: openvino`` (:class:`tritonrec.repository.ranker_cpu_model.OpenVinoSession`, FP32 inference precision).
+``runtime: openvino`` (:class:`tritonrec.backends.ranker_cpu_model.OpenVinoSession`, FP32 inference precision).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""The precision report: ``precision.json`` + ``precision.md`` through :func:`tritonrec.bench.report.write_report`."""
+"""The precision report: ``precision.json`` + ``precision.md`` through :func:`tritonrec.records.write_report`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from tritonrec.bench.report import Report, markdown_header, new_record, write_report
 from tritonrec.quantize.run import QuantizeResult
+from tritonrec.records import Report, markdown_header, new_record, write_report
 
 __all__ = ["markdown", "write_precision_report"]
 

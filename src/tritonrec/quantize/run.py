@@ -27,8 +27,7 @@ from typing import Any
 
 import onnx
 
-from tritonrec.bench.report import Progress, host_facts, quiet
-from tritonrec.bench.spread import Spread, compare
+from tritonrec.backends.ranker_cpu_model import open_session
 from tritonrec.data.registry import PreparedData
 from tritonrec.data.splits import EvalSet
 from tritonrec.errors import ConfigError, ExportError
@@ -45,6 +44,7 @@ from tritonrec.quantize.ort_quant import (
     needs_reduce_range,
     quantize_ort,
 )
+from tritonrec.quantize.precisions import CALIBRATORS, CalibratorName, PrecisionVariant
 from tritonrec.quantize.sensitivity import (
     Budget,
     GroupResult,
@@ -55,9 +55,9 @@ from tritonrec.quantize.sensitivity import (
     run_sensitivity,
 )
 from tritonrec.quantize.speed import OpProfile, SpeedConfig, SpeedModel, measure_speed, profile_ops, speed_batch
-from tritonrec.quantize.variants import CALIBRATORS, CalibratorName, PrecisionVariant
-from tritonrec.repository.ranker_cpu_model import open_session
+from tritonrec.records import Progress, host_facts, quiet
 from tritonrec.scorers.ort import session_scorer
+from tritonrec.spread import Spread, compare
 
 __all__ = ["QUANTIZE_REPORT", "QuantizeConfig", "QuantizeResult", "VariantRow", "run_quantize"]
 

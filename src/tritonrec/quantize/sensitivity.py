@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tritonrec.bench.report import Progress, quiet
 from tritonrec.errors import ConfigError
 from tritonrec.quantize.groups import LayerGroup, NodeInfo, node_names
+from tritonrec.records import Progress, quiet
 
 __all__ = ["Budget", "GroupResult", "MixedResult", "QualityDelta", "choose_mixed", "quality_delta", "run_sensitivity"]
 

@@ -4,7 +4,7 @@ Every variant is opened as ``ranker_cpu`` serves it (``ranker_cpu_model.open_ses
 spinning, ONNX Runtime or OpenVINO) and scores ``B`` real test users x ``N`` candidates. ``repeats`` rounds visit
 the variants in seeded random orders, so contention on a shared machine hits every variant alike; each trial
 repeats its batch until ``min_time_s`` has passed. Figures are candidates
-per second, reported as median (min-max) with :mod:`tritonrec.bench.spread`.
+per second, reported as median (min-max) with :mod:`tritonrec.spread`.
 
 :func:`profile_ops` answers "did it run in INT8?": ONNX Runtime's optimized graph (which INT8 kernels the
 fusions produced, which MatMuls stayed in float) and its profiler (time per op type); OpenVINO's runtime model
@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from tritonrec.bench.report import Progress, quiet
-from tritonrec.bench.spread import Spread, shuffled_trials, spread
+from tritonrec.backends.ranker_cpu_model import open_session
 from tritonrec.data.splits import EvalSet, FeatureBatch
 from tritonrec.errors import ConfigError
-from tritonrec.repository.ranker_cpu_model import open_session
+from tritonrec.records import Progress, quiet
 from tritonrec.scorers.ort import session_scorer
+from tritonrec.spread import Spread, shuffled_trials, spread
 
 __all__ = [
     "OpProfile",

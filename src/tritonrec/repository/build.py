@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from tritonrec.backends import MODEL_FILES_DIR
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import ConfigError, RepositoryError
 from tritonrec.repository.variants import VARIANTS, Variant, VariantKind, config_text, model_config
@@ -43,10 +44,10 @@ def resolve_variants(names: Sequence[str]) -> list[Variant]:
     return [VARIANTS[n] for n in names]
 
 
-# The Python-backend model files, copied as model.py (found by path: importing ranker_gpu_model would import torch)
+# The Python-backend model files, copied as model.py
 _PYTHON_MODELS = {
-    VariantKind.PYTHON_ORT: Path(__file__).with_name("ranker_cpu_model.py"),
-    VariantKind.PYTHON_TORCH: Path(__file__).with_name("ranker_gpu_model.py"),
+    VariantKind.PYTHON_ORT: MODEL_FILES_DIR / "ranker_cpu_model.py",
+    VariantKind.PYTHON_TORCH: MODEL_FILES_DIR / "ranker_gpu_model.py",
 }
 
 

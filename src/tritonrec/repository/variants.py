@@ -311,7 +311,7 @@ VARIANTS: dict[str, Variant] = {
             gpu=True,
             layout="offsets",
         ),
-        # INT8 comes from the Q/DQ file of `tritonrec quantize`, a padded graph (there is no Q/DQ flat graph):
+        # INT8 comes from the Q/DQ file of `tritonrec quantize`, a padded graph (there is no Q/DQ offsets graph):
         # its engine has the padded profile, so this variant batches equal shapes
         Variant(
             name=VariantName.TRT_INT8,

@@ -1,7 +1,7 @@
 """An ONNX Runtime session as a :data:`tritonrec.metrics.Scorer`, so ONNX artifacts are scored like eager models.
 
 :func:`session_scorer` wraps any session with ONNX Runtime's ``run(output_names, feeds)`` call, which is also
-how ``ranker_cpu`` runs OpenVINO (``tritonrec.repository.ranker_cpu_model.open_session``): every CPU runtime is
+how ``ranker_cpu`` runs OpenVINO (``tritonrec.backends.ranker_cpu_model.open_session``): every CPU runtime is
 scored through the same feeds, in the layout the graph's inputs name (``tritonrec.export.ragged``).
 """
 
@@ -52,8 +52,8 @@ def unpadded_feeds(batch: FeatureBatch, layout: str) -> dict[str, IntArray]:
     if layout == "ragged":
         candidates = np.ascontiguousarray(batch.candidates, dtype=np.int64)
         return {HISTORY: history, CANDIDATES: candidates, REAL_INDEX: np.arange(b * n, dtype=np.int64)}
-    flat = np.ascontiguousarray(batch.candidates.reshape(-1), dtype=np.int64)
-    return {HISTORY: history, CANDIDATES: flat, CANDIDATE_OFFSETS: np.arange(1, b + 1, dtype=np.int32) * n}
+    concatenated = np.ascontiguousarray(batch.candidates.reshape(-1), dtype=np.int64)
+    return {HISTORY: history, CANDIDATES: concatenated, CANDIDATE_OFFSETS: np.arange(1, b + 1, dtype=np.int32) * n}
 
 
 def session_scorer(session: Any, layout: str | None = None) -> Scorer:
@@ -61,7 +61,7 @@ def session_scorer(session: Any, layout: str | None = None) -> Scorer:
 
     Args:
         session: the session.
-        layout: ``padded`` (``[B, L]`` / ``[B, N]``), ``ragged`` (grid, ``real_index``) or ``offsets`` (flat,
+        layout: ``padded`` (``[B, L]`` / ``[B, N]``), ``ragged`` (grid, ``real_index``) or ``offsets`` (concatenated,
             ``candidate_offsets``: running totals, int32); None = the one its inputs name (``get_inputs()``).
 
     Raises:
@@ -104,7 +104,7 @@ def onnx_scorer(path: Path, *, threads: int = 0) -> Scorer:
 
 
 def ragged_onnx_scorer(path: Path, *, threads: int = 0, offsets: bool = False) -> Scorer:
-    """A scorer over a flat-layout graph (``tritonrec.export.ragged``): each batch flattened, scores reshaped.
+    """A scorer over the ragged or the offsets graph (``tritonrec.export.ragged``): scores reshaped to ``[B, N]``.
 
     Args:
         path: the graph.
@@ -117,6 +117,7 @@ def ragged_onnx_scorer(path: Path, *, threads: int = 0, offsets: bool = False) -
 def file_scorer(path: Path, *, threads: int = 0) -> Scorer:
     """A scorer over any graph ``tritonrec export onnx`` (or ``tritonrec quantize``) writes, in its inputs' layout.
 
-    ``real_index`` -> the ragged CPU graph, ``candidate_offsets`` -> the flat GPU graph, otherwise padded ``[B, N]``.
+    ``real_index`` -> the ragged graph (CPU), ``candidate_offsets`` -> the offsets graph (GPU), otherwise padded
+    ``[B, N]``.
     """
     return session_scorer(_cpu_session(path, threads))

@@ -19,7 +19,7 @@ graphs need CUDA.
 
 The history is encoded once per user, as on the CPU: the model's ``encode_history`` runs on ``[B, L]`` and its
 result is shared by the user's N candidates. The runner is
-:class:`~tritonrec.repository.ranker_gpu_model.ProgramRunner`, the same code the ``ranker_gpu`` Python model
+:class:`~tritonrec.backends.ranker_gpu_model.ProgramRunner`, the same code the ``ranker_gpu`` Python model
 serves with.
 """
 
@@ -34,10 +34,10 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from tritonrec.backends.ranker_gpu_model import ProgramRunner
 from tritonrec.data.splits import FeatureBatch
 from tritonrec.errors import ConfigError
 from tritonrec.metrics import Scorer
-from tritonrec.repository.ranker_gpu_model import ProgramRunner
 
 __all__ = [
     "CastMode",

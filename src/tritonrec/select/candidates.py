@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tritonrec.bench.report import host_facts
+from tritonrec.records import host_facts
 
 __all__ = ["Candidate", "ModelArtifacts", "Precision", "Runtime", "plan"]
 

@@ -1,6 +1,6 @@
 """In-process speed of every measurable candidate: repeated trials in a shuffled order, one process per trial.
 
-Inputs are real Beauty users (``tritonrec.bench.traffic``): single-user calls with the traffic's candidate counts
+Inputs are real Beauty users (``tritonrec.measure.traffic``): single-user calls with the traffic's candidate counts
 for the latency at one user, and a serving batch of ``batch_users`` x ``batch_candidates`` for throughput. Each
 trial runs :mod:`tritonrec.select.inprocess_worker` in a fresh interpreter; ``repeats`` trials per candidate
 visit the candidates in a seeded random order, so a busy moment of a shared machine does not land on one
@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tritonrec.bench.report import Progress, quiet
-from tritonrec.bench.spread import shuffled_trials, spread
-from tritonrec.bench.traffic import CandidateCounts, TrafficSpec, load_user_pool
+from tritonrec.measure.traffic import CandidateCounts, TrafficSpec, load_user_pool
+from tritonrec.records import Progress, quiet
 from tritonrec.select.candidates import Candidate
+from tritonrec.spread import shuffled_trials, spread
 
 __all__ = ["InProcessSettings", "measure_in_process", "write_inputs"]
 

@@ -11,8 +11,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from tritonrec.bench.report import Report, markdown_header, write_report
-from tritonrec.bench.spread import Spread
+from tritonrec.records import Report, markdown_header, write_report
+from tritonrec.spread import Spread
 
 __all__ = ["HOW_TO_READ", "write_select_report"]
 

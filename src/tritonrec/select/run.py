@@ -9,7 +9,7 @@ Steps (each reported on the progress line):
 3. quality of every in-process candidate on the test split through the shared metrics module
    (:func:`tritonrec.metrics.evaluate`, the same path as ``tritonrec evaluate``);
 4. the served candidates in one local Triton: quality over gRPC, latency at a fixed rate, throughput within the
-   SLA side by side (:mod:`tritonrec.select.served`);
+   SLA side by side (:mod:`tritonrec.select.served_figures`);
 5. the pick under the constraints and the Pareto frontiers (:mod:`tritonrec.select.selection`);
 6. the report: JSON, Markdown, PNG plots and a self-contained HTML page (:mod:`tritonrec.select.report`).
 """
@@ -21,19 +21,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tritonrec.bench.endpoint import local_endpoint
-from tritonrec.bench.report import Progress, Report, new_record, quiet
-from tritonrec.bench.traffic import TrafficSpec
 from tritonrec.data.registry import PreparedData
 from tritonrec.data.splits import EvalSet
+from tritonrec.measure.traffic import TrafficSpec
 from tritonrec.metrics import evaluate
+from tritonrec.records import Progress, Report, new_record, quiet
 from tritonrec.select.candidates import Candidate, ModelArtifacts, Precision, Runtime, plan
 from tritonrec.select.inprocess import InProcessSettings, measure_in_process, write_inputs
 from tritonrec.select.peers import Peer
 from tritonrec.select.report import write_select_report
 from tritonrec.select.runtimes import open_scorer
 from tritonrec.select.selection import Constraints, choose, pareto
-from tritonrec.select.served import ServedSettings, measure_served
+from tritonrec.select.served_figures import ServedSettings, measure_served
+from tritonrec.serving.endpoint import local_endpoint
 
 __all__ = ["ModelSource", "SelectSettings", "run_select"]
 

@@ -45,7 +45,7 @@ def _torch_scorer(checkpoint: Path, precision: Precision, threads: int, *, compi
 
 def _served_session_scorer(path: Path, threads: int, runtime: str = "onnxruntime") -> Scorer:
     """The session ``ranker_cpu`` serves with (its threads, no spinning), fed the layout the graph's inputs name."""
-    from tritonrec.repository.ranker_cpu_model import open_session
+    from tritonrec.backends.ranker_cpu_model import open_session
     from tritonrec.scorers.ort import session_scorer
 
     return session_scorer(open_session(path, threads, runtime))
