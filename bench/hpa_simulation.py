@@ -4,19 +4,18 @@ per pod with the queue-time guard (the chart now), on one traffic ramp, for pods
     .venv/bin/python bench/hpa_simulation.py
 
 No arguments: every input is a file of this repository, read here and recorded in the JSON:
-- one pod's capacity curve: bench/results/2026-11-27-cpu2/sweep/sweep.json (ranker_cpu on 2 CPU cores; no GPU
+- one pod's capacity curve: bench/results/2026-11-27-epyc-2c/sweep/sweep.json (ranker_cpu on 2 CPU cores; no GPU
   was available, so this is the CPU pod's curve: the point is the control law, not the GPU's numbers);
 - the HPA: helm/tritonrec/values.yaml (behavior, queue-time target) with ci/gpu-hpa-values.yaml (min/max
   replicas, inferences/s target = 70% of that pod's capacity);
 - the queue bound: max_queue_size of model_repository/ranker_cpu/config.pbtxt;
 - assumed, not measured: pods serve 300 s after the HPA creates them (image pull, engine build, model load), and
   the traffic ramp below.
-Writes bench/results/<today>-hpa-simulation/hpa-simulation.{json,md,png}.
+Writes bench/results/<today>-<machine>/hpa-simulation/hpa-simulation.{json,md,png}.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 from pathlib import Path
@@ -33,9 +32,10 @@ from tritonrec.bench.capacity.autoscaling import (
     TrafficRamp,
 )
 from tritonrec.bench.capacity.autoscaling_report import write_hpa_comparison
+from tritonrec.records import results_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEP = "bench/results/2026-11-27-cpu2/sweep/sweep.json"
+SWEEP = "bench/results/2026-11-27-epyc-2c/sweep/sweep.json"
 MINUTE = 60
 # Quiet, a 30-minute ramp to 8x, an hour's plateau, down to 3x, an hour's plateau.
 TRAFFIC = TrafficRamp(
@@ -73,7 +73,7 @@ def max_queue_size() -> int:
 
 def main() -> Path:
     curve = CapacityCurve.from_sweep(json.loads((ROOT / SWEEP).read_text()), source=SWEEP)
-    out = ROOT / "bench" / "results" / f"{datetime.date.today().isoformat()}-hpa-simulation"
+    out = results_folder(ROOT / "bench" / "results") / "hpa-simulation"
     report = write_hpa_comparison(
         out,
         chart_hpas(),

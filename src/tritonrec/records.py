@@ -41,6 +41,7 @@ __all__ = [
     "markdown_header",
     "new_record",
     "quiet",
+    "results_folder",
     "tool_versions",
     "write_report",
 ]
@@ -116,6 +117,29 @@ class HostFacts:
     isa: tuple[str, ...]
     memory_gib: float
     gpu: str
+
+    @property
+    def label(self) -> str:
+        """The machine in a results folder's name: CPU family, ``amx`` where it has AMX, cores (``epyc-2c``).
+
+        Machines differ in the kernels they run (VNNI, AMX, BF16), so records of two machines never share a
+        folder: ``bench/results/<date>-<label>/`` (with a GPU: its first name, ``h200``).
+        """
+        model = self.cpu_model.lower()
+        family = next((f for f in _CPU_FAMILIES if f in model), "cpu")
+        amx = "-amx" if "amx_int8" in self.isa else ""
+        gpu = self.gpu.split(",")[0].strip().lower() if self.gpu not in ("none", "") else ""
+        gpu_part = "-" + next((w for w in gpu.replace("nvidia", "").split() if any(c.isdigit() for c in w)), "gpu")
+        return f"{family}{amx}-{self.cpu_affinity}c" + (gpu_part if gpu else "")
+
+
+_CPU_FAMILIES = ("epyc", "xeon", "ryzen", "core", "neoverse", "graviton")
+
+
+def results_folder(root: Path, date: dt.date | None = None, host: HostFacts | None = None) -> Path:
+    """``root/<date>-<machine label>``: where this machine's records of ``date`` (default today) belong."""
+    day = (date or dt.datetime.now(dt.UTC).date()).isoformat()
+    return root / f"{day}-{(host or host_facts()).label}"
 
 
 @dataclass(frozen=True, slots=True)

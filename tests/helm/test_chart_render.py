@@ -385,7 +385,7 @@ def test_object_storage_is_fetched_then_engines_built_before_triton_starts(rende
     assert build["image"] == "nvcr.io/nvidia/tensorrt:24.10-py3"
     assert build["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert '--model "ranker_trt_fp16" --precision fp16' in build["args"][0]
-    assert '--onnx "/models/ranker_onnx/1/model.onnx"' in build["args"][0]
+    assert '--onnx "/models/ranker_trt_fp16/1/model_offsets.onnx"' in build["args"][0]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["model-repository"]["emptyDir"]["sizeLimit"] == "20Gi"
     script = r.one("ConfigMap", f"{FULLNAME}-engine-build")["data"]["build_trt_engines.sh"]

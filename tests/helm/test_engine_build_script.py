@@ -46,12 +46,13 @@ def trt_config(name: str, *, max_batch: int = 64, history: int = 50, candidates:
 
 @pytest.fixture
 def repo(tmp_path):
-    """A model repository with ranker_onnx's ONNX and ranker_trt_fp16's config, plus a PATH with the stand-ins."""
+    """A model repository as `tritonrec repo build` writes it without a plan (ranker_trt_fp16: config and the ONNX
+    its engine is built from), plus a PATH with the stand-ins."""
     repo = tmp_path / "repo"
-    (repo / "ranker_onnx" / "1").mkdir(parents=True)
-    (repo / "ranker_onnx" / "1" / "model.onnx").write_bytes(b"onnx-v1")
+    (repo / "ranker_trt_fp16" / "1").mkdir(parents=True)
+    (repo / "ranker_trt_fp16" / "1" / "model_offsets.onnx").write_bytes(b"onnx-v1")
     for name in ("ranker_trt_fp16", "ranker_trt_int8"):
-        (repo / name).mkdir()
+        (repo / name).mkdir(exist_ok=True)
         (repo / name / "config.pbtxt").write_text(trt_config(name))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -63,7 +64,7 @@ def repo(tmp_path):
 
 def build(repo: Path, *extra: str, model: str = "ranker_trt_fp16", precision: str = "fp16", **env: str):
     args = ["--repo", str(repo), "--model", model, "--precision", precision]
-    args += ["--onnx", str(repo / "ranker_onnx" / "1" / "model.onnx"), *extra]
+    args += ["--onnx", str(repo / "ranker_trt_fp16" / "1" / "model_offsets.onnx"), *extra]
     environment = {
         **os.environ,
         "PATH": f"{repo.parent / 'bin'}:{os.environ['PATH']}",
@@ -95,7 +96,7 @@ def test_builds_the_plan_with_the_repository_shapes_and_stamps_it(repo):
     plan = repo / "ranker_trt_fp16" / "1" / "model.plan"
     assert plan.read_text().startswith("engine from")
     (call,) = trtexec_calls(repo)
-    assert f"--onnx={repo}/ranker_onnx/1/model.onnx" in call and "--fp16" in call and "--int8" not in call
+    assert f"--onnx={repo}/ranker_trt_fp16/1/model_offsets.onnx" in call and "--fp16" in call and "--int8" not in call
     assert "--minShapes=history:1x50,candidates:1x1" in call
     assert "--optShapes=history:16x50,candidates:16x200" in call
     assert "--maxShapes=history:64x50,candidates:64x2048" in call
@@ -110,7 +111,7 @@ def test_skips_when_the_stamp_matches_and_rebuilds_for_another_tensorrt_or_onnx(
     assert again.returncode == 0 and "up to date" in again.stdout
     assert len(trtexec_calls(repo)) == 1
     assert build(repo, TRT_VERSION="10.6.0.26").returncode == 0
-    (repo / "ranker_onnx" / "1" / "model.onnx").write_bytes(b"onnx-v2")
+    (repo / "ranker_trt_fp16" / "1" / "model_offsets.onnx").write_bytes(b"onnx-v2")
     assert build(repo, TRT_VERSION="10.6.0.26").returncode == 0
     assert len(trtexec_calls(repo)) == 3
     assert build(repo, "--force", TRT_VERSION="10.6.0.26").returncode == 0

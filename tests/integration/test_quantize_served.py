@@ -1,37 +1,17 @@
-"""`tritonrec quantize` end to end on a briefly trained Beauty model, and INT8 files served by the real Triton."""
+"""`tritonrec quantize` end to end on a briefly trained Beauty model (the `quantized` fixture of conftest.py), and
+INT8 files served by the real Triton."""
 
-import contextlib
-import io
 import json
-import os
 import shutil
 
 import pytest
 
-from tritonrec.cli import main
 from tritonrec.quantize.modelopt_ptq import find_modelopt_python
 from tritonrec.quantize.served_parity import served_check
 
 pytestmark = pytest.mark.integration
 
 REQUIRED = {"name", "ndcg@10", "auc", "ndcg@10_delta", "auc_delta", "bytes", "cand_per_s_256", "within_budget"}
-
-
-@pytest.fixture(scope="module")
-def quantized(export_dir, beauty_slice_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("quantize")
-    if find_modelopt_python() is None and os.environ.get("CI"):
-        pytest.fail("ModelOpt not installed: run `make tools-modelopt` (export/tools/install_modelopt.sh)")
-    calibrators = "minmax" + (",modelopt-max" if find_modelopt_python() else "")
-    args = [
-        "quantize", "--export", str(export_dir), "--dataset", "beauty", "--data-dir", str(beauty_slice_dir),
-        "--out", str(out), "--calibrators", calibrators, "--calibration-users", "64", "--eval-users", "64",
-        "--batches", "1,256", "--candidates", "10", "--repeats", "1", "--no-serve", "--json",
-    ]  # fmt: skip
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(args) == 0
-    return out, printed.getvalue()
 
 
 def test_quantize_prints_one_json_object_with_every_variant(quantized):

@@ -16,14 +16,18 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "src" / "tritonrec" / "cli"
-DOCS = [
-    ROOT / "README.md",
-    ROOT / "bench" / "README.md",
-    ROOT / "client" / "README.md",
-    ROOT / "model_repository" / "README.md",
-    ROOT / "export" / "README.md",
-    ROOT / "helm" / "README.md",
-]
+# Every Markdown file of the checkout but the recorded results (their commands are history, kept as they ran)
+DOCS = sorted(
+    ROOT / path
+    for path in subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if not path.startswith("bench/results/")
+)
 TORCH_FREE = [
     ["query", "--help"],
     ["serve", "--help"],
@@ -91,13 +95,20 @@ def test_client_and_bench_commands_import_no_training_stack(argv):
 
 
 def _doc_commands(path: Path) -> list[list[str]]:
-    """Every ``tritonrec ...`` command line inside the fenced code blocks of a Markdown file."""
+    """Every ``tritonrec ...`` command line of a Markdown file: in fenced code blocks, and in inline code spans.
+
+    An inline span that names a command without options (`tritonrec bench gpu`) is checked as that command's
+    ``--help``: the words must name a real command.
+    """
     commands, in_block, pending = [], False, ""
     for line in path.read_text().splitlines():
         if line.lstrip().startswith("```"):
             in_block = not in_block
             continue
         if not in_block:
+            for span in re.findall(r"`((?:\S*/)?tritonrec\s[^`]*)`", line):
+                words = [w for w in shlex.split(span.split(" #", 1)[0])[1:] if w not in ("...", "&")]
+                commands.append(words if any(w.startswith("-") for w in words) else [*words, "--help"])
             continue
         text = pending + line.split(" #", 1)[0].strip()
         if text.endswith("\\"):
@@ -116,6 +127,8 @@ DOC_COMMANDS = [(path.relative_to(ROOT), words) for path in DOCS for words in _d
 
 def test_the_docs_show_command_lines():
     assert len(DOC_COMMANDS) >= 15
+    where = {str(path) for path, _ in DOC_COMMANDS}
+    assert {"README.md", "docs/reliability.md", "bench/gpu/README.md", "helm/README.md"} <= where
 
 
 @pytest.mark.parametrize("where,words", DOC_COMMANDS, ids=[f"{p}: {' '.join(w[:3])}" for p, w in DOC_COMMANDS])
@@ -123,7 +136,9 @@ def test_every_documented_command_line_parses(where, words):
     parser = build_parser(words[0])
     try:
         args = parser.parse_args(words)
-    except SystemExit as e:  # argparse exits on an unknown flag or a bad choice
+    except SystemExit as e:  # argparse exits on an unknown flag or a bad choice; 0 after printing --help
+        if e.code == 0 and words[-1] == "--help":
+            return
         pytest.fail(f"{where}: `tritonrec {' '.join(words)}` is refused by the parser (exit {e.code})")
     assert callable(args.handler)
 

@@ -149,10 +149,24 @@ def test_repository_places_a_fitting_plan_and_refuses_a_mismatched_one(tmp_path)
     )
     with pytest.raises(RepositoryError, match="candidates range 1..200 does not cover the config's 1..2048"):
         build_repository(tmp_path / "repo3", SPEC, [VARIANTS["ranker_trt_int8"]], export_dir=narrow)
-    # no plan in the export: the engine is built on the target node, the config is still written
+    # no plan in the export: the engine is built on the target node from the ONNX file placed where the chart's
+    # engine build reads it (<model>/1/<plan source>); without that file, the config alone
     shutil.rmtree(tmp_path / "repo")
     written = build_repository(tmp_path / "repo", SPEC, [VARIANTS["ranker_trt_fp16"]], export_dir=export)
     assert [p.name for p in written["ranker_trt_fp16"]] == ["config.pbtxt"]
+    (export / "model_offsets.onnx").write_bytes(b"offsets graph")
+    (export / "model_offsets.onnx.data").write_bytes(b"its weights")
+    (export / "model_trt_int8.plan").unlink()
+    variants = [VARIANTS["ranker_trt_fp16"], VARIANTS["ranker_trt_int8"]]
+    written = build_repository(tmp_path / "repo", SPEC, variants, export_dir=export)
+    assert [p.name for p in written["ranker_trt_fp16"]] == [
+        "config.pbtxt",
+        "model_offsets.onnx",
+        "model_offsets.onnx.data",
+    ]
+    assert [p.name for p in written["ranker_trt_int8"]] == ["config.pbtxt", "model_qdq.onnx"]
+    assert (tmp_path / "repo" / "ranker_trt_int8" / "1" / "model_qdq.onnx").read_bytes() == b"another quantization"
+    assert not (tmp_path / "repo" / "ranker_trt_int8" / "1" / "model.plan").exists()
 
 
 class _Flags:

@@ -11,12 +11,12 @@
 # Run it inside the TensorRT image that matches the Triton image (tritonserver 24.10-py3 <-> tensorrt 24.10-py3):
 #   docker run --rm --gpus all -v $PWD/repo:/models -v $PWD/export:/opt/tritonrec nvcr.io/nvidia/tensorrt:24.10-py3 \
 #     /opt/tritonrec/build_trt_engines.sh --repo /models --model ranker_trt_fp16 --precision fp16 \
-#     --onnx /models/ranker_onnx/1/model_offsets.onnx
+#     --onnx /models/ranker_trt_fp16/1/model_offsets.onnx
 #
 # Limits come from the model's own <repo>/<model>/config.pbtxt, where `tritonrec repo build` states them once:
 # `max_batch_size` (largest batch B) and the parameters `max_history` (history length L: GPU clients pad the
 # history to it) and `max_candidates` (most candidates N). When the config batches candidates raggedly (a
-# `batch_input` named candidate_offsets: the flat graph model_offsets.onnx of `tritonrec export onnx --gpu-graph`),
+# `batch_input` named candidate_offsets: the offsets graph model_offsets.onnx of `tritonrec export onnx --gpu-graph`),
 # the optimisation profile is history [B, L] int64, candidates [M] int64 (the batch's candidates concatenated,
 # M up to B x N) and candidate_offsets [B] int32; otherwise history [B, L] and candidates [B, N]. B runs from 1
 # to max_batch_size, L is fixed, N up to max_candidates; tuned for TRITONREC_OPT_BATCH (16) x

@@ -1,7 +1,8 @@
 """The steps from data to a served, scored model; each returns a typed result the next one takes.
 
-``demo`` runs them in order; ``quantize``, ``compress`` and ``select`` reuse them. Steps never print: a caller
-that wants to show progress passes a :data:`~tritonrec.records.Progress`.
+The layers above compose them: :mod:`tritonrec.demo` runs them in order; ``repo build``
+(:mod:`tritonrec.repo_build`), ``select``, the served check of ``quantize`` and the compression study reuse them.
+Steps never print: a caller that wants to show progress passes a :data:`~tritonrec.records.Progress`.
 
 Legend: U = users (rows), C = candidates per row.
 """

@@ -7,9 +7,11 @@ Layout written for each variant ``<name>``::
     <out>/<name>/1/model.pt2         the torch.export program (ranker_gpu; `tritonrec export torch`)
     <out>/<name>/1/model.py          the Python-backend model of ranker_cpu / ranker_gpu (ranker_cpu_model.py /
                                      ranker_gpu_model.py, verbatim)
-    <out>/<name>/1/model.plan        TensorRT variants: built on the target GPU node (build_trt_engines.sh), or
-                                     ``model_trt_<precision>.plan`` of the export folder (``tritonrec export trt``,
-                                     run on that GPU) with its metadata, refused unless the metadata fits the variant
+    <out>/<name>/1/model.plan        TensorRT variants: ``model_trt_<precision>.plan`` of the export folder
+                                     (``tritonrec export trt``, run on that GPU) with its metadata, refused unless
+                                     the metadata fits the variant; without one, the ONNX file the plan is built
+                                     from (``model_offsets.onnx`` for fp16, ``model_qdq.onnx`` for int8) for
+                                     build_trt_engines.sh on the target GPU node
 """
 
 from __future__ import annotations
@@ -78,8 +80,7 @@ def _place_plan(variant: Variant, spec: FeatureSpec, export_dir: Path, version_d
     precision = TrtPrecision(variant.precision if variant.precision == "fp16" else "int8")
     plan = export_dir / plan_file(precision)
     if not plan.is_file():
-        logger.info("%s: no %s in %s: its engine is built on the target GPU node", variant.name, plan.name, export_dir)
-        return []
+        return _engine_source(variant, export_dir / plan_source(precision, variant.layout or "padded"), version_dir)
     try:
         metadata = EngineMetadata.read(plan)
         wanted = ShapeProfile.from_config(model_config(variant, spec))
@@ -98,6 +99,26 @@ def _place_plan(variant: Variant, spec: FeatureSpec, export_dir: Path, version_d
     target = version_dir / "model.plan"
     shutil.copy2(plan, target)
     return [target, metadata.write(target)]
+
+
+def _engine_source(variant: Variant, source: Path, version_dir: Path) -> list[Path]:
+    """No plan in the export: the ONNX file the target GPU node builds it from, copied beside where it will go.
+
+    ``export/build_trt_engines.sh`` (the chart's init container or Job) then finds ``<model>/1/<source>`` in the
+    repository it was given, whatever other variants were built.
+    """
+    if not source.is_file():
+        logger.info("%s: neither a plan nor %s in %s: nothing to build its engine from", variant.name, source.name,
+                    source.parent)  # fmt: skip
+        return []
+    logger.info("%s: no plan in %s: its engine is built on the target GPU node from %s", variant.name,
+                source.parent, source.name)  # fmt: skip
+    version_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for part in (source, source.with_name(source.name + ".data")):
+        if part.is_file():
+            written.append(Path(shutil.copy2(part, version_dir / part.name)))
+    return written
 
 
 def _write_artifacts(variant: Variant, spec: FeatureSpec, export_dir: Path, version_dir: Path) -> list[Path]:
