@@ -29,7 +29,7 @@ from tritonrec.errors import ConfigError
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDED = ROOT / "bench" / "results" / "2026-12-01-xeon-amx-2c" / "hpa-simulation"
+RECORDED = ROOT / "bench" / "results" / "2026-12-07-epyc-2c" / "hpa-simulation"
 # The chart's default autoscaling.behavior (helm/tritonrec/values.yaml).
 CHART_BEHAVIOR = {
     "scaleUp": {
@@ -244,7 +244,7 @@ def test_helm_readme_shows_the_recorded_table_and_plot():
     assert summary_rows and all(row in readme for row in summary_rows)
     timeline = markdown.split("| minute |", 1)[1]
     assert "| minute |" + timeline.rstrip() in readme
-    assert "../bench/results/2026-12-01-xeon-amx-2c/hpa-simulation/hpa-simulation.png" in readme
+    assert "../bench/results/2026-12-07-epyc-2c/hpa-simulation/hpa-simulation.png" in readme
 
 
 def test_markdown_names_every_run(comparison):
