@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Re-record the CPU benchmarks of bench/results/<date>-<machine>/ on this machine, as the READMEs quote them.
 #
-#   bash bench/tools/record_cpu.sh bench/results/2026-12-02-cpu2
-#   STAGES="select client" bash bench/tools/record_cpu.sh bench/results/2026-12-02-cpu2   (only those stages)
+#   bash bench/tools/record_cpu.sh bench/results/<date>-<machine>     (the folder: python -c "from pathlib import Path;
+#       from tritonrec.records import results_folder; print(results_folder(Path('bench/results')))")
+#   STAGES="select client" bash bench/tools/record_cpu.sh bench/results/<date>-<machine>   (only those stages)
 #
 # Stages, in order (STAGES picks some; default: all but sweep). Minutes are for 2 cores, measured 2026-12-02:
 #   batching     dynamic vs no batching at N=8 and N=200, our generator and perf_analyzer, 3 repeats

@@ -41,7 +41,7 @@ from tritonrec.pipeline.steps import (
     score_served,
     train_or_reuse,
 )
-from tritonrec.records import Progress, quiet
+from tritonrec.records import Progress, new_record, quiet
 from tritonrec.repository import VARIANTS, VariantName
 from tritonrec.scorers.eager import torch_scorer
 from tritonrec.scorers.ort import onnx_scorer
@@ -64,6 +64,7 @@ class DemoSettings:
         checkpoint_dir: checkpoint to reuse or write (default ``artifacts/demo-<preset>``).
         retrain: train even if the checkpoint exists.
         concurrency: gRPC requests in flight while scoring.
+        command: the command line, recorded in ``summary.json`` with the host and tool versions.
     """
 
     quick: bool = False
@@ -71,6 +72,7 @@ class DemoSettings:
     checkpoint_dir: Path | None = None
     retrain: bool = False
     concurrency: int = 16
+    command: str = "tritonrec demo"
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -112,6 +114,7 @@ class DemoResult:
         selection: the short selection's record (``chosen``, ``candidates``...).
         selection_report: its Markdown report.
         elapsed_s: wall time of the whole demo.
+        header: where and with what it ran (:func:`~tritonrec.records.new_record`: command, date, host, versions).
     """
 
     settings: DemoSettings
@@ -129,11 +132,13 @@ class DemoResult:
     selection: dict[str, Any]
     selection_report: Path
     elapsed_s: float
+    header: dict[str, Any]
 
     def summary(self) -> dict[str, Any]:
         """The JSON written to ``summary.json`` (metrics rounded to 4 decimals)."""
         report = self.trained.report
         return {
+            **self.header,
             "dataset": self.dataset_info,
             "preset": self.settings.preset.value,
             "checkpoint": str(self.trained.checkpoint_dir),
@@ -229,7 +234,7 @@ def run_demo(
         progress: told how far the long steps are (users scored over gRPC).
         training_bars: show the training loop's progress bars (on stderr).
     """
-    started = time.perf_counter()
+    started, header = time.perf_counter(), new_record(settings.command)
     preset, checkpoint_dir = settings.preset, settings.checkpoint
     step(f"[1/{STEPS}] loading Amazon Beauty (bundled) and sampling the evaluation negatives ...")
     data = prepare_dataset(DatasetName.BEAUTY)
@@ -284,6 +289,7 @@ def run_demo(
         selection=selection,
         selection_report=selection_report,
         elapsed_s=time.perf_counter() - started,
+        header=header,
     )
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     (settings.out_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2, sort_keys=True) + "\n")

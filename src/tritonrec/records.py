@@ -33,6 +33,7 @@ __all__ = [
     "ISA_FLAGS",
     "HostFacts",
     "Progress",
+    "RecordEntry",
     "Report",
     "available_cpus",
     "cgroup_cpu_quota",
@@ -41,6 +42,7 @@ __all__ = [
     "markdown_header",
     "new_record",
     "quiet",
+    "record_index",
     "results_folder",
     "tool_versions",
     "write_report",
@@ -336,3 +338,47 @@ def write_report(
         draw(out_dir / name)
         drawn.append(out_dir / name)
     return Report(record, json_path, markdown_path, text, tuple(drawn))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEntry:
+    """One record under a results folder, as :func:`record_index` reads it back.
+
+    Attributes:
+        path: the record's JSON, relative to the results root.
+        command: the command line that made it.
+        date: UTC date it started (``""`` where the record predates the field).
+        cpu: the CPU model and whether it has AMX (``""`` where the record named none).
+        commit: the tritonrec commit it ran from, ``-dirty`` when the tree had uncommitted changes (None: not named).
+    """
+
+    path: Path
+    command: str
+    date: str
+    cpu: str
+    commit: str | None
+
+    @property
+    def committed(self) -> bool:
+        """Made from a committed tree (a record that names no commit cannot show it was)."""
+        return self.commit is not None and not self.commit.endswith("-dirty")
+
+
+def record_index(root: Path) -> list[RecordEntry]:
+    """Every record under ``root`` (a JSON object with ``command`` and ``host``), in path order."""
+    entries = []
+    for path in sorted(root.rglob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(record, dict) or "command" not in record or "host" not in record:
+            continue
+        host = record["host"]
+        cpu = host.get("cpu_model", "")
+        if cpu and "amx_int8" in host.get("isa", ()):
+            cpu += " (AMX)"
+        tritonrec = (record.get("versions") or {}).get("tritonrec") or ""
+        commit = tritonrec.split("(", 1)[1].rstrip(")") if "(" in tritonrec else None
+        entries.append(RecordEntry(path.relative_to(root), record["command"], record.get("date", "")[:10], cpu, commit))
+    return entries

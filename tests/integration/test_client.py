@@ -1,6 +1,7 @@
 """RankingClient / AsyncRankingClient against the real tritonserver: parity, top-K, deadlines, restarts,
 overload with retries, bad input that never leaves the client, and a restricted API."""
 
+import ast
 import asyncio
 import dataclasses
 import json
@@ -221,6 +222,19 @@ def test_client_examples_run_against_the_server(server, example):
     done = subprocess.run([sys.executable, str(path), "--url", server.grpc_url], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert ("10. item" in done.stdout) if example == "rank_sync.py" else ("100 users ranked" in done.stdout)
+
+
+def test_the_readme_client_snippet_runs_against_the_server(server):
+    # README.md's five lines, as a backend service would paste them, against this server's port
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "127.0.0.1:8001" in snippet and len(snippet.strip().splitlines()) <= 6
+    code = snippet.replace("127.0.0.1:8001", server.grpc_url)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pairs = ast.literal_eval(done.stdout.replace("np.int64", "").replace("np.float32", ""))
+    assert len(pairs) == 10 and all(1 <= item <= 200 for item, _ in pairs)
+    assert [s for _, s in pairs] == sorted((s for _, s in pairs), reverse=True)
 
 
 def _self_signed(tmp_path, name):

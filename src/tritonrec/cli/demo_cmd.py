@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tritonrec.cli.common import Console, print_metrics
+from tritonrec.cli.common import Console, command_line, print_metrics
 
 __all__ = ["register", "run_demo"]
 
@@ -32,6 +32,7 @@ def run_demo(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint,
         retrain=args.retrain,
         concurrency=args.concurrency,
+        command=command_line(),
     )
     console = Console()
     result = demo.run_demo(settings, step=console.show, progress=console.show_in_place, training_bars=True)
