@@ -10,9 +10,10 @@ import urllib.request
 
 import pytest
 
+from tritonrec.backends import ranker_cpu_model
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.errors import ServerError
-from tritonrec.repository import VARIANTS, build_repository, ranker_cpu_model
+from tritonrec.repository import VARIANTS, build_repository
 from tritonrec.serving.server import LocalTriton, find_tritonserver, free_port
 
 pytestmark = pytest.mark.integration
