@@ -30,8 +30,8 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench export client
-	$(BIN)/ruff format --check src tests bench export client
+	$(BIN)/ruff check src tests bench export client examples
+	$(BIN)/ruff format --check src tests bench export client examples
 	$(BIN)/lint-imports --no-cache  # the layers of DESIGN.md ([tool.importlinter] in pyproject.toml)
 
 typecheck: $(STAMP)

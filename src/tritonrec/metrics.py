@@ -24,11 +24,26 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from tritonrec.data.splits import EvalSet, FeatureBatch
+    from tritonrec.spec.rows import SpecRows
 
-__all__ = ["CUTOFFS", "Scorer", "evaluate", "logloss", "ranking_metrics", "roc_auc", "score_eval_set"]
+__all__ = [
+    "CUTOFFS",
+    "RowsScorer",
+    "Scorer",
+    "evaluate",
+    "evaluate_rows",
+    "grouped_metrics",
+    "logloss",
+    "ranking_metrics",
+    "roc_auc",
+    "score_eval_set",
+    "score_rows",
+]
 
 FloatArray = npt.NDArray[np.float64]
 Scorer = Callable[["FeatureBatch"], npt.NDArray[np.floating[Any]]]
+RowsScorer = Callable[[dict[str, npt.NDArray[Any]]], npt.NDArray[np.floating[Any]]]
+"""A model of a spec: ``{input name: [B, *dims]}`` -> ``[B]`` scores, one per row."""
 
 CUTOFFS = (1, 5, 10)
 NDCG_CUTOFFS = (5, 10)
@@ -73,6 +88,69 @@ def logloss(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     x = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     return float(np.mean(np.maximum(x, 0.0) - x * y + np.log1p(np.exp(-np.abs(x)))))
+
+
+def grouped_metrics(
+    scores: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    groups: npt.ArrayLike,
+    *,
+    cutoffs: tuple[int, ...] = NDCG_CUTOFFS,
+    probabilities: bool = False,
+) -> dict[str, float]:
+    """Metrics of rows grouped into queries: AUC and logloss over all rows, ranking metrics within each query.
+
+    The form of a user's own data (a row per candidate, a ``query_id`` column), where queries have any number of
+    candidates; :func:`ranking_metrics` is the ``[U, C]`` special case. Ties are broken pessimistically, as there.
+
+    Args:
+        scores: ``[R]`` one score per row (logits, or probabilities with ``probabilities``).
+        labels: ``[R]`` binary relevance.
+        groups: ``[R]`` query ids; rows of one query need not be adjacent.
+        cutoffs: the K of ``ndcg@K`` and ``hr@K``.
+        probabilities: scores are probabilities (logloss on them, clipped), not logits.
+
+    Returns:
+        ``auc``, ``logloss``, ``ndcg@K``, ``hr@K``, ``mrr`` (over queries with a positive), ``n_rows``, ``n_queries``
+        (those with a positive).
+
+    Raises:
+        ValueError: the arrays differ in length, are not 1-D, or scores hold NaN.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels) > 0.5
+    g = np.asarray(groups)
+    if s.ndim != 1 or s.shape != y.shape or s.shape != g.shape:
+        raise ValueError(f"scores {s.shape}, labels {y.shape} and groups {g.shape} must be equal 1-D shapes")
+    if np.isnan(s).any():
+        raise ValueError(f"scores hold {int(np.isnan(s).sum())} NaN values")
+    result: dict[str, float] = {"auc": roc_auc(s, y)}
+    if probabilities:
+        p = np.clip(s, 1e-7, 1 - 1e-7)
+        result["logloss"] = float(-np.mean(y * np.log(p) + (~y) * np.log1p(-p)))
+    else:
+        result["logloss"] = logloss(s, y)
+    _, codes = np.unique(g, return_inverse=True)
+    order = np.lexsort((y, -s, codes))  # by query, then score descending, negatives first on ties
+    q, ranked = codes[order], y[order]
+    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+    position = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
+    n_pos = np.add.reduceat(ranked.astype(np.int64), starts) if len(q) else np.zeros(0, dtype=np.int64)
+    has_pos = n_pos > 0
+    gain = np.where(ranked, 1.0 / np.log2(position + 2.0), 0.0)
+    for k in cutoffs:
+        within = position < k
+        dcg = np.add.reduceat(gain * within, starts) if len(q) else np.zeros(0)
+        ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))[np.minimum(n_pos, k) - 1]
+        hits = np.add.reduceat((ranked & within).astype(np.int64), starts) if len(q) else np.zeros(0)
+        result[f"ndcg@{k}"] = float(np.mean(dcg[has_pos] / ideal[has_pos])) if has_pos.any() else float("nan")
+        result[f"hr@{k}"] = float(np.mean(hits[has_pos] > 0)) if has_pos.any() else float("nan")
+    first = np.where(ranked, position, np.iinfo(np.int64).max)
+    first_hit = np.minimum.reduceat(first, starts) if len(q) else np.zeros(0, dtype=np.int64)
+    result["mrr"] = float(np.mean(1.0 / (first_hit[has_pos] + 1))) if has_pos.any() else float("nan")
+    result["n_rows"] = int(len(s))
+    result["n_queries"] = int(has_pos.sum())
+    return result
 
 
 def ranking_metrics(scores: npt.ArrayLike, labels: npt.ArrayLike) -> dict[str, float]:
@@ -133,3 +211,28 @@ def score_eval_set(scorer: Scorer, eval_set: EvalSet, *, batch_size: int = 1024)
 def evaluate(scorer: Scorer, eval_set: EvalSet, *, batch_size: int = 1024) -> dict[str, float]:
     """Score ``eval_set`` with ``scorer`` and return :func:`ranking_metrics`."""
     return ranking_metrics(score_eval_set(scorer, eval_set, batch_size=batch_size), eval_set.labels)
+
+
+def score_rows(scorer: RowsScorer, rows: SpecRows, *, batch_rows: int = 4096) -> npt.NDArray[np.float64]:
+    """Run ``scorer`` over a spec's ``rows`` in batches; return ``[R]`` scores.
+
+    Raises:
+        ValueError: the scorer returned other than one score per row.
+    """
+    parts = []
+    for start in range(0, len(rows), batch_rows):
+        batch = rows.batch(start, min(start + batch_rows, len(rows)))
+        n = min(batch_rows, len(rows) - start)
+        out = np.asarray(scorer(batch), dtype=np.float64)
+        if out.shape not in ((n,), (n, 1)):
+            raise ValueError(f"scorer returned shape {out.shape} for {n} rows: one score per row is [{n}] or [{n}, 1]")
+        parts.append(out.reshape(n))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def evaluate_rows(
+    scorer: RowsScorer, rows: SpecRows, *, cutoffs: tuple[int, ...] = NDCG_CUTOFFS, probabilities: bool = False
+) -> dict[str, float]:
+    """Score ``rows`` with ``scorer`` and return :func:`grouped_metrics` over their queries."""
+    scores = score_rows(scorer, rows)
+    return grouped_metrics(scores, rows.labels, rows.query_ids, cutoffs=cutoffs, probabilities=probabilities)

@@ -1,11 +1,13 @@
-"""``tritonrec evaluate``: score a checkpoint (eager) or an exported ONNX file on a dataset split."""
+"""``tritonrec evaluate``: score a checkpoint (eager), an exported ONNX file, or a spec's model on its rows."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from tritonrec.cli.common import add_data_source, prepare_from_args, print_json, print_metrics, rounded
+from tritonrec.errors import ConfigError
 
 __all__ = ["register", "run_evaluate"]
 
@@ -14,11 +16,17 @@ def register(p: argparse.ArgumentParser) -> None:
     """The arguments of ``tritonrec evaluate``."""
     from tritonrec.pipeline.evaluation import Split
 
-    source = p.add_mutually_exclusive_group(required=True)
+    source = p.add_mutually_exclusive_group()
     source.add_argument("--checkpoint", type=Path, help="checkpoint directory (eager PyTorch)")
-    source.add_argument("--onnx", type=Path, help="ONNX file written by `tritonrec export onnx` (ONNX Runtime, CPU)")
-    add_data_source(p)
-    p.add_argument("--split", choices=[s.value for s in Split], default=Split.TEST.value, help="which rows to score")
+    source.add_argument("--spec", type=Path, help="a model spec (TOML): its model on its rows (--onnx: the export)")
+    p.add_argument("--onnx", type=Path, help="ONNX file written by `tritonrec export onnx` (ONNX Runtime, CPU)")
+    add_data_source(p, required=False)
+    p.add_argument(
+        "--split",
+        default=None,
+        help=f"which rows: {', '.join(s.value for s in Split)} (default test); with --spec: evaluate, calibrate, all "
+        "(default evaluate)",
+    )
     p.add_argument("--limit", type=int, default=0, help="score only the first N users (0 = all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run_evaluate)
@@ -26,15 +34,44 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Score the artifact and print its metrics."""
+    if args.spec is not None:
+        return _evaluate_spec(args)
     from tritonrec.pipeline.evaluation import Split, evaluate_artifact
 
+    if (args.checkpoint is None) == (args.onnx is None):
+        raise ConfigError("name one thing to score: --checkpoint or --onnx (with --dataset), or --spec")
+    if args.dataset is None:
+        raise ConfigError("--checkpoint and --onnx need --dataset (the split scored)")
+    split = _choice(Split, args.split or Split.TEST.value, "--split")
     data = prepare_from_args(args)
-    result = evaluate_artifact(
-        data, checkpoint=args.checkpoint, onnx=args.onnx, split=Split(args.split), limit=args.limit
-    )
+    result = evaluate_artifact(data, checkpoint=args.checkpoint, onnx=args.onnx, split=split, limit=args.limit)
     if args.json:
         print_json(rounded(result.metrics))
     else:
         label = "onnx" if result.runtime == "onnxruntime" else "model"
         print_metrics({f"{label} ({result.split.value})": result.metrics})
+    return 0
+
+
+def _choice(kind: Any, value: str, flag: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"{flag} must be one of {[k.value for k in kind]}, got {value!r}") from None
+
+
+def _evaluate_spec(args: argparse.Namespace) -> int:
+    from tritonrec.pipeline.spec_steps import RowsSplit, spec_quality_step
+    from tritonrec.spec import load_spec
+
+    split = _choice(RowsSplit, args.split or RowsSplit.EVALUATE.value, "--split")
+    spec = load_spec(args.spec)
+    quality = spec_quality_step(spec, onnx=args.onnx, split=split)
+    if args.json:
+        print_json({"runtime": quality.runtime, "split": split.value, **rounded(quality.metrics)})
+        return 0
+    keys = ["auc", "logloss", *(f"ndcg@{k}" for k in spec.metrics.cutoffs), "mrr", "n_rows", "n_queries"]
+    print(f"{spec.name} ({quality.runtime}, {split.value} rows): "
+          + ", ".join(f"{k} {quality.metrics[k]:.4f}" if isinstance(quality.metrics[k], float) else
+                      f"{k} {quality.metrics[k]:,}" for k in keys))  # fmt: skip
     return 0

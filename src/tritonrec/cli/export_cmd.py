@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tritonrec.cli.common import add_data_source, prepare_from_args, print_json
+from tritonrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tritonrec.export.onnx_export import OnnxArtifact
+    from tritonrec.export.parity import ParityRecord
 
 __all__ = ["register", "run_export_onnx", "run_export_torch", "run_export_trt"]
 
@@ -14,8 +21,10 @@ def register(p: argparse.ArgumentParser) -> None:
     """The ``tritonrec export`` subcommands."""
     sub = p.add_subparsers(dest="export_command", required=True)
     onnx = sub.add_parser("onnx", help="FP32 (+ FP16) ONNX with dynamic batch, parity-checked")
-    onnx.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
-    add_data_source(onnx)
+    source = onnx.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="checkpoint directory of the bundled model (needs --dataset)")
+    source.add_argument("--spec", type=Path, help="a model spec (TOML): your own model, its parity on your rows")
+    add_data_source(onnx, required=False)
     onnx.add_argument("--out", type=Path, required=True, help="output folder (model.onnx, export.json, ...)")
     onnx.add_argument("--no-fp16", action="store_true", help="skip the FP16 variant")
     onnx.add_argument(
@@ -38,7 +47,11 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run_export_onnx(args: argparse.Namespace) -> int:
-    """Export a checkpoint and print its parity records."""
+    """Export a checkpoint, or a spec's model, and print its parity records."""
+    if args.spec is not None:
+        return _export_spec(args)
+    if args.dataset is None:
+        raise ConfigError("--checkpoint needs --dataset (real rows of its dataset check the export's parity)")
     from tritonrec.pipeline.steps import export_step
 
     result = export_step(
@@ -52,13 +65,36 @@ def run_export_onnx(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
         return 0
-    for artifact in result.artifacts:
+    _print_export(result.artifacts, result.parity, "")
+    return 0
+
+
+def _print_export(artifacts: Sequence[OnnxArtifact], parity: Sequence[ParityRecord], rows: str) -> None:
+    """One line per artifact and per parity record (``rows``: where the scores came from, if said)."""
+    for artifact in artifacts:
         print(f"{artifact.precision} {artifact.layout}: {', '.join(str(f) for f in artifact.files())}")
-    for record in result.parity:
+    for record in parity:
         print(
             f"{record.candidate} vs {record.reference}: max abs {record.max_abs:.2e}, max rel {record.max_rel:.2e} "
-            f"over {record.n_scores:,} scores -> {'ok' if record.passed else 'FAILED'}"
+            f"over {record.n_scores:,} scores{rows} -> {'ok' if record.passed else 'FAILED'}"
         )
+
+
+def _export_spec(args: argparse.Namespace) -> int:
+    from tritonrec.pipeline.spec_steps import spec_export_step
+    from tritonrec.spec import load_spec
+
+    if args.gpu_graph:
+        raise ConfigError("--gpu-graph is the bundled model's offsets graph; a spec's graph batches along rows")
+    result = spec_export_step(
+        load_spec(args.spec), args.out, fp16=not args.no_fp16, external_data=True if args.external_data else None
+    )
+    if args.json:
+        print_json({"out": str(result.out_dir), "parity_rows": result.parity_rows,
+                    "artifacts": [str(a.path) for a in result.artifacts],
+                    "parity": [r.to_dict() for r in result.parity]})  # fmt: skip
+        return 0
+    _print_export(result.artifacts, result.parity, f" of {result.parity_rows:,} evaluation rows")
     return 0
 
 

@@ -17,13 +17,15 @@ Any id is safe: the OOV mapping is inside the graph. Weights go to ONNX external
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import onnx
 import torch
-from onnxruntime.transformers.float16 import convert_float_to_float16
+from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+from onnxruntime.transformers.onnx_model import OnnxModel
 
 from tritonrec.contract import CANDIDATES, HISTORY, SCORES
 from tritonrec.errors import ExportError
@@ -37,6 +39,7 @@ OPSET = 18
 INPUT_NAMES = (HISTORY, CANDIDATES)
 OUTPUT_NAME = SCORES
 _PROTOBUF_LIMIT_BYTES = 2 * 1024**3
+_FP32_ONLY_OPS = [*DEFAULT_OP_BLOCK_LIST, "IsNaN", "IsInf"]  # ONNX Runtime has no FP16 kernels for these (nan_to_num)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +68,11 @@ def export_module(
     out_path: Path,
     *,
     input_names: list[str],
-    dynamic_shapes: dict[str, dict[int, Any]],
+    dynamic_shapes: dict[str, dict[int, Any]] | tuple[dict[int, Any], ...],
     external_data: bool | None,
     precision: str = "fp32",
     layout: str = "padded",
+    output_name: str = OUTPUT_NAME,
 ) -> OnnxArtifact:
     """Export ``module`` (in eval mode) to ``out_path`` with the torch.export-based exporter, checked by onnx.
 
@@ -86,7 +90,7 @@ def export_module(
             verbose=False,  # keeps stdout clean for --json output
             opset_version=OPSET,
             input_names=input_names,
-            output_names=[OUTPUT_NAME],
+            output_names=[output_name],
             dynamic_shapes=dynamic_shapes,
         )
         if program is None:  # only the TorchScript exporter returns None
@@ -96,6 +100,12 @@ def export_module(
     except ExportError:
         raise
     except Exception as e:  # the exporter raises many unrelated types; report them all as one failure
+        unsupported = re.search(r"No ONNX function found for <OpOverload\(op='([^']+)'", str(e))
+        if unsupported:
+            raise ExportError(
+                f"ONNX export to {out_path} failed: operator {unsupported.group(1)} has no ONNX conversion "
+                f"(opset {OPSET}); rewrite that part of the model with supported operators"
+            ) from e
         raise ExportError(f"ONNX export to {out_path} failed: {type(e).__name__}: {e}") from e
     logger.info("exported %s (external data: %s)", out_path, use_external)
     return OnnxArtifact(path=out_path, precision=precision, external_data=use_external, layout=layout)
@@ -133,7 +143,12 @@ def convert_to_fp16(source: OnnxArtifact, out_path: Path) -> OnnxArtifact:
     """
     try:
         model = onnx.load(str(source.path))  # loads external data too
-        half = convert_float_to_float16(model, keep_io_types=True)
+        half = convert_float_to_float16(model, keep_io_types=True, op_block_list=_FP32_ONLY_OPS)
+        # keep_io_types puts the casts of float inputs last; a graph whose first node reads a float input (a spec's
+        # model) is then out of order for the checker: sort it
+        sortable = OnnxModel(half)
+        sortable.topological_sort()
+        half = sortable.model
         out_path.parent.mkdir(parents=True, exist_ok=True)
         onnx.save_model(
             half,
@@ -144,4 +159,4 @@ def convert_to_fp16(source: OnnxArtifact, out_path: Path) -> OnnxArtifact:
         onnx.checker.check_model(str(out_path))
     except Exception as e:  # onnx raises plain Exceptions and protobuf errors
         raise ExportError(f"FP16 conversion of {source.path} failed: {type(e).__name__}: {e}") from e
-    return OnnxArtifact(path=out_path, precision="fp16", external_data=source.external_data)
+    return OnnxArtifact(path=out_path, precision="fp16", external_data=source.external_data, layout=source.layout)

@@ -11,16 +11,18 @@ A record passes when ``|candidate - reference| <= atol + rtol * |reference|`` fo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from tritonrec.data.splits import EvalSet, FeatureBatch
 from tritonrec.errors import ExportError
-from tritonrec.metrics import Scorer
 
 __all__ = ["ParityRecord", "compare_scorers", "parity_batches"]
+
+Batch = TypeVar("Batch")
 
 _REL_FLOOR = 1e-3  # relative differences are measured against max(|reference|, this)
 
@@ -82,16 +84,20 @@ def parity_batches(rows: EvalSet, n_items: int, *, n_rows: int = 256, seed: int 
 
 
 def compare_scorers(
-    reference: Scorer,
-    candidate: Scorer,
-    batches: dict[str, FeatureBatch],
+    reference: Callable[[Batch], Any],
+    candidate: Callable[[Batch], Any],
+    batches: Mapping[str, Batch],
     *,
     reference_name: str,
     candidate_name: str,
     atol: float,
     rtol: float,
 ) -> ParityRecord:
-    """Score every batch with both scorers and record the differences."""
+    """Score every batch with both scorers and record the differences.
+
+    Any kind of batch: the bundled model's :class:`~tritonrec.data.splits.FeatureBatch` with
+    :data:`~tritonrec.metrics.Scorer` s, or a spec's ``{input: array}`` with :data:`~tritonrec.metrics.RowsScorer` s.
+    """
     diffs, rels, ok = [], [], True
     by_case: dict[str, float] = {}
     for case, batch in batches.items():

@@ -1,0 +1,79 @@
+"""The steps of a team's own model, read from its spec: rows, export, and quality on the evaluation rows.
+
+The same steps as the bundled model's (:mod:`tritonrec.pipeline.steps`), keyed by a
+:class:`~tritonrec.spec.model_spec.ModelSpec` instead of a checkpoint; they never print.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from tritonrec.export.spec_export import SpecExport, export_spec
+from tritonrec.metrics import evaluate_rows
+from tritonrec.spec.model_spec import ModelSpec, ScoreKind
+from tritonrec.spec.rows import SpecRows, read_rows, split_rows
+
+__all__ = ["RowsSplit", "SpecQuality", "spec_export_step", "spec_quality_step", "spec_rows"]
+
+
+class RowsSplit(enum.StrEnum):
+    """Which of a spec's rows: the held-out queries, the others, or all."""
+
+    EVALUATE = "evaluate"
+    CALIBRATE = "calibrate"
+    ALL = "all"
+
+
+def spec_rows(spec: ModelSpec, split: RowsSplit = RowsSplit.EVALUATE) -> SpecRows:
+    """The spec's rows of ``split``.
+
+    Raises:
+        DataError: the data file or a column is missing or malformed, or the split is empty.
+    """
+    rows = read_rows(spec)
+    if split is RowsSplit.ALL:
+        return rows
+    calibrate, evaluate = split_rows(spec, rows)
+    return evaluate if split is RowsSplit.EVALUATE else calibrate
+
+
+def spec_export_step(
+    spec: ModelSpec, out_dir: Path, *, fp16: bool = True, external_data: bool | None = None, parity_rows: int = 4096
+) -> SpecExport:
+    """Export the spec's model into ``out_dir``, its parity measured on the evaluation rows."""
+    return export_spec(spec, spec_rows(spec), out_dir, fp16=fp16, external_data=external_data, parity_rows=parity_rows)
+
+
+@dataclass(frozen=True, slots=True)
+class SpecQuality:
+    """A spec's model scored on its rows by the shared metrics module.
+
+    Attributes:
+        runtime: ``eager`` or ``onnxruntime``.
+        split: which rows.
+        metrics: :func:`~tritonrec.metrics.grouped_metrics` (AUC, logloss, NDCG@K, HR@K, MRR, counts).
+    """
+
+    runtime: str
+    split: RowsSplit
+    metrics: dict[str, float]
+
+
+def spec_quality_step(
+    spec: ModelSpec, *, onnx: Path | None = None, split: RowsSplit = RowsSplit.EVALUATE
+) -> SpecQuality:
+    """Score the spec's model (eager, or the exported ``onnx`` file) on its ``split`` rows."""
+    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
+
+    rows = spec_rows(spec, split)
+    if onnx is not None or spec.model.onnx is not None:
+        scorer, runtime = onnx_rows_scorer(onnx or spec.model.onnx, spec), "onnxruntime"  # type: ignore[arg-type]
+    else:
+        from tritonrec.spec.module import load_module
+
+        scorer, runtime = module_rows_scorer(load_module(spec), spec), "eager"
+    probabilities = spec.output.kind is ScoreKind.PROBABILITY
+    metrics = evaluate_rows(scorer, rows, cutoffs=spec.metrics.cutoffs, probabilities=probabilities)
+    return SpecQuality(runtime=runtime, split=split, metrics=metrics)

@@ -1,0 +1,63 @@
+"""A spec's model as a :data:`tritonrec.metrics.RowsScorer`: eager PyTorch or an ONNX Runtime session.
+
+Both take ``{input name: [B, *dims]}`` in the spec's input order and return float32 scores as the model gives them
+(``[B]`` or ``[B, 1]`` for a ranker; :func:`~tritonrec.metrics.score_rows` checks), so the one
+metrics module scores the eager module, the exported file and (through the client) the served model the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tritonrec.errors import ExportError
+from tritonrec.metrics import RowsScorer
+from tritonrec.spec.model_spec import ModelSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["module_rows_scorer", "onnx_rows_scorer"]
+
+
+def module_rows_scorer(module: nn.Module, spec: ModelSpec) -> RowsScorer:
+    """Score rows with the eager ``module`` (no grad), its inputs passed positionally in the spec's order."""
+    import torch
+
+    names = [i.name for i in spec.inputs]
+
+    def score(features: dict[str, npt.NDArray[Any]]) -> npt.NDArray[np.floating[Any]]:
+        with torch.no_grad():
+            out = module(*(torch.from_numpy(np.ascontiguousarray(features[n])) for n in names))
+        scores: npt.NDArray[np.floating[Any]] = out.detach().float().numpy()
+        return scores  # [B] or [B, 1] for a ranker; callers check the shape
+
+    return score
+
+
+def onnx_rows_scorer(path: Path, spec: ModelSpec, *, threads: int = 0) -> RowsScorer:
+    """Score rows with an ONNX Runtime CPU session on ``path`` (its inputs named as the spec's).
+
+    Raises:
+        ExportError: the file is missing or ONNX Runtime cannot load it.
+    """
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise ExportError(f"{path} not found: `tritonrec export onnx --spec SPEC --out DIR` writes DIR/model.onnx")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ExportError(f"{path}: ONNX Runtime cannot load it: {e}") from e
+    names = [i.name for i in spec.inputs]
+
+    def score(features: dict[str, npt.NDArray[Any]]) -> npt.NDArray[np.floating[Any]]:
+        (out,) = session.run([spec.output.name], {n: features[n] for n in names})
+        return np.asarray(out, dtype=np.float32)
+
+    return score
