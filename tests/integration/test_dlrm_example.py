@@ -1,19 +1,25 @@
-"""The DLRM example as docs/bring-your-own-model.md writes it: generate, train, export, evaluate.
+"""The DLRM example as docs/bring-your-own-model.md writes it: generate, train, export, build, serve, query, evaluate.
 
-The guide's four command lines run as written, in a copy of `examples/dlrm`, at a smaller scale: `--rows 1000000`
-becomes `--rows 30000` and `--epochs 2` becomes `--epochs 1` (the only changes). Then the exported file's quality
-must equal eager PyTorch's on every evaluation row, and the Criteo sample (real rows) goes the same way.
+The guide's command lines run as written, in a copy of `examples/dlrm`, at a smaller scale and on free ports:
+`--rows 1000000` becomes `--rows 30000`, `--epochs 2` becomes `--epochs 1`, port 8001 a free port (and the server's
+HTTP and metrics ports free ones too); nothing else changes. The served model's quality must then equal eager
+PyTorch's on every evaluation row, and the Criteo sample (real rows) goes the same way through export.
 """
 
 import json
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from tritonrec.client import RankingClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -22,18 +28,28 @@ GUIDE = ROOT / "docs" / "bring-your-own-model.md"
 SCALE = {"--rows 1000000": "--rows 30000", "--epochs 2": "--epochs 1"}
 
 
-def _guide_lines() -> list[str]:
-    section = GUIDE.read_text().split("## The DLRM example", 1)[1]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-    return [line.strip() for line in block.splitlines() if line.strip()]
+def _guide_blocks() -> list[list[str]]:
+    section = GUIDE.read_text().split("## The DLRM example", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return [[line.strip() for line in block.splitlines() if line.strip()] for block in blocks]
 
 
-def _run(line: str, cwd: Path) -> str:
-    for written, smaller in SCALE.items():
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _words(line: str, ports: dict[str, str]) -> list[str]:
+    for written, smaller in {**SCALE, **ports}.items():
         line = line.replace(written, smaller)
     words = shlex.split(line)
     program = {".venv/bin/python": [sys.executable], ".venv/bin/tritonrec": [sys.executable, "-m", "tritonrec"]}
-    done = subprocess.run([*program[words[0]], *words[1:]], cwd=cwd, capture_output=True, text=True, timeout=900)
+    return [*program[words[0]], *words[1:]]
+
+
+def _run(line: str, cwd: Path, ports: dict[str, str] | None = None) -> str:
+    done = subprocess.run(_words(line, ports or {}), cwd=cwd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"`{line}` failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -45,20 +61,39 @@ def workdir(tmp_path_factory):
     return work
 
 
-def test_the_guide_takes_dlrm_from_nothing_to_an_evaluated_export(workdir):
-    lines = _guide_lines()
-    assert len(lines) <= 5 and [w for w in SCALE if not any(w in line for line in lines)] == []
-    outputs = [_run(line, workdir) for line in lines]
+def test_the_guide_takes_dlrm_from_nothing_to_a_served_scored_model(workdir):
+    train, serve = _guide_blocks()
+    assert len(serve) <= 5 and [w for w in SCALE if not any(w in line for line in train)] == []
+    outputs = [_run(line, workdir) for line in train]
     assert (workdir / "artifacts" / "dlrm" / "weights.pt").is_file()
     trained = re.search(r"AUC ([\d.]+) \(ceiling ([\d.]+)\)", outputs[1])
     assert trained and 0.5 < float(trained.group(1)) <= float(trained.group(2)) < 1.0, outputs[1]
-    assert re.search(r"onnx fp32 vs eager \(factory\): max abs \S+, max rel \S+ over [\d,]+ scores .* ok", outputs[2])
-    spec, onnx = "examples/dlrm/spec.toml", "artifacts/dlrm/onnx/model.onnx"
-    exported = json.loads(_run(f".venv/bin/tritonrec evaluate --spec {spec} --onnx {onnx} --json", workdir))
-    eager = json.loads(_run(f".venv/bin/tritonrec evaluate --spec {spec} --json", workdir))
-    assert exported["n_rows"] == eager["n_rows"] > 4000
+    grpc_port = str(_free_port())
+    ports = {"8001 &": f"{grpc_port} --http-port {_free_port()} --metrics-port {_free_port()}", "8001": grpc_port}
+    exported = _run(serve[0], workdir)
+    assert re.search(r"onnx fp32 vs eager \(factory\): max abs \S+, max rel \S+ over [\d,]+ scores .* ok", exported)
+    assert "dlrm_cpu: dlrm_cpu/config.pbtxt" in _run(serve[1], workdir)
+    assert serve[2].endswith("&")
+    server = subprocess.Popen(_words(serve[2].rstrip("& "), ports), cwd=workdir, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        with RankingClient(f"127.0.0.1:{grpc_port}", model="dlrm_cpu") as client:
+            deadline = time.monotonic() + 120
+            while not client.is_model_ready() and time.monotonic() < deadline and server.poll() is None:
+                time.sleep(0.2)
+            assert client.is_model_ready(), "the served model never became ready"
+        ranked = _run(serve[3], workdir, ports)
+        assert "dlrm_cpu: query 0 of the evaluation rows" in ranked and len(ranked.splitlines()) == 2 + 5
+        served_line = _run(serve[4], workdir, ports)
+        served = json.loads(_run(serve[4] + " --json", workdir, ports))
+        eager = json.loads(_run(".venv/bin/tritonrec evaluate --spec examples/dlrm/spec.toml --json", workdir))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert "dlrm (triton, evaluate rows)" in served_line
+    assert served["runtime"] == "triton" and served["n_rows"] == eager["n_rows"] > 4000
     for key in ("auc", "logloss", "ndcg@10", "hr@10", "mrr"):
-        assert exported[key] == pytest.approx(eager[key], abs=1e-4), key  # the JSON rounds to 4 decimals
+        assert served[key] == pytest.approx(eager[key], abs=1e-4), key  # the JSON rounds to 4 decimals
 
 
 def test_the_criteo_sample_goes_through_the_same_spec(workdir):

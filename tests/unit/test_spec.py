@@ -310,3 +310,26 @@ def test_an_onnx_spec_whose_names_or_dtypes_differ_from_the_graph_is_refused(spe
     with pytest.raises(ExportError, match=r"input 'title'.dtype: the spec says int32"):
         bad = load_spec(tmp_path / "onnx.toml")
         export_spec(bad, spec_rows(bad), tmp_path / "bad")
+
+
+# -- the CPU variant's model.py (pure functions) ---------------------------------------------------------------------
+
+
+def test_the_rows_model_packs_requests_of_different_lengths_and_splits_the_scores_back():
+    from tritonrec.backends.rows_cpu_model import InputRule, check_rows, pack_rows, split_rows
+
+    rules = [InputRule("title", "int64", [-1], pad=0, max_len=8), InputRule("price", "float32", [1], scalar=True)]
+    a = {"title": np.array([[1, 2]], np.int64), "price": np.array([[3.0]], np.float32)}
+    b = {"title": np.array([[4, 5, 6], [7, 8, 9]], np.int64), "price": np.array([[1.0], [2.0]], np.float32)}
+    assert check_rows(a, rules) is None and check_rows(b, rules) is None
+    packed = pack_rows([a, b], rules)
+    assert packed["title"].tolist() == [[1, 2, 0], [4, 5, 6], [7, 8, 9]] and packed["price"].tolist() == [3, 1, 2]
+    parts = split_rows(np.array([[0.1], [0.2], [0.3]], np.float32), [1, 2])
+    assert [p.tolist() for p in parts] == [[pytest.approx(0.1)], [pytest.approx(0.2), pytest.approx(0.3)]]
+    assert "row counts" in check_rows({"title": a["title"], "price": b["price"]}, rules)
+    assert "at most 8" in check_rows({"title": np.ones((1, 9), np.int64), "price": a["price"]}, rules)
+    assert "1 NaN or infinite value(s), first in row 0" in check_rows(
+        {**a, "price": np.array([[np.inf]], np.float32)}, rules
+    )
+    allowed = [rules[0], InputRule("price", "float32", [1], scalar=True, allow_nan=True)]
+    assert check_rows({**a, "price": np.array([[np.nan]], np.float32)}, allowed) is None

@@ -20,6 +20,8 @@ def register(p: argparse.ArgumentParser) -> None:
     source.add_argument("--checkpoint", type=Path, help="checkpoint directory (eager PyTorch)")
     source.add_argument("--spec", type=Path, help="a model spec (TOML): its model on its rows (--onnx: the export)")
     p.add_argument("--onnx", type=Path, help="ONNX file written by `tritonrec export onnx` (ONNX Runtime, CPU)")
+    p.add_argument("--url", default=None, help="with --spec: score through this running Triton (gRPC host:port)")
+    p.add_argument("--model", default=None, help="with --url: the served model (default <spec name>_cpu)")
     add_data_source(p, required=False)
     p.add_argument(
         "--split",
@@ -66,7 +68,7 @@ def _evaluate_spec(args: argparse.Namespace) -> int:
 
     split = _choice(RowsSplit, args.split or RowsSplit.EVALUATE.value, "--split")
     spec = load_spec(args.spec)
-    quality = spec_quality_step(spec, onnx=args.onnx, split=split)
+    quality = spec_quality_step(spec, onnx=args.onnx, url=args.url, model=args.model, split=split)
     if args.json:
         print_json({"runtime": quality.runtime, "split": split.value, **rounded(quality.metrics)})
         return 0

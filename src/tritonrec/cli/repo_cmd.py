@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from tritonrec.cli.common import Console, add_data_source, names, prepare_from_args
+from tritonrec.errors import ConfigError
 
 __all__ = ["register", "run_repo_build"]
 
@@ -27,6 +28,13 @@ def register(p: argparse.ArgumentParser) -> None:
         "--from-selection",
         type=Path,
         help="select.json of `tritonrec select`: ranker_cpu serving the chosen candidate's graph",
+    )
+    build.add_argument(
+        "--spec",
+        type=Path,
+        default=None,
+        help="a model spec (TOML): your own model, with --export its `export onnx --spec` folder; --variants then "
+        "names cpu, onnx, trt_fp16 (models <spec name>_<variant>; default cpu)",
     )
     add_data_source(build, required=False)
     build.add_argument("--out", type=Path, required=True, help="repository folder to write")
@@ -72,6 +80,8 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run_repo_build(args: argparse.Namespace) -> int:
     """Write the model repository for the chosen variants; print what was written."""
+    if args.spec is not None:
+        return _build_spec(args)
     from tritonrec.repo_build import RepoSource, build_repo
     from tritonrec.repository import VariantOverrides
 
@@ -102,4 +112,48 @@ def run_repo_build(args: argparse.Namespace) -> int:
     if result.gpu_only:
         print(f"GPU variants ({', '.join(result.gpu_only)}) load only on a GPU node (ranker_gpu: any tritonserver "
               "with the Python backend and torch; the others: the NGC image)")  # fmt: skip
+    return 0
+
+
+def _build_spec(args: argparse.Namespace) -> int:
+    from tritonrec.pipeline.spec_steps import spec_repository_step
+    from tritonrec.repository import DEFAULT_VARIANTS, Batching
+    from tritonrec.repository.spec_variants import ROWS_BATCHING, SpecVariant, SpecVariantKind
+    from tritonrec.spec import load_spec
+
+    if args.export is None:
+        raise ConfigError("--spec builds from the folder `tritonrec export onnx --spec` wrote: give it as --export")
+    if args.tuned or args.cpu_precision == "int8" or args.ort_tensorrt or args.configs_only:
+        raise ConfigError(
+            "with --spec: --tuned, --cpu-precision int8, --ort-tensorrt and --configs-only are not supported yet"
+        )
+    chosen = ["cpu"] if args.variants == ",".join(DEFAULT_VARIANTS) else names(args.variants)
+    try:
+        kinds = [SpecVariantKind(k) for k in chosen]
+    except ValueError:
+        raise ConfigError(f"with --spec, --variants names {[k.value for k in SpecVariantKind]}, got {chosen}") from None
+    batching = Batching(
+        max_batch_size=args.max_batch_size or ROWS_BATCHING.max_batch_size,
+        preferred_batch_sizes=(),
+        max_queue_delay_us=ROWS_BATCHING.max_queue_delay_us
+        if args.max_queue_delay_us is None
+        else args.max_queue_delay_us,
+    )
+    variants = [
+        SpecVariant(
+            kind=kind,
+            precision=args.cpu_precision or "fp32",
+            runtime=args.cpu_runtime or "onnxruntime",
+            instances=args.instances or 0,
+            cpu_threads=args.cpu_threads or 0,
+            batching=batching,
+        )
+        for kind in kinds
+    ]
+    spec = load_spec(args.spec)
+    written = spec_repository_step(spec, args.export, args.out, variants)
+    for name, files in written.items():
+        print(f"{name}: " + ", ".join(str(p.relative_to(args.out)) for p in files))
+    if any(k.gpu for k in kinds):
+        print("GPU variants load only on a GPU node with the NGC image (trt_fp16: its engine is built there)")
     return 0

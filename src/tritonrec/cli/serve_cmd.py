@@ -61,7 +61,9 @@ def run_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
         if args.probe_interval_s and server.served_models:  # an empty repository has nothing to probe
-            watchdog = Watchdog(server.grpc_url, server.served_models, interval_s=args.probe_interval_s).start()
+            watchdog = Watchdog(
+                server.grpc_url, server.served_models, interval_s=args.probe_interval_s, repository=args.repo
+            ).start()
             print(f"probing every model with a real inference every {args.probe_interval_s:g} s", flush=True)
         code = server.wait()
         print(f"tritonserver exited on its own with code {code}", file=sys.stderr)

@@ -21,6 +21,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tritonrec.client.channel import open_aio_stub
 from tritonrec.client.core import ClientCore, as_dict, count_statistics, rpc_error
+from tritonrec.client.features import FeatureLimits, Features, check_features, feature_request, row_chunks, scores_named
 from tritonrec.client.options import ClientOptions
 from tritonrec.client.request import ModelLimits, Ranking, candidate_chunks, prepare_user
 from tritonrec.client.request import top_k as select_top_k
@@ -150,6 +151,38 @@ class AsyncRankingClient(ClientCore):
             parts = await asyncio.gather(*(self._retrying(name, self._attempt(name, h, ch), deadline) for ch in chunks))
             scores = np.concatenate(parts)
         return select_top_k(c, scores, top_k)
+
+    async def score_rows(
+        self, features: Features, *, model: str | None = None, timeout_s: float | None = None
+    ) -> FloatArray:
+        """Score one query's candidate rows on a rows-layout model; see ``RankingClient.score_rows``."""
+        name = model or self.model
+        deadline = self._deadline(timeout_s)
+        limits = self._feature_limits.get(name) or await self._read_feature_limits(name, deadline)
+        chunks = row_chunks(check_features(features, limits, name), limits.max_rows)
+        for _ in chunks:
+            self._budget.record_call()
+        parts = await asyncio.gather(
+            *(self._retrying(name, self._rows_attempt(name, chunk, limits.output), deadline) for chunk in chunks)
+        )
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    async def _read_feature_limits(self, name: str, deadline: float) -> FeatureLimits:
+        async def read(deadline: float) -> FeatureLimits:
+            response = await self._rpc(name, "ModelConfig", self._config_request(name), deadline - time.monotonic())
+            return self._feature_limits_from(response)
+
+        self._feature_limits[name] = await self._retrying(name, read, deadline)
+        return self._feature_limits[name]
+
+    def _rows_attempt(self, model: str, chunk: dict[str, Any], output: str) -> Callable[[float], Awaitable[FloatArray]]:
+        async def once(deadline: float) -> FloatArray:
+            request = feature_request(model, self.version, chunk, output, timeout_us=self._timeout_us(deadline))
+            self._count_request()
+            response = await self._rpc(model, "ModelInfer", request, deadline - time.monotonic())
+            return scores_named(response, output, model)
+
+        return once
 
     async def rank_many(
         self,

@@ -24,6 +24,7 @@ from google.protobuf import json_format
 from tritonclient.grpc import service_pb2
 
 from tritonrec.client.budget import RetryAccount
+from tritonrec.client.features import FeatureLimits
 from tritonrec.client.options import ClientOptions
 from tritonrec.client.request import ModelLimits
 from tritonrec.client.status import error_for
@@ -86,6 +87,7 @@ class ClientCore:
         self._limits: dict[str, ModelLimits] = (
             {model: limits} if isinstance(limits, ModelLimits) else dict(limits or {})
         )
+        self._feature_limits: dict[str, FeatureLimits] = {}
         self._rng = random.Random()
         self._counter_lock = threading.Lock()
         self._requests = 0
@@ -151,3 +153,7 @@ class ClientCore:
     @staticmethod
     def _limits_from(response: service_pb2.ModelConfigResponse) -> ModelLimits:
         return ModelLimits.from_config(as_dict(response.config))
+
+    @staticmethod
+    def _feature_limits_from(response: service_pb2.ModelConfigResponse) -> FeatureLimits:
+        return FeatureLimits.from_config(as_dict(response.config))

@@ -23,6 +23,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tritonrec.client.channel import open_stub
 from tritonrec.client.core import ClientCore, as_dict, count_statistics, rpc_error
+from tritonrec.client.features import FeatureLimits, Features, check_features, feature_request, row_chunks, scores_named
 from tritonrec.client.options import ClientOptions
 from tritonrec.client.request import ModelLimits, Ranking, candidate_chunks, prepare_user
 from tritonrec.client.request import top_k as select_top_k
@@ -201,6 +202,46 @@ class RankingClient(ClientCore):
             self._budget.record_call()
             parts.append(self._retrying(name, self._attempt(name, h, chunk), deadline))
         return select_top_k(c, np.concatenate(parts) if len(parts) > 1 else parts[0], top_k)
+
+    def score_rows(self, features: Features, *, model: str | None = None, timeout_s: float | None = None) -> FloatArray:
+        """Score one query's candidate rows on a rows-layout model (a model spec's): one score per row, in order.
+
+        Args:
+            features: ``{input name: [N, *dims]}`` as the served config states them (a scalar per row may be
+                ``[N]``); more rows than the model takes per request are sent as several requests.
+            model: another model than the client's default.
+            timeout_s: deadline of this call, retries and the first read of the model's config included.
+
+        Raises:
+            InvalidRequestError: a missing or unknown input, another dtype or row shape, unequal row counts
+                (checked before sending), or INVALID_ARGUMENT from the server (e.g. NaN in a float input).
+            ServerUnavailableError, ServerOverloadedError, InferenceTimeoutError, ModelNotReadyError, ClientError:
+                as for :meth:`rank`.
+        """
+        name = model or self.model
+        deadline = self._deadline(timeout_s)
+        limits = self._feature_limits.get(name) or self._read_feature_limits(name, deadline)
+        parts = []
+        for chunk in row_chunks(check_features(features, limits, name), limits.max_rows):
+            self._budget.record_call()
+            parts.append(self._retrying(name, self._rows_attempt(name, chunk, limits.output), deadline))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def _read_feature_limits(self, name: str, deadline: float) -> FeatureLimits:
+        def read(deadline: float) -> FeatureLimits:
+            remaining = deadline - time.monotonic()
+            return self._feature_limits_from(self._rpc(name, "ModelConfig", self._config_request(name), remaining))
+
+        self._feature_limits[name] = self._retrying(name, read, deadline)
+        return self._feature_limits[name]
+
+    def _rows_attempt(self, model: str, chunk: dict[str, Any], output: str) -> Callable[[float], FloatArray]:
+        def once(deadline: float) -> FloatArray:
+            request = feature_request(model, self.version, chunk, output, timeout_us=self._timeout_us(deadline))
+            self._count_request()
+            return scores_named(self._rpc(model, "ModelInfer", request, deadline - time.monotonic()), output, model)
+
+        return once
 
     def rank_many(
         self,

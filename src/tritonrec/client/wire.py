@@ -16,7 +16,7 @@ from tritonclient.grpc import service_pb2
 from tritonrec.contract import CANDIDATES, HISTORY, SCORES
 from tritonrec.errors import ClientError
 
-__all__ = ["infer_request", "scores_of"]
+__all__ = ["infer_request", "output_array", "scores_of"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -48,19 +48,28 @@ def infer_request(
     return request
 
 
-def scores_of(response: service_pb2.ModelInferResponse, model: str) -> FloatArray:
-    """The ``scores`` of a response as float32 ``[B, N]``, read straight from its raw bytes.
+def output_array(response: service_pb2.ModelInferResponse, name: str, model: str) -> FloatArray:
+    """The FP32 output ``name`` of a response, in the shape it announces, read straight from its raw bytes.
 
     Raises:
-        ClientError: the response carries no ``scores`` output of the shape it announces.
+        ClientError: the response carries no such output, or its bytes do not match its shape.
     """
     for index, output in enumerate(response.outputs):
-        if output.name == SCORES and index < len(response.raw_output_contents):
+        if output.name == name and index < len(response.raw_output_contents):
             values = np.frombuffer(response.raw_output_contents[index], dtype="<f4")
             shape = tuple(int(d) for d in output.shape)
             if output.datatype != "FP32" or values.size != math.prod(shape):
                 raise ClientError(
-                    f"{model}: scores of {output.datatype} {shape} do not match their {values.size} values"
+                    f"{model}: {name} of {output.datatype} {shape} do not match their {values.size} values"
                 )
             return values.reshape(shape)
-    raise ClientError(f"{model}: the response has no raw '{SCORES}' output")
+    raise ClientError(f"{model}: the response has no raw '{name}' output")
+
+
+def scores_of(response: service_pb2.ModelInferResponse, model: str) -> FloatArray:
+    """The ``scores`` of a ranking response as float32 ``[B, N]``.
+
+    Raises:
+        ClientError: the response carries no ``scores`` output of the shape it announces.
+    """
+    return output_array(response, SCORES, model)

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tritonrec.export.spec_export import SpecExport, export_spec
-from tritonrec.metrics import evaluate_rows
+from tritonrec.metrics import evaluate_rows, grouped_metrics
+from tritonrec.repository.spec_variants import SpecVariant, build_spec_repository
 from tritonrec.spec.model_spec import ModelSpec, ScoreKind
 from tritonrec.spec.rows import SpecRows, read_rows, split_rows
 
-__all__ = ["RowsSplit", "SpecQuality", "spec_export_step", "spec_quality_step", "spec_rows"]
+__all__ = ["RowsSplit", "SpecQuality", "spec_export_step", "spec_quality_step", "spec_repository_step", "spec_rows"]
 
 
 class RowsSplit(enum.StrEnum):
@@ -51,7 +52,7 @@ class SpecQuality:
     """A spec's model scored on its rows by the shared metrics module.
 
     Attributes:
-        runtime: ``eager`` or ``onnxruntime``.
+        runtime: ``eager``, ``onnxruntime`` or ``triton`` (served).
         split: which rows.
         metrics: :func:`~tritonrec.metrics.grouped_metrics` (AUC, logloss, NDCG@K, HR@K, MRR, counts).
     """
@@ -62,18 +63,39 @@ class SpecQuality:
 
 
 def spec_quality_step(
-    spec: ModelSpec, *, onnx: Path | None = None, split: RowsSplit = RowsSplit.EVALUATE
+    spec: ModelSpec,
+    *,
+    onnx: Path | None = None,
+    url: str | None = None,
+    model: str | None = None,
+    split: RowsSplit = RowsSplit.EVALUATE,
 ) -> SpecQuality:
-    """Score the spec's model (eager, or the exported ``onnx`` file) on its ``split`` rows."""
-    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
+    """Score the spec's model on its ``split`` rows: eager, the exported ``onnx`` file, or served at ``url``.
+
+    Served: one request per query to ``model`` (default ``<spec name>_cpu``) over gRPC, scored by the same metrics.
+    """
+    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer, served_query_scores
 
     rows = spec_rows(spec, split)
+    probabilities = spec.output.kind is ScoreKind.PROBABILITY
+    if url is not None:
+        scores = served_query_scores(url, model or f"{spec.name}_cpu", rows)
+        metrics = grouped_metrics(
+            scores, rows.labels, rows.query_ids, cutoffs=spec.metrics.cutoffs, probabilities=probabilities
+        )
+        return SpecQuality(runtime="triton", split=split, metrics=metrics)
     if onnx is not None or spec.model.onnx is not None:
         scorer, runtime = onnx_rows_scorer(onnx or spec.model.onnx, spec), "onnxruntime"  # type: ignore[arg-type]
     else:
         from tritonrec.spec.module import load_module
 
         scorer, runtime = module_rows_scorer(load_module(spec), spec), "eager"
-    probabilities = spec.output.kind is ScoreKind.PROBABILITY
     metrics = evaluate_rows(scorer, rows, cutoffs=spec.metrics.cutoffs, probabilities=probabilities)
     return SpecQuality(runtime=runtime, split=split, metrics=metrics)
+
+
+def spec_repository_step(
+    spec: ModelSpec, export_dir: Path, out: Path, variants: list[SpecVariant]
+) -> dict[str, list[Path]]:
+    """Write the spec's variants into the repository ``out``, warmed up on a query of its evaluation rows."""
+    return build_spec_repository(out, spec, variants, export_dir=export_dir, warmup=spec_rows(spec))

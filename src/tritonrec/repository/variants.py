@@ -53,6 +53,7 @@ __all__ = [
     "LAYOUT_FILES",
     "config_text",
     "cpu_artifact",
+    "dynamic_batching_config",
     "cpu_layout",
     "graph_file_layout",
     "model_config",
@@ -497,7 +498,7 @@ def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
         model_warmup=[_warmup(spec)],
     )
     if batching.dynamic:
-        config.dynamic_batching.CopyFrom(_dynamic_batching(batching))
+        config.dynamic_batching.CopyFrom(dynamic_batching_config(batching))
     if variant.layout == "offsets":
         _ragged_batching(config)
     _limits(config, variant, spec)
@@ -505,7 +506,8 @@ def model_config(variant: Variant, spec: FeatureSpec) -> mc.ModelConfig:
     return config
 
 
-def _dynamic_batching(batching: Batching) -> mc.ModelDynamicBatching:
+def dynamic_batching_config(batching: Batching) -> mc.ModelDynamicBatching:
+    """``dynamic_batching`` of ``batching``: preferred sizes, the queue delay, and the bounded queue policy."""
     return mc.ModelDynamicBatching(
         preferred_batch_size=list(batching.preferred_batch_sizes),
         max_queue_delay_microseconds=batching.max_queue_delay_us,

@@ -2,7 +2,8 @@
 
 Both take ``{input name: [B, *dims]}`` in the spec's input order and return float32 scores as the model gives them
 (``[B]`` or ``[B, 1]`` for a ranker; :func:`~tritonrec.metrics.score_rows` checks), so the one
-metrics module scores the eager module, the exported file and (through the client) the served model the same way.
+metrics module scores the eager module, the exported file and the served model (:func:`served_query_scores`, one
+request per query through the client) the same way.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import numpy.typing as npt
 from tritonrec.errors import ExportError
 from tritonrec.metrics import RowsScorer
 from tritonrec.spec.model_spec import ModelSpec
+from tritonrec.spec.rows import SpecRows
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["module_rows_scorer", "onnx_rows_scorer"]
+__all__ = ["module_rows_scorer", "onnx_rows_scorer", "served_query_scores"]
 
 
 def module_rows_scorer(module: nn.Module, spec: ModelSpec) -> RowsScorer:
@@ -61,3 +63,31 @@ def onnx_rows_scorer(path: Path, spec: ModelSpec, *, threads: int = 0) -> RowsSc
         return np.asarray(out, dtype=np.float32)
 
     return score
+
+
+def served_query_scores(
+    url: str, model: str, rows: SpecRows, *, concurrency: int = 16, timeout_s: float = 30.0
+) -> npt.NDArray[np.float64]:
+    """Score ``rows`` through a served model, one request per query (its rows), ``concurrency`` in flight.
+
+    Returns ``[R]`` scores in the rows' order, as :func:`~tritonrec.metrics.score_rows` gives in process, so the
+    one metrics module judges the served model on the same rows.
+
+    Raises:
+        ClientError: a request failed (the first, in query order).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tritonrec.client import ClientOptions, RankingClient
+
+    queries = list(rows.queries())
+    scores = np.zeros(len(rows), dtype=np.float64)
+    with RankingClient(url, model=model, options=ClientOptions(timeout_s=timeout_s)) as client:
+
+        def one(bounds: tuple[int, int]) -> npt.NDArray[np.float32]:
+            return client.score_rows(rows.batch(*bounds))
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            for (start, stop), part in zip(queries, pool.map(one, queries), strict=True):
+                scores[start:stop] = part
+    return scores

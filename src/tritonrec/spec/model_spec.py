@@ -15,6 +15,7 @@ and its metrics. Every command reads the spec, never a model class. A spec file:
     dtype = "float32"
     shape = [13]                           # per row, no batch axis; a string names a dynamic dim
     columns = ["I1", "I2", "..."]          # optional: the input gathered from scalar columns
+    allow_nan = true                       # optional: NaN is a missing value the model handles
     [[inputs]]
     name = "sparse"
     dtype = "int64"
@@ -111,6 +112,8 @@ class InputSpec:
         columns: scalar Parquet columns gathered into this input (``shape`` must be ``[len(columns)]``); default:
             the column named ``name``.
         pad: the value a dynamic dim is padded with when rows of different lengths share a batch.
+        allow_nan: a float input may hold NaN or infinity (a missing value the model handles); by default the served
+            model refuses such a request with INVALID_ARGUMENT.
     """
 
     name: str
@@ -119,6 +122,7 @@ class InputSpec:
     role: Role = Role.ITEM
     columns: tuple[str, ...] = ()
     pad: float = 0
+    allow_nan: bool = False
 
     def __post_init__(self) -> None:
         where = f"input {self.name!r}"
@@ -327,7 +331,7 @@ class ModelSpec:
 def _input(raw: Any, where: str) -> InputSpec:
     if not isinstance(raw, Mapping):
         raise _fail(where, "must be a table")
-    _known(raw, {"name", "dtype", "shape", "role", "columns", "pad"}, where)
+    _known(raw, {"name", "dtype", "shape", "role", "columns", "pad", "allow_nan"}, where)
     for key in ("name", "dtype"):
         if key not in raw:
             raise _fail(f"{where}.{key}", "is required")
@@ -339,6 +343,7 @@ def _input(raw: Any, where: str) -> InputSpec:
             role=_enum(Role, raw, "role", where),
             columns=tuple(_list(raw.get("columns", []), f"{where}.columns")),
             pad=raw.get("pad", 0),
+            allow_nan=bool(raw.get("allow_nan", False)),
         )
     except ConfigError as e:
         raise ConfigError(f"{where} ({e})") from None

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from tritonrec.errors import DataError
 from tritonrec.spec.model_spec import InputSpec, ModelSpec
 
-__all__ = ["SpecRows", "read_rows", "split_rows"]
+__all__ = ["SpecRows", "evaluation_query", "read_rows", "split_rows"]
 
 Features = dict[str, npt.NDArray[Any]]
 
@@ -192,3 +192,17 @@ def split_rows(spec: ModelSpec, rows: SpecRows) -> tuple[SpecRows, SpecRows]:
         raise DataError(f"data.evaluate_fraction {fraction} holds out no query of {len(queries)}")
     calibrate = rows.take(np.flatnonzero(~evaluate)) if (~evaluate).any() else rows.take(np.flatnonzero(evaluate))
     return calibrate, rows.take(np.flatnonzero(evaluate))
+
+
+def evaluation_query(spec: ModelSpec, index: int = 0) -> tuple[Features, npt.NDArray[np.float64]]:
+    """The rows of the ``index``-th evaluation query as model inputs, and their labels (no torch needed).
+
+    Raises:
+        DataError: the data cannot be read, or there is no such query.
+    """
+    _, evaluate = split_rows(spec, read_rows(spec))
+    queries = list(evaluate.queries())
+    if not 0 <= index < len(queries):
+        raise DataError(f"spec {spec.name!r}: query {index} asked, its evaluation rows hold {len(queries)} queries")
+    start, stop = queries[index]
+    return evaluate.batch(start, stop), evaluate.labels[start:stop]

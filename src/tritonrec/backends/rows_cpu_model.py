@@ -1,0 +1,210 @@
+"""Triton Python-backend model of a spec's CPU variant: any rows-layout ranker, ONNX Runtime over the whole batch.
+
+``tritonrec repo build --spec`` copies this file verbatim to ``<name>_cpu/<version>/model.py``. It imports only
+numpy, onnxruntime (or openvino) and Triton's ``triton_python_backend_utils``; the pure functions below are
+imported and unit-tested from tritonrec.
+
+A request is one query's N candidate rows: every input ``[N, *dims]``, the answer one score per row. Triton has
+already checked names, dtypes, ranks and fixed dims against ``config.pbtxt``; each request is then checked on its
+own (all inputs the same row count, a dynamic dim within its limit, no NaN or infinity in a float input unless the
+config allows it), a bad one answered with its own INVALID_ARG. The good ones are concatenated along rows, each
+dynamic dim padded to the batch's longest with its pad value, scored in one session run, and split back; if that
+run fails, each request is scored alone, so only those that fail on their own get INTERNAL.
+
+Config parameters: ``onnx_file``, ``runtime`` (``onnxruntime`` or ``openvino``), ``output_name``,
+``intra_op_threads``, and per input ``pad_<name>``, ``max_len_<name>`` (a dynamic dim's limit),
+``allow_nan_<name>`` and ``scalar_<name>`` (one value per row: ``[N, 1]`` on the wire, ``[N]`` in the graph).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+try:  # present only inside the Triton Python backend
+    import triton_python_backend_utils as pb_utils
+except ImportError:  # imported for its pure functions (tests)
+    pb_utils = None
+
+__all__ = ["InputRule", "TritonPythonModel", "check_rows", "pack_rows", "rules_from_config", "split_rows"]
+
+Features = dict[str, npt.NDArray[Any]]
+_DTYPES = {
+    "TYPE_FP32": "float32",
+    "TYPE_FP16": "float16",
+    "TYPE_INT64": "int64",
+    "TYPE_INT32": "int32",
+    "TYPE_BOOL": "bool",
+}
+
+
+class InputRule:
+    """What the config says of one input: its dtype, per-row dims (-1 = dynamic), pad value and limits.
+
+    A scalar per row travels as ``[N, 1]`` (Triton's dims cannot be empty) and reaches the graph as ``[N]``.
+    """
+
+    def __init__(self, name: str, dtype: str, dims: list[int], *, pad: float = 0, max_len: int = 0,
+                 allow_nan: bool = False, scalar: bool = False) -> None:  # fmt: skip
+        self.name, self.dtype, self.dims = name, dtype, dims
+        self.pad, self.max_len, self.allow_nan, self.scalar = pad, max_len, allow_nan, scalar
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether a per-row dim is dynamic."""
+        return any(d < 0 for d in self.dims)
+
+
+def rules_from_config(config: dict[str, Any]) -> list[InputRule]:
+    """The input rules of ``config`` (Triton's JSON form of config.pbtxt), in the config's input order."""
+    params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+    rules = []
+    for entry in config["input"]:
+        name = entry["name"]
+        dims = [int(d) for d in entry["dims"]]
+        rules.append(
+            InputRule(
+                name,
+                _DTYPES[entry["data_type"]],
+                dims,
+                pad=float(params.get(f"pad_{name}", "0")),
+                max_len=int(params.get(f"max_len_{name}", "0")),
+                allow_nan=params.get(f"allow_nan_{name}", "false") == "true",
+                scalar=params.get(f"scalar_{name}", "false") == "true",
+            )
+        )
+    return rules
+
+
+def check_rows(features: Features, rules: list[InputRule]) -> str | None:
+    """Return what is wrong with one request, or None when it can be scored."""
+    counts = {rule.name: features[rule.name].shape[0] for rule in rules}
+    if len(set(counts.values())) > 1:
+        return f"inputs hold different row counts {counts}: every input has one row per candidate"
+    if next(iter(counts.values())) == 0:
+        return "the request holds no rows: send at least one candidate row"
+    for rule in rules:
+        values = features[rule.name]
+        if rule.max_len and rule.dynamic and values.ndim > 1 and values.shape[1] > rule.max_len:
+            return f"{rule.name} has rows of length {values.shape[1]}; this model takes at most {rule.max_len}"
+        if values.dtype.kind == "f" and not rule.allow_nan:
+            bad = ~np.isfinite(values)
+            if bad.any():
+                row = int(np.argwhere(bad)[0][0])
+                return f"{rule.name} holds {int(bad.sum())} NaN or infinite value(s), first in row {row}"
+    return None
+
+
+def pack_rows(requests: list[Features], rules: list[InputRule]) -> Features:
+    """Concatenate requests along rows; each dynamic dim padded to the batch's longest with its pad value."""
+    packed = {}
+    for rule in rules:
+        parts = [r[rule.name] for r in requests]
+        if rule.dynamic:
+            widest = [max(p.shape[k] for p in parts) for k in range(1, parts[0].ndim)]
+            padded = []
+            for part in parts:
+                grown = np.full((part.shape[0], *widest), rule.pad, dtype=part.dtype)
+                grown[(slice(None), *(slice(0, n) for n in part.shape[1:]))] = part
+                padded.append(grown)
+            parts = padded
+        joined = np.concatenate(parts, axis=0)
+        packed[rule.name] = np.ascontiguousarray(joined.reshape(-1) if rule.scalar else joined, dtype=rule.dtype)
+    return packed
+
+
+def split_rows(scores: npt.NDArray[Any], counts: list[int]) -> list[npt.NDArray[np.float32]]:
+    """Cut the batch's ``[R]`` (or ``[R, 1]``) scores back into one ``[n]`` array per request."""
+    flat = np.asarray(scores, dtype=np.float32).reshape(-1)
+    bounds = np.cumsum([0, *counts])
+    return [np.ascontiguousarray(flat[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _open_session(path: Path, threads: int, runtime: str) -> Any:
+    if runtime == "openvino":
+        import openvino as ov
+
+        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        compiled = ov.Core().compile_model(str(path), "CPU", config)
+
+        class _Session:
+            def run(self, names: list[str], feeds: Features) -> list[Any]:
+                results = compiled(feeds)
+                return [results[compiled.output(n)] for n in names]
+
+        return _Session()
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+class TritonPythonModel:
+    """The model object the Python backend instantiates once per model instance."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        """Open the session on the config's ``onnx_file``; read the input rules."""
+        config = json.loads(args["model_config"])
+        params = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        instances = sum(int(g.get("count", 1)) for g in config.get("instance_group", [])) or 1
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:
+            cores = os.cpu_count() or 1
+        threads = int(params.get("intra_op_threads", "0")) or max(1, cores // instances)
+        path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
+        self.session = _open_session(path, threads, params.get("runtime", "onnxruntime"))
+        self.rules = rules_from_config(config)
+        self.output = params.get("output_name", config["output"][0]["name"])
+
+    def _error(self, message: str, code: Any = None) -> Any:
+        error = pb_utils.TritonError(message, code if code is not None else pb_utils.TritonError.INVALID_ARG)
+        return pb_utils.InferenceResponse(output_tensors=[], error=error)
+
+    def _scores(self, requests: list[Features]) -> list[npt.NDArray[np.float32]]:
+        (scores,) = self.session.run([self.output], pack_rows(requests, self.rules))
+        return split_rows(np.asarray(scores), [next(iter(r.values())).shape[0] for r in requests])
+
+    def _response(self, scores: npt.NDArray[np.float32]) -> Any:
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output, scores.reshape(-1, 1))])
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        """Score every valid request of the batch in one session run; answer bad ones with INVALID_ARG."""
+        responses: list[Any] = [None] * len(requests)
+        good: list[int] = []
+        batch: list[Features] = []
+        for i, request in enumerate(requests):
+            features = {r.name: pb_utils.get_input_tensor_by_name(request, r.name).as_numpy() for r in self.rules}
+            problem = check_rows(features, self.rules)
+            if problem is not None:
+                responses[i] = self._error(problem)
+            else:
+                good.append(i)
+                batch.append(features)
+        if not batch:
+            return responses
+        try:
+            parts = self._scores(batch)
+        except Exception:  # noqa: BLE001 - score the requests one by one instead of failing them all
+            for i, features in zip(good, batch, strict=True):
+                try:
+                    (part,) = self._scores([features])
+                    responses[i] = self._response(part)
+                except Exception as e:  # noqa: BLE001 - each request gets its own answer
+                    responses[i] = self._error(f"the model failed on this request: {e}", pb_utils.TritonError.INTERNAL)
+            return responses
+        for i, part in zip(good, parts, strict=True):
+            responses[i] = self._response(part)
+        return responses
+
+    def finalize(self) -> None:
+        """Release the session."""
+        self.session = None

@@ -1,0 +1,231 @@
+"""A spec's serving variants (rows layout) as Triton ``ModelConfig`` protobufs, and the repository they make.
+
+A request is one query's N candidate rows; Triton's ``max_batch_size`` counts rows, and its dynamic batcher stacks
+the rows of several requests. Three variants, named ``<spec name>_<kind>``:
+
+| kind | backend | where |
+|---|---|---|
+| ``cpu`` | Python backend (``backends/rows_cpu_model.py``), ONNX Runtime or OpenVINO over the whole batch | CPU |
+| ``onnx`` | native ``onnxruntime_onnx``: no Python in the request path | GPU (NGC image) |
+| ``trt_fp16`` | native ``tensorrt_plan``, FP16 engine built on the target GPU from ``model.onnx`` | GPU |
+
+A scalar input (``shape = []``) travels as ``[N, 1]`` (Triton's dims cannot be empty): the native backends
+reshape it to the graph's ``[N]``, the Python model squeezes it. The score output is ``[N, 1]`` the same way. Every
+variant warms up on real rows of the spec's data (one query's rows, written as ``warmup/<input>`` raw files).
+Field references: https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto
+"""
+
+from __future__ import annotations
+
+import enum
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tritonrec.backends import MODEL_FILES_DIR
+from tritonrec.errors import ConfigError, RepositoryError
+from tritonrec.repository.build import CONFIG_FILE, VERSION
+from tritonrec.repository.variants import Batching, config_text, dynamic_batching_config
+from tritonrec.spec.model_spec import DTYPES, InputSpec, Layout, ModelSpec
+from tritonrec.spec.rows import SpecRows
+
+__all__ = ["SpecVariant", "SpecVariantKind", "build_spec_repository", "spec_model_config"]
+
+ROWS_BATCHING = Batching(max_batch_size=4096, preferred_batch_sizes=(), max_queue_delay_us=2_000)
+"""Rows per execution: a few queries of hundreds of candidates; no preferred sizes (requests differ in rows)."""
+
+
+class SpecVariantKind(enum.StrEnum):
+    """How a spec's variant runs the model."""
+
+    CPU = "cpu"
+    ONNX = "onnx"
+    TRT_FP16 = "trt_fp16"
+
+    @property
+    def gpu(self) -> bool:
+        """Whether it runs on GPUs."""
+        return self is not SpecVariantKind.CPU
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpecVariant:
+    """One served variant of a spec's model.
+
+    Attributes:
+        kind: :class:`SpecVariantKind`.
+        precision: ``fp32`` or ``fp16`` (the CPU variant's file: ``model.onnx`` or ``model_fp16.onnx``).
+        runtime: the CPU variant's ``onnxruntime`` or ``openvino``.
+        instances: model instances per device (default: 2 on CPU, 1 on GPU).
+        cpu_threads: intra-op threads per CPU instance (0 = the cores shared out between instances).
+        max_len: the longest a dynamic per-row dim may be (the CPU variant refuses more; TensorRT profiles end there).
+        batching: rows per execution, queue delay and bounds.
+    """
+
+    kind: SpecVariantKind
+    precision: str = "fp32"
+    runtime: str = "onnxruntime"
+    instances: int = 0
+    cpu_threads: int = 0
+    max_len: int = 512
+    batching: Batching = field(default_factory=lambda: ROWS_BATCHING)
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "fp16"):
+            raise ConfigError(f"a spec variant's precision is fp32 or fp16, got {self.precision!r}")
+        if self.runtime not in ("onnxruntime", "openvino") or (self.runtime != "onnxruntime" and self.kind.gpu):
+            raise ConfigError(f"runtime {self.runtime!r}: openvino is an option of the cpu variant")
+        if self.instances < 0 or self.cpu_threads < 0 or self.max_len < 1:
+            raise ConfigError("instances and cpu_threads must be >= 0, max_len >= 1")
+
+    def name(self, spec: ModelSpec) -> str:
+        """The served model's name: ``<spec name>_<kind>``."""
+        return f"{spec.name}_{self.kind.value}"
+
+    @property
+    def artifact(self) -> str:
+        """The file in the version folder."""
+        if self.kind is SpecVariantKind.TRT_FP16:
+            return "model.plan"
+        return "model_fp16.onnx" if self.precision == "fp16" else "model.onnx"
+
+
+def _dims(item: InputSpec) -> list[int]:
+    return item.dims or [1]
+
+
+def _io(spec: ModelSpec, variant: SpecVariant) -> tuple[list[mc.ModelInput], list[mc.ModelOutput]]:
+    native = variant.kind.gpu
+    inputs = []
+    for item in spec.inputs:
+        tensor = mc.ModelInput(name=item.name, data_type=getattr(mc, DTYPES[item.dtype]), dims=_dims(item))
+        if not item.shape and native:
+            tensor.reshape.CopyFrom(mc.ModelTensorReshape(shape=[]))
+        tensor.allow_ragged_batch = item.dynamic and not native  # the Python model pads them itself
+        inputs.append(tensor)
+    output = mc.ModelOutput(name=spec.output.name, data_type=mc.TYPE_FP32, dims=[1])
+    if native:
+        output.reshape.CopyFrom(mc.ModelTensorReshape(shape=[]))
+    return inputs, [output]
+
+
+def _warmup(spec: ModelSpec, rows: SpecRows) -> mc.ModelWarmup:
+    start, stop = next(rows.queries())
+    batch = rows.batch(start, stop)
+    warm = mc.ModelWarmup(name="one_query_of_real_rows", batch_size=stop - start, count=2)
+    for item in spec.inputs:
+        values = batch[item.name]
+        dims = list(values.shape[1:]) or [1]
+        warm.inputs[item.name].CopyFrom(
+            mc.ModelWarmup.Input(data_type=getattr(mc, DTYPES[item.dtype]), dims=dims, input_data_file=item.name)
+        )
+    return warm
+
+
+def spec_model_config(spec: ModelSpec, variant: SpecVariant, warmup: SpecRows | None = None) -> mc.ModelConfig:
+    """The ``ModelConfig`` of ``variant`` (warm-up on the first query of ``warmup`` when given).
+
+    Raises:
+        ConfigError: the spec is not in the rows layout (query inputs need the query + candidates layout, which
+            the repository builder serves for the bundled model only so far).
+    """
+    if spec.layout is not Layout.ROWS:
+        raise ConfigError(
+            f"spec {spec.name!r} has query inputs ({[i.name for i in spec.inputs if i.role.value == 'query']}): the "
+            "query + candidates layout is served for the bundled model only so far; make every input per row"
+        )
+    inputs, outputs = _io(spec, variant)
+    instances = variant.instances or (1 if variant.kind.gpu else 2)
+    batching = variant.batching
+    config = mc.ModelConfig(
+        name=variant.name(spec),
+        max_batch_size=batching.max_batch_size,
+        input=inputs,
+        output=outputs,
+        version_policy=mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1)),
+        instance_group=[
+            mc.ModelInstanceGroup(
+                kind=mc.ModelInstanceGroup.KIND_GPU if variant.kind.gpu else mc.ModelInstanceGroup.KIND_CPU,
+                count=instances,
+            )
+        ],
+    )
+    if warmup is not None and len(warmup):
+        config.model_warmup.append(_warmup(spec, warmup))
+    if batching.dynamic:
+        config.dynamic_batching.CopyFrom(dynamic_batching_config(batching))
+    params = config.parameters
+    params["spec"].string_value = spec.name
+    if variant.kind is SpecVariantKind.CPU:
+        config.backend = "python"
+        params["onnx_file"].string_value = variant.artifact
+        params["runtime"].string_value = variant.runtime
+        params["output_name"].string_value = spec.output.name
+        params["intra_op_threads"].string_value = str(variant.cpu_threads)
+        for item in spec.inputs:
+            params[f"pad_{item.name}"].string_value = repr(item.pad)
+            if item.dynamic:
+                params[f"max_len_{item.name}"].string_value = str(variant.max_len)
+            if not item.shape:
+                params[f"scalar_{item.name}"].string_value = "true"
+            if item.allow_nan:
+                params[f"allow_nan_{item.name}"].string_value = "true"
+    elif variant.kind is SpecVariantKind.ONNX:
+        config.platform, config.backend, config.default_model_filename = "onnxruntime_onnx", "onnxruntime", "model.onnx"
+    else:
+        config.platform, config.backend, config.default_model_filename = "tensorrt_plan", "tensorrt", "model.plan"
+    return config
+
+
+def _write_warmup(folder: Path, spec: ModelSpec, rows: SpecRows) -> list[Path]:
+    start, stop = next(rows.queries())
+    batch = rows.batch(start, stop)
+    (folder / "warmup").mkdir(parents=True, exist_ok=True)
+    written = []
+    for item in spec.inputs:
+        path = folder / "warmup" / item.name
+        path.write_bytes(
+            np.ascontiguousarray(batch[item.name]).astype(np.dtype(item.dtype).newbyteorder("<")).tobytes()
+        )
+        written.append(path)
+    return written
+
+
+def build_spec_repository(
+    out: Path, spec: ModelSpec, variants: list[SpecVariant], *, export_dir: Path, warmup: SpecRows | None = None
+) -> dict[str, list[Path]]:
+    """Write each variant's ``config.pbtxt``, warm-up rows and artifacts into the repository ``out``.
+
+    The CPU variant gets its ONNX file and ``model.py``; ``onnx`` its ``model.onnx``; ``trt_fp16`` the ONNX file its
+    engine is built from on the target GPU (``export/build_trt_engines.sh``), since a plan is tied to its GPU.
+
+    Raises:
+        RepositoryError: an artifact is missing from the export.
+        ConfigError: the spec is not in the rows layout.
+    """
+    written: dict[str, list[Path]] = {}
+    for variant in variants:
+        name = variant.name(spec)
+        folder = out / name
+        if (folder / VERSION).exists():
+            shutil.rmtree(folder / VERSION)
+        version = folder / VERSION
+        version.mkdir(parents=True, exist_ok=True)
+        config = folder / CONFIG_FILE
+        config.write_text(config_text(spec_model_config(spec, variant, warmup)))
+        files = [config, *(_write_warmup(folder, spec, warmup) if warmup is not None and len(warmup) else [])]
+        source = export_dir / ("model.onnx" if variant.kind is SpecVariantKind.TRT_FP16 else variant.artifact)
+        if not source.is_file():
+            raise RepositoryError(
+                f"{name} needs {source.name} in {export_dir}: run `tritonrec export onnx --spec` first"
+            )
+        for part in (source, source.with_name(source.name + ".data")):
+            if part.is_file():
+                files.append(Path(shutil.copy2(part, version / part.name)))
+        if variant.kind is SpecVariantKind.CPU:
+            files.append(Path(shutil.copy2(MODEL_FILES_DIR / "rows_cpu_model.py", version / "model.py")))
+        written[name] = files
+    return written
