@@ -25,7 +25,7 @@ from tritonrec.export.spec_export import export_spec
 from tritonrec.pipeline.spec_steps import spec_quality_step, spec_repository_step, spec_rows
 from tritonrec.repository import parse_config_text
 from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind
-from tritonrec.scorers.rows import module_rows_scorer
+from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
 from tritonrec.serving.health import Watchdog
 from tritonrec.serving.server import LocalTriton
 from tritonrec.spec import load_spec
@@ -157,3 +157,30 @@ def test_the_watchdog_probes_a_spec_model_with_its_rows_and_reloads_it(served):
         dog.stop()
     (recovery,) = dog.recoveries
     assert recovery.model == "bag_ranker_cpu" and recovery.recovered_s is not None
+
+
+def test_the_int8_file_quantize_publishes_serves_as_it_scores_in_process(served):
+    spec, _, work, _ = served
+    spec_path, int8 = str(work / "spec.toml"), work / "int8"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert (
+            main(
+                ["quantize", "--spec", spec_path, "--export", str(work / "export"), "--out", str(int8)]
+                + ["--calibrators", "minmax", "--no-openvino", "--repeats", "1", "--batches", "16"]
+                + ["--publish", "int8-ort-minmax", "--json"]
+            )
+            == 0
+        )
+        assert main(["repo", "build", "--spec", spec_path, "--export", str(int8), "--out", str(work / "repo-int8"),
+                     "--cpu-precision", "int8"]) == 0  # fmt: skip
+    rows = spec_rows(spec)
+    in_process = onnx_rows_scorer(int8 / "model_int8.onnx", spec)
+    with LocalTriton(work / "repo-int8", models=["bag_ranker_cpu"], log_file=work / "server-int8.log") as server:
+        with RankingClient(server.grpc_url, model="bag_ranker_cpu") as client:
+            for start, stop in rows.queries():
+                batch = rows.batch(start, stop)
+                np.testing.assert_allclose(client.score_rows(batch), in_process(batch), atol=1e-5)
+        served_quality = spec_quality_step(spec, url=server.grpc_url)
+    int8_quality = spec_quality_step(spec, onnx=int8 / "model_int8.onnx")
+    for key in ("auc", "logloss", "ndcg@10", "mrr"):
+        assert served_quality.metrics[key] == pytest.approx(int8_quality.metrics[key], abs=1e-5), key

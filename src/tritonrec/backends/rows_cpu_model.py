@@ -31,7 +31,15 @@ try:  # present only inside the Triton Python backend
 except ImportError:  # imported for its pure functions (tests)
     pb_utils = None
 
-__all__ = ["InputRule", "TritonPythonModel", "check_rows", "pack_rows", "rules_from_config", "split_rows"]
+__all__ = [
+    "InputRule",
+    "TritonPythonModel",
+    "check_rows",
+    "open_session",
+    "pack_rows",
+    "rules_from_config",
+    "split_rows",
+]
 
 Features = dict[str, npt.NDArray[Any]]
 _DTYPES = {
@@ -125,7 +133,11 @@ def split_rows(scores: npt.NDArray[Any], counts: list[int]) -> list[npt.NDArray[
     return [np.ascontiguousarray(flat[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _open_session(path: Path, threads: int, runtime: str) -> Any:
+def open_session(path: Path, threads: int, runtime: str) -> Any:
+    """A session on ``path`` as an instance serves it: ONNX Runtime (no spinning) or OpenVINO (f32, latency hint).
+
+    Both answer ``run(output_names, feeds)``; an OpenVINO file may be ONNX or IR (``.xml``).
+    """
     if runtime == "openvino":
         import openvino as ov
 
@@ -161,7 +173,7 @@ class TritonPythonModel:
             cores = os.cpu_count() or 1
         threads = int(params.get("intra_op_threads", "0")) or max(1, cores // instances)
         path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
-        self.session = _open_session(path, threads, params.get("runtime", "onnxruntime"))
+        self.session = open_session(path, threads, params.get("runtime", "onnxruntime"))
         self.rules = rules_from_config(config)
         self.output = params.get("output_name", config["output"][0]["name"])
 

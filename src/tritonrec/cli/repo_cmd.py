@@ -123,10 +123,8 @@ def _build_spec(args: argparse.Namespace) -> int:
 
     if args.export is None:
         raise ConfigError("--spec builds from the folder `tritonrec export onnx --spec` wrote: give it as --export")
-    if args.tuned or args.cpu_precision == "int8" or args.ort_tensorrt or args.configs_only:
-        raise ConfigError(
-            "with --spec: --tuned, --cpu-precision int8, --ort-tensorrt and --configs-only are not supported yet"
-        )
+    if args.tuned or args.ort_tensorrt or args.configs_only:
+        raise ConfigError("with --spec: --tuned, --ort-tensorrt and --configs-only are not supported yet")
     chosen = ["cpu"] if args.variants == ",".join(DEFAULT_VARIANTS) else names(args.variants)
     try:
         kinds = [SpecVariantKind(k) for k in chosen]
@@ -142,7 +140,7 @@ def _build_spec(args: argparse.Namespace) -> int:
     variants = [
         SpecVariant(
             kind=kind,
-            precision=args.cpu_precision or "fp32",
+            precision=(args.cpu_precision or "fp32") if kind is SpecVariantKind.CPU else "fp32",
             runtime=args.cpu_runtime or "onnxruntime",
             instances=args.instances or 0,
             cpu_threads=args.cpu_threads or 0,

@@ -1,5 +1,8 @@
 """Calibration rows from real training users, and the reader ONNX Runtime's calibrators pull them through.
 
+The quantizers take any :class:`CalibrationFeeds` (rows that yield ONNX input feeds): the bundled model's
+:class:`CalibrationSet` below, or :class:`FeedBatches` of a team's own model (its spec's calibration rows).
+
 Activation ranges are only as good as the rows they are measured on: random or all-zero ids give the attention
 and cross layers ranges no real user produces. Each calibration row is one real training example (a user's
 history before one of their training items) with that item plus uniformly sampled catalogue items as
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,9 +28,38 @@ from tritonrec.errors import ConfigError, DataError
 if TYPE_CHECKING:
     from onnxruntime.quantization import CalibrationDataReader
 
-__all__ = ["CalibrationSet", "calibration_reader", "calibration_set"]
+__all__ = ["CalibrationFeeds", "CalibrationSet", "FeedBatches", "calibration_reader", "calibration_set"]
 
 IntArray = npt.NDArray[np.int64]
+Feed = dict[str, npt.NDArray[Any]]
+
+
+class CalibrationFeeds(Protocol):
+    """Calibration rows as the quantizers read them: a row count and batches of named ONNX inputs."""
+
+    def __len__(self) -> int: ...
+
+    def feeds(self) -> list[Feed]:
+        """The rows in batches of named inputs."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedBatches:
+    """Calibration rows of any model: batches of ``{input name: [B, *dims]}`` (a spec's calibration rows)."""
+
+    batches: tuple[Feed, ...]
+
+    def __post_init__(self) -> None:
+        if not self.batches or not all(self.batches):
+            raise ConfigError("calibration needs at least one batch of named inputs")
+
+    def __len__(self) -> int:
+        return sum(len(next(iter(b.values()))) for b in self.batches)
+
+    def feeds(self) -> list[Feed]:
+        """The batches, in order."""
+        return list(self.batches)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,7 +95,7 @@ class CalibrationSet:
             for lo in range(0, len(self), self.batch_users)
         ]
 
-    def feeds(self) -> list[dict[str, IntArray]]:
+    def feeds(self) -> list[Feed]:
         """The batches as ONNX input feeds (``history``, ``candidates``)."""
         return [{HISTORY: b.histories, CANDIDATES: b.candidates} for b in self.batches()]
 
@@ -104,7 +136,7 @@ def calibration_set(
     )
 
 
-def calibration_reader(rows: CalibrationSet) -> CalibrationDataReader:
+def calibration_reader(rows: CalibrationFeeds) -> CalibrationDataReader:
     """An ONNX Runtime ``CalibrationDataReader`` over ``rows`` (rewindable: entropy/percentile read twice)."""
     from onnxruntime.quantization import CalibrationDataReader
 
@@ -113,7 +145,7 @@ def calibration_reader(rows: CalibrationSet) -> CalibrationDataReader:
             self._feeds = rows.feeds()
             self._at = 0
 
-        def get_next(self) -> dict[str, IntArray] | None:
+        def get_next(self) -> Feed | None:
             if self._at >= len(self._feeds):
                 return None
             self._at += 1

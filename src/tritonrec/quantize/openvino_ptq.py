@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from tritonrec.errors import ExportError
-from tritonrec.quantize.calibration import CalibrationSet
+from tritonrec.quantize.calibration import CalibrationFeeds
 
 __all__ = ["ir_files", "quantize_openvino", "runtime_precisions"]
 
@@ -26,7 +26,7 @@ def ir_files(xml: Path) -> list[Path]:
     return [xml, xml.with_suffix(".bin")]
 
 
-def quantize_openvino(source: Path, out_xml: Path, rows: CalibrationSet) -> Path:
+def quantize_openvino(source: Path, out_xml: Path, rows: CalibrationFeeds) -> Path:
     """Quantize the ONNX file ``source`` with NNCF, calibrated on ``rows``; write IR to ``out_xml``.
 
     Raises:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tritonrec.errors import ConfigError, ExportError
-from tritonrec.quantize.calibration import CalibrationSet, calibration_reader
+from tritonrec.quantize.calibration import CalibrationFeeds, calibration_reader
 
 __all__ = ["DEFAULT_OP_TYPES", "Calibrator", "OrtForm", "OrtRecipe", "needs_reduce_range", "quantize_ort"]
 
@@ -90,7 +90,7 @@ class OrtRecipe:
         return self.form is not OrtForm.DYNAMIC
 
 
-def _static(source: Path, out: Path, recipe: OrtRecipe, rows: CalibrationSet) -> None:
+def _static(source: Path, out: Path, recipe: OrtRecipe, rows: CalibrationFeeds) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     method = {
@@ -120,7 +120,7 @@ def _static(source: Path, out: Path, recipe: OrtRecipe, rows: CalibrationSet) ->
     )
 
 
-def quantize_ort(source: Path, out: Path, recipe: OrtRecipe, rows: CalibrationSet | None) -> Path:
+def quantize_ort(source: Path, out: Path, recipe: OrtRecipe, rows: CalibrationFeeds | None) -> Path:
     """Write the INT8 model of ``source`` per ``recipe`` to ``out``.
 
     Args:

@@ -20,8 +20,9 @@ import json
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = [
     "SpeedConfig",
     "SpeedModel",
     "is_int8_kernel",
+    "items_per_s",
     "measure_speed",
     "profile_ops",
     "speed_batch",
@@ -91,6 +93,21 @@ def speed_batch(rows: EvalSet, n_items: int, users: int, candidates: int, seed: 
     return FeatureBatch(histories, rng.integers(1, n_items + 1, size=(users, candidates), dtype=np.int64))
 
 
+def items_per_s(run: Callable[[], object], items: int, min_time_s: float) -> float:
+    """``items`` per second of ``run``, repeated until ``min_time_s`` has passed (at least once).
+
+    One untimed run comes first: the first run of a shape allocates.
+    """
+    run()
+    runs, started = 0, time.perf_counter()
+    while True:
+        run()
+        runs += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_time_s:
+            return runs * items / elapsed
+
+
 def measure_speed(
     models: Mapping[str, SpeedModel],
     rows: EvalSet,
@@ -117,15 +134,9 @@ def measure_speed(
         scorer = session_scorer(open_session(model.path, config.threads, model.runtime))
         for b, _ in shuffled_trials(config.batches, 1, config.seed + done):
             batch = batches[b]
-            scorer(batch)  # the first run of a shape allocates: keep it out of the figures
-            runs, started = 0, time.perf_counter()
-            while True:
-                scorer(batch)
-                runs += 1
-                elapsed = time.perf_counter() - started
-                if elapsed >= config.min_time_s:
-                    break
-            figures.setdefault((name, b), []).append(runs * b * config.candidates / elapsed)
+            figures.setdefault((name, b), []).append(
+                items_per_s(partial(scorer, batch), b * config.candidates, config.min_time_s)
+            )
         del scorer
         gc.collect()
         progress(f"speed {done}/{len(order)}: {name} (round {round_index + 1})")

@@ -57,7 +57,8 @@ class SpecVariant:
 
     Attributes:
         kind: :class:`SpecVariantKind`.
-        precision: ``fp32`` or ``fp16`` (the CPU variant's file: ``model.onnx`` or ``model_fp16.onnx``).
+        precision: ``fp32``, ``fp16`` or ``int8``: the CPU variant's file, ``model.onnx``, ``model_fp16.onnx`` or the
+            winner ``tritonrec quantize --spec`` wrote (``model_int8.onnx``, or ``model_int8.xml`` for OpenVINO).
         runtime: the CPU variant's ``onnxruntime`` or ``openvino``.
         instances: model instances per device (default: 2 on CPU, 1 on GPU).
         cpu_threads: intra-op threads per CPU instance (0 = the cores shared out between instances).
@@ -74,8 +75,10 @@ class SpecVariant:
     batching: Batching = field(default_factory=lambda: ROWS_BATCHING)
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "fp16"):
-            raise ConfigError(f"a spec variant's precision is fp32 or fp16, got {self.precision!r}")
+        if self.precision not in ("fp32", "fp16", "int8"):
+            raise ConfigError(f"a spec variant's precision is fp32, fp16 or int8, got {self.precision!r}")
+        if self.precision == "int8" and self.kind.gpu:
+            raise ConfigError(f"{self.kind.value}: INT8 is served by the cpu variant only so far")
         if self.runtime not in ("onnxruntime", "openvino") or (self.runtime != "onnxruntime" and self.kind.gpu):
             raise ConfigError(f"runtime {self.runtime!r}: openvino is an option of the cpu variant")
         if self.instances < 0 or self.cpu_threads < 0 or self.max_len < 1:
@@ -90,6 +93,8 @@ class SpecVariant:
         """The file in the version folder."""
         if self.kind is SpecVariantKind.TRT_FP16:
             return "model.plan"
+        if self.precision == "int8":
+            return "model_int8.xml" if self.runtime == "openvino" else "model_int8.onnx"
         return "model_fp16.onnx" if self.precision == "fp16" else "model.onnx"
 
 
@@ -203,9 +208,18 @@ def build_spec_repository(
     engine is built from on the target GPU (``export/build_trt_engines.sh``), since a plan is tied to its GPU.
 
     Raises:
-        RepositoryError: an artifact is missing from the export.
+        RepositoryError: an artifact is missing from the export (found before anything is written).
         ConfigError: the spec is not in the rows layout.
     """
+    sources = {}
+    for variant in variants:  # every artifact found before anything is written
+        source = export_dir / ("model.onnx" if variant.kind is SpecVariantKind.TRT_FP16 else variant.artifact)
+        if not source.is_file():
+            made_by = "quantize --spec" if variant.precision == "int8" else "export onnx --spec"
+            raise RepositoryError(
+                f"{variant.name(spec)} needs {source.name} in {export_dir}: run `tritonrec {made_by}` first"
+            )
+        sources[variant.name(spec)] = source
     written: dict[str, list[Path]] = {}
     for variant in variants:
         name = variant.name(spec)
@@ -217,12 +231,8 @@ def build_spec_repository(
         config = folder / CONFIG_FILE
         config.write_text(config_text(spec_model_config(spec, variant, warmup)))
         files = [config, *(_write_warmup(folder, spec, warmup) if warmup is not None and len(warmup) else [])]
-        source = export_dir / ("model.onnx" if variant.kind is SpecVariantKind.TRT_FP16 else variant.artifact)
-        if not source.is_file():
-            raise RepositoryError(
-                f"{name} needs {source.name} in {export_dir}: run `tritonrec export onnx --spec` first"
-            )
-        for part in (source, source.with_name(source.name + ".data")):
+        source = sources[name]
+        for part in (source, source.with_name(source.name + ".data"), source.with_suffix(".bin")):
             if part.is_file():
                 files.append(Path(shutil.copy2(part, version / part.name)))
         if variant.kind is SpecVariantKind.CPU:

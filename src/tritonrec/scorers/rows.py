@@ -1,6 +1,6 @@
-"""A spec's model as a :data:`tritonrec.metrics.RowsScorer`: eager PyTorch or an ONNX Runtime session.
+"""A spec's model as a :data:`tritonrec.metrics.RowsScorer`: eager PyTorch, or an ONNX Runtime or OpenVINO session.
 
-Both take ``{input name: [B, *dims]}`` in the spec's input order and return float32 scores as the model gives them
+Each takes ``{input name: [B, *dims]}`` in the spec's input order and returns float32 scores as the model gives them
 (``[B]`` or ``[B, 1]`` for a ranker; :func:`~tritonrec.metrics.score_rows` checks), so the one
 metrics module scores the eager module, the exported file and the served model (:func:`served_query_scores`, one
 request per query through the client) the same way.
@@ -40,22 +40,23 @@ def module_rows_scorer(module: nn.Module, spec: ModelSpec) -> RowsScorer:
     return score
 
 
-def onnx_rows_scorer(path: Path, spec: ModelSpec, *, threads: int = 0) -> RowsScorer:
-    """Score rows with an ONNX Runtime CPU session on ``path`` (its inputs named as the spec's).
+def onnx_rows_scorer(path: Path, spec: ModelSpec, *, threads: int = 0, runtime: str = "onnxruntime") -> RowsScorer:
+    """Score rows with a CPU session on ``path`` opened as the served ``<name>_cpu`` opens it.
+
+    ``runtime`` is ``onnxruntime`` or ``openvino`` (an ONNX file, or OpenVINO IR ``.xml`` for ``openvino``); the
+    model's inputs are named as the spec's.
 
     Raises:
-        ExportError: the file is missing or ONNX Runtime cannot load it.
+        ExportError: the file is missing or the runtime cannot load it.
     """
-    import onnxruntime as ort
+    from tritonrec.backends.rows_cpu_model import open_session
 
     if not path.is_file():
         raise ExportError(f"{path} not found: `tritonrec export onnx --spec SPEC --out DIR` writes DIR/model.onnx")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ExportError(f"{path}: ONNX Runtime cannot load it: {e}") from e
+        session = open_session(path, threads, runtime)
+    except Exception as e:  # onnxruntime and openvino raise their own types
+        raise ExportError(f"{path}: {runtime} cannot load it: {e}") from e
     names = [i.name for i in spec.inputs]
 
     def score(features: dict[str, npt.NDArray[Any]]) -> npt.NDArray[np.floating[Any]]:
