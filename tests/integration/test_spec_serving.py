@@ -93,8 +93,11 @@ def test_query_and_evaluate_commands_reach_the_served_spec_model(served):
     assert answer["scores"] == sorted(answer["scores"], reverse=True)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert main(["evaluate", "--spec", str(work / "spec.toml"), "--url", server.grpc_url, "--json"]) == 0
-    assert json.loads(printed.getvalue())["runtime"] == "triton"
+        assert (
+            main(["evaluate", "--spec", str(work / "spec.toml"), "--url", server.grpc_url, "--compare", "--json"]) == 0
+        )
+    served = json.loads(printed.getvalue())
+    assert served["runtime"] == "triton" and served["compared_with"] == "eager" and served["max_abs_diff"] < 1e-5
 
 
 def test_bad_requests_get_their_error_and_the_server_stays_up(served):
@@ -181,6 +184,12 @@ def test_the_int8_file_quantize_publishes_serves_as_it_scores_in_process(served)
                 batch = rows.batch(start, stop)
                 np.testing.assert_allclose(client.score_rows(batch), in_process(batch), atol=1e-5)
         served_quality = spec_quality_step(spec, url=server.grpc_url)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            args = ["evaluate", "--spec", spec_path, "--url", server.grpc_url, "--onnx", str(int8 / "model_int8.onnx")]
+            assert main([*args, "--compare", "--json"]) == 0
+        compared = json.loads(printed.getvalue())
+        assert compared["compared_with"].endswith("model_int8.onnx") and compared["max_abs_diff"] < 1e-5
     int8_quality = spec_quality_step(spec, onnx=int8 / "model_int8.onnx")
     for key in ("auc", "logloss", "ndcg@10", "mrr"):
         assert served_quality.metrics[key] == pytest.approx(int8_quality.metrics[key], abs=1e-5), key

@@ -22,6 +22,12 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", type=Path, help="ONNX file written by `tritonrec export onnx` (ONNX Runtime, CPU)")
     p.add_argument("--url", default=None, help="with --spec: score through this running Triton (gRPC host:port)")
     p.add_argument("--model", default=None, help="with --url: the served model (default <spec name>_cpu)")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="with --spec --url: also score every row in process (eager, or --onnx FILE; OpenVINO for an .xml) and "
+        "report the largest |served - in-process| score",
+    )
     add_data_source(p, required=False)
     p.add_argument(
         "--split",
@@ -68,12 +74,20 @@ def _evaluate_spec(args: argparse.Namespace) -> int:
 
     split = _choice(RowsSplit, args.split or RowsSplit.EVALUATE.value, "--split")
     spec = load_spec(args.spec)
-    quality = spec_quality_step(spec, onnx=args.onnx, url=args.url, model=args.model, split=split)
+    if args.compare and args.url is None:
+        raise ConfigError("--compare compares the served scores with in-process ones: give --url")
+    quality = spec_quality_step(spec, onnx=args.onnx, url=args.url, model=args.model, split=split, compare=args.compare)
+    compared = {}
+    if quality.max_abs_diff is not None:
+        compared = {"max_abs_diff": quality.max_abs_diff, "compared_with": quality.compared_with}
     if args.json:
-        print_json({"runtime": quality.runtime, "split": split.value, **rounded(quality.metrics)})
+        print_json({"runtime": quality.runtime, "split": split.value, **rounded(quality.metrics), **compared})
         return 0
     keys = ["auc", "logloss", *(f"ndcg@{k}" for k in spec.metrics.cutoffs), "mrr", "n_rows", "n_queries"]
     print(f"{spec.name} ({quality.runtime}, {split.value} rows): "
           + ", ".join(f"{k} {quality.metrics[k]:.4f}" if isinstance(quality.metrics[k], float) else
                       f"{k} {quality.metrics[k]:,}" for k in keys))  # fmt: skip
+    if compared:
+        print(f"max |served - {quality.compared_with}| score over {quality.metrics['n_rows']:,} rows: "
+              f"{quality.max_abs_diff:.2e}")  # fmt: skip
     return 0

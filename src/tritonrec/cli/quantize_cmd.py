@@ -60,6 +60,11 @@ def register(p: argparse.ArgumentParser) -> None:
         default=None,
         help="with --spec: write this INT8 variant (a name of the report) as model_int8.* instead of the winner",
     )
+    p.add_argument(
+        "--publish-fallback",
+        action="store_true",
+        help="with --spec: when no variant wins, write the INT8 variant with the smallest quality loss as model_int8.*",
+    )
     p.add_argument("--no-serve", action="store_true", help="skip serving the winner through Triton")
     p.add_argument("--eval-users", type=int, default=0, help="score only the first users of each split (0 = all)")
     p.add_argument("--report-dir", type=Path, default=None, help="also write precision.json/.md here")
@@ -136,6 +141,7 @@ def _quantize_spec(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         repeats=args.repeats,
         openvino=not args.no_openvino,
         publish=args.publish,
+        fallback=args.publish_fallback,
         seed=args.seed,
     )
     # ONNX Runtime's calibrators and NNCF print to stdout; --json promises one object there

@@ -10,8 +10,10 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tritonrec.export.spec_export import SpecExport, export_spec
-from tritonrec.metrics import evaluate_rows, grouped_metrics
+from tritonrec.metrics import RowsScorer, evaluate_rows, grouped_metrics, score_rows
 from tritonrec.repository.spec_variants import SpecVariant, build_spec_repository
 from tritonrec.spec.model_spec import ModelSpec, ScoreKind
 from tritonrec.spec.rows import SpecRows, read_rows, split_rows
@@ -52,14 +54,31 @@ class SpecQuality:
     """A spec's model scored on its rows by the shared metrics module.
 
     Attributes:
-        runtime: ``eager``, ``onnxruntime`` or ``triton`` (served).
+        runtime: ``eager``, ``onnxruntime``, ``openvino`` or ``triton`` (served).
         split: which rows.
         metrics: :func:`~tritonrec.metrics.grouped_metrics` (AUC, logloss, NDCG@K, HR@K, MRR, counts).
+        max_abs_diff: served only, when asked: the largest |served - in-process| score over every row.
+        compared_with: what the served scores were compared with (``eager`` or the file).
     """
 
     runtime: str
     split: RowsSplit
     metrics: dict[str, float]
+    max_abs_diff: float | None = None
+    compared_with: str | None = None
+
+
+def _in_process(spec: ModelSpec, onnx: Path | None) -> tuple[RowsScorer, str]:
+    """The spec's model in process: the ``onnx`` file (OpenVINO for ``.xml``), the spec's ONNX model, or eager."""
+    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
+
+    path = onnx or spec.model.onnx
+    if path is not None:
+        runtime = "openvino" if path.suffix == ".xml" else "onnxruntime"
+        return onnx_rows_scorer(path, spec, runtime=runtime), runtime
+    from tritonrec.spec.module import load_module
+
+    return module_rows_scorer(load_module(spec), spec), "eager"
 
 
 def spec_quality_step(
@@ -69,12 +88,15 @@ def spec_quality_step(
     url: str | None = None,
     model: str | None = None,
     split: RowsSplit = RowsSplit.EVALUATE,
+    compare: bool = False,
 ) -> SpecQuality:
     """Score the spec's model on its ``split`` rows: eager, the exported ``onnx`` file, or served at ``url``.
 
-    Served: one request per query to ``model`` (default ``<spec name>_cpu``) over gRPC, scored by the same metrics.
+    Served: one request per query to ``model`` (default ``<spec name>_cpu``) over gRPC, scored by the same metrics;
+    with ``compare``, every row is also scored in process (``onnx`` if given, else eager) and the largest
+    difference is reported.
     """
-    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer, served_query_scores
+    from tritonrec.scorers.rows import served_query_scores
 
     rows = spec_rows(spec, split)
     probabilities = spec.output.kind is ScoreKind.PROBABILITY
@@ -83,13 +105,13 @@ def spec_quality_step(
         metrics = grouped_metrics(
             scores, rows.labels, rows.query_ids, cutoffs=spec.metrics.cutoffs, probabilities=probabilities
         )
-        return SpecQuality(runtime="triton", split=split, metrics=metrics)
-    if onnx is not None or spec.model.onnx is not None:
-        scorer, runtime = onnx_rows_scorer(onnx or spec.model.onnx, spec), "onnxruntime"  # type: ignore[arg-type]
-    else:
-        from tritonrec.spec.module import load_module
-
-        scorer, runtime = module_rows_scorer(load_module(spec), spec), "eager"
+        if not compare:
+            return SpecQuality(runtime="triton", split=split, metrics=metrics)
+        scorer, runtime = _in_process(spec, onnx)
+        difference = float(np.abs(scores - score_rows(scorer, rows)).max(initial=0.0))
+        compared = str(onnx) if onnx is not None else runtime
+        return SpecQuality("triton", split, metrics, max_abs_diff=difference, compared_with=compared)
+    scorer, runtime = _in_process(spec, onnx)
     metrics = evaluate_rows(scorer, rows, cutoffs=spec.metrics.cutoffs, probabilities=probabilities)
     return SpecQuality(runtime=runtime, split=split, metrics=metrics)
 

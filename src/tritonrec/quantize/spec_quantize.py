@@ -91,6 +91,8 @@ class SpecQuantizeConfig:
         openvino: also time OpenVINO FP32 and quantize with NNCF.
         publish: write this INT8 variant as ``model_int8.*`` instead of the winner (a team's own call, e.g. the
             smallest file inside the budget); the report says so.
+        fallback: when nothing wins and nothing is named, publish the batch-independent INT8 variant with the
+            smallest quality loss (so there is an INT8 file to serve and measure); the report says so.
         seed: seed of the calibration draw, the validation split and the timing order.
     """
 
@@ -106,6 +108,7 @@ class SpecQuantizeConfig:
     threads: int = 0
     openvino: bool = True
     publish: str | None = None
+    fallback: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -408,7 +411,7 @@ def run_spec_quantize(spec: ModelSpec, config: SpecQuantizeConfig, *, progress: 
         delta = quality_delta(metrics[v.name], reference)
         rows.append(SpecVariantRow(v, metrics[v.name], delta, config.budget.allows(delta), speed[v.name]))
     winner = _winner(rows, config.serving_batch)
-    published = config.publish or winner
+    published = config.publish or winner or (_smallest_loss(rows, config.budget) if config.fallback else None)
     if published is not None and not any(v.name == published and v.precision == "int8" for v in variants):
         raise ConfigError(f"--publish {published!r}: the sensitivity pass found no mix inside the budget")
     _publish(config, next((v for v in variants if v.name == published), None))
@@ -438,6 +441,12 @@ def _winner(rows: list[SpecVariantRow], serving_batch: int) -> str | None:
         and r.speed[serving_batch].median > fp32.median
     ]
     return max(eligible, key=lambda r: r.speed[serving_batch].median).variant.name if eligible else None
+
+
+def _smallest_loss(rows: list[SpecVariantRow], budget: Budget) -> str | None:
+    """The batch-independent INT8 variant that uses the least of the budget."""
+    int8 = [r for r in rows if r.variant.precision == "int8" and r.variant.batch_independent]
+    return min(int8, key=lambda r: budget.cost(r.delta)).variant.name if int8 else None
 
 
 def spec_quantize_markdown(result: SpecQuantizeResult, record: Mapping[str, Any]) -> str:
@@ -481,7 +490,13 @@ def spec_quantize_markdown(result: SpecQuantizeResult, record: Mapping[str, Any]
         else "Winner: none (no INT8 variant is both within the budget and measurably faster than FP32 here)."
     )
     if result.published:
-        chosen = "the winner" if result.published == result.winner else "published as asked (--publish)"
+        chosen = (
+            "the winner"
+            if result.published == result.winner
+            else "named by --publish"
+            if result.config.publish
+            else "no winner: the smallest quality loss, --publish-fallback"
+        )
         lines.append(
             f"`{result.published}` ({chosen}) is written as model_int8.*: serve it with `tritonrec repo build --spec "
             f"SPEC --export {config.out_dir} --cpu-precision int8`."
