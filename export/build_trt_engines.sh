@@ -20,7 +20,9 @@
 # the optimisation profile is history [B, L] int64, candidates [M] int64 (the batch's candidates concatenated,
 # M up to B x N) and candidate_offsets [B] int32; otherwise history [B, L] and candidates [B, N]. B runs from 1
 # to max_batch_size, L is fixed, N up to max_candidates; tuned for TRITONREC_OPT_BATCH (16) x
-# TRITONREC_OPT_CANDIDATES (200). TensorRT 10 accepts int64 network inputs.
+# TRITONREC_OPT_CANDIDATES (200). TensorRT 10 accepts int64 network inputs. A team's own model (`tritonrec repo build
+# --spec`) states its whole profile instead, in trtexec syntax: the parameters `trt_min_shapes`, `trt_opt_shapes` and
+# `trt_max_shapes` (rows from 1 to max_batch_size, each dynamic dim from 1 to its limit); when there, they are the shapes.
 # TRITONREC_TRTEXEC_EXTRA_ARGS adds trtexec flags. int8 expects the calibrated QDQ ONNX (explicit quantization);
 # fp16 layers are allowed for both.
 #
@@ -82,14 +84,24 @@ positive_limit() {  # name value: the value, or exit 2 naming what is missing
     echo "$2"
 }
 max_batch="$(positive_limit max_batch_size "$(config_int max_batch_size)")"
-history_len="$(positive_limit 'parameters entry "max_history"' "$(config_parameter max_history)")"
-max_candidates="$(positive_limit 'parameters entry "max_candidates"' "$(config_parameter max_candidates)")"
-opt_batch="${TRITONREC_OPT_BATCH:-16}"
-opt_candidates="${TRITONREC_OPT_CANDIDATES:-200}"
-[[ "$opt_batch" =~ ^[0-9]+$ && "$opt_batch" -ge 1 && "$opt_batch" -le "$max_batch" ]] ||
-    fail "TRITONREC_OPT_BATCH ($opt_batch) must be between 1 and max_batch_size ($max_batch)"
-[[ "$opt_candidates" =~ ^[0-9]+$ && "$opt_candidates" -ge 1 && "$opt_candidates" -le "$max_candidates" ]] ||
-    fail "TRITONREC_OPT_CANDIDATES ($opt_candidates) must be between 1 and max_candidates ($max_candidates)"
+min_shapes="$(config_parameter trt_min_shapes)"
+opt_shapes="$(config_parameter trt_opt_shapes)"
+max_shapes="$(config_parameter trt_max_shapes)"
+if [[ -n "$min_shapes$opt_shapes$max_shapes" ]]; then  # a spec's model: the profile as the config states it
+    [[ -n "$min_shapes" && -n "$opt_shapes" && -n "$max_shapes" ]] ||
+        fail "$config states only some of trt_min_shapes, trt_opt_shapes, trt_max_shapes: regenerate it with \`tritonrec repo build --spec\`"
+    shape_stamp="$min_shapes/$opt_shapes/$max_shapes"
+else
+    history_len="$(positive_limit 'parameters entry "max_history"' "$(config_parameter max_history)")"
+    max_candidates="$(positive_limit 'parameters entry "max_candidates"' "$(config_parameter max_candidates)")"
+    opt_batch="${TRITONREC_OPT_BATCH:-16}"
+    opt_candidates="${TRITONREC_OPT_CANDIDATES:-200}"
+    [[ "$opt_batch" =~ ^[0-9]+$ && "$opt_batch" -ge 1 && "$opt_batch" -le "$max_batch" ]] ||
+        fail "TRITONREC_OPT_BATCH ($opt_batch) must be between 1 and max_batch_size ($max_batch)"
+    [[ "$opt_candidates" =~ ^[0-9]+$ && "$opt_candidates" -ge 1 && "$opt_candidates" -le "$max_candidates" ]] ||
+        fail "TRITONREC_OPT_CANDIDATES ($opt_candidates) must be between 1 and max_candidates ($max_candidates)"
+    shape_stamp="${max_batch}x${history_len},${max_batch}x${max_candidates}/${opt_batch}x${opt_candidates}"
+fi
 read -r -a extra_args <<< "${TRITONREC_TRTEXEC_EXTRA_ARGS:-}"
 
 gpu="$(nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader -i 0 | tr -s ' ')"
@@ -120,7 +132,7 @@ wanted="gpu=$gpu
 tensorrt=$trt_version
 precision=$precision
 onnx_sha256=$onnx_sha
-shapes=${max_batch}x${history_len},${max_batch}x${max_candidates}/${opt_batch}x${opt_candidates}"
+shapes=$shape_stamp"
 
 mkdir -p "$version_dir"
 # Several pods may share one volume: one builder at a time per model; the others wait, then see the stamp.
@@ -136,7 +148,9 @@ if [[ -f "$plan" && -n "$stored_gpu" && "$stored_gpu" != "$gpu" && "$force" -eq 
     fail "$plan was built on $stored_gpu and this GPU is $gpu: GPUs of different types share this repository, and rebuilding would break the other type's pods. Map each compute capability to its own plan (cc_model_filenames in $config), give each GPU type its own repository, or pin one GPU product; pass --replace-other-gpu when the node pool really changed GPU type" 3
 fi
 
-if grep -q '"candidate_offsets"' "$config"; then  # Triton's ragged batching: the flat graph
+if [[ -n "$min_shapes" ]]; then
+    :  # stated by the config (a spec's model)
+elif grep -q '"candidate_offsets"' "$config"; then  # Triton's ragged batching: the flat graph
     min_shapes="history:1x${history_len},candidates:1,candidate_offsets:1"
     opt_shapes="history:${opt_batch}x${history_len},candidates:$((opt_batch * opt_candidates)),candidate_offsets:${opt_batch}"
     max_shapes="history:${max_batch}x${history_len},candidates:$((max_batch * max_candidates)),candidate_offsets:${max_batch}"

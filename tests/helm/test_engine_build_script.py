@@ -273,3 +273,42 @@ def test_bad_arguments_exit_2_with_the_reason(repo, kwargs, message):
     result = build(repo, **kwargs)
     assert result.returncode == 2 and message in result.stderr
     assert trtexec_calls(repo) == []
+
+
+def test_a_spec_model_engine_takes_the_profile_its_config_states(repo, tmp_path):
+    import sys
+
+    from tritonrec.pipeline.spec_steps import spec_rows
+    from tritonrec.repository import config_text
+    from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind, spec_model_config
+    from tritonrec.spec import load_spec
+
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from test_spec import SPEC_TOML, write_rows
+
+    write_rows(tmp_path / "rows.parquet")
+    (tmp_path / "spec.toml").write_text(SPEC_TOML.format(factory="make_bag_ranker", here=ROOT / "tests" / "unit"))
+    spec = load_spec(tmp_path / "spec.toml")
+    rows = spec_rows(spec)
+    config = spec_model_config(spec, SpecVariant(kind=SpecVariantKind.TRT_FP16, max_len=64), rows)
+    (repo / "bag_ranker_trt_fp16" / "1").mkdir(parents=True)
+    (repo / "bag_ranker_trt_fp16" / "config.pbtxt").write_text(config_text(config))
+    result = build(repo, model="bag_ranker_trt_fp16")
+    assert result.returncode == 0, result.stderr
+    (call,) = trtexec_calls(repo)
+    start, stop = next(rows.queries())
+    longest = int(rows.lengths["title"][start:stop].max())  # the warm-up query's longest title
+    assert "--minShapes=title:1x1,price:1" in call
+    assert f"--optShapes=title:256x{longest},price:256" in call
+    assert "--maxShapes=title:4096x64,price:4096" in call
+    stamp = (repo / "bag_ranker_trt_fp16" / "1" / "model.plan.stamp").read_text()
+    assert "shapes=title:1x1,price:1/" in stamp
+
+
+def test_a_config_stating_part_of_a_profile_exits_2_naming_it(repo):
+    config = repo / "ranker_trt_fp16" / "config.pbtxt"
+    config.write_text(
+        config.read_text() + 'parameters {\n  key: "trt_min_shapes"\n  value {\n    string_value: "x:1"\n  }\n}\n'
+    )
+    result = build(repo)
+    assert result.returncode == 2 and "states only some of trt_min_shapes" in result.stderr

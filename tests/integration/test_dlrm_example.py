@@ -1,4 +1,5 @@
-"""The DLRM example as docs/bring-your-own-model.md writes it: generate, train, export, build, serve, query, evaluate.
+"""The DLRM example as docs/bring-your-own-model.md writes it: generate, train, export, build, serve, query, evaluate,
+then INT8 on its own rows: quantize, build, serve, evaluate.
 
 The guide's command lines run as written, in a copy of `examples/dlrm`, at a smaller scale and on free ports:
 `--rows 1000000` becomes `--rows 30000`, `--epochs 2` becomes `--epochs 1`, port 8001 a free port (and the server's
@@ -48,6 +49,25 @@ def _words(line: str, ports: dict[str, str]) -> list[str]:
     return [*program[words[0]], *words[1:]]
 
 
+def _ports() -> dict[str, str]:
+    grpc = str(_free_port())
+    return {"8001 &": f"{grpc} --http-port {_free_port()} --metrics-port {_free_port()}", "8001": grpc}
+
+
+def _serve(line: str, cwd: Path, ports: dict[str, str]) -> subprocess.Popen:
+    """Start the guide's ``serve ... &`` line; return once its dlrm_cpu is ready."""
+    server = subprocess.Popen(_words(line.rstrip("& "), ports), cwd=cwd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    with RankingClient(f"127.0.0.1:{ports['8001']}", model="dlrm_cpu") as client:
+        deadline = time.monotonic() + 120
+        while not client.is_model_ready() and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.2)
+        if not client.is_model_ready():
+            server.kill()
+            raise AssertionError(f"the served model never became ready:\n{server.communicate()[0]}")
+    return server
+
+
 def _run(line: str, cwd: Path, ports: dict[str, str] | None = None) -> str:
     done = subprocess.run(_words(line, ports or {}), cwd=cwd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"`{line}` failed:\n{done.stdout}\n{done.stderr}"
@@ -62,26 +82,19 @@ def workdir(tmp_path_factory):
 
 
 def test_the_guide_takes_dlrm_from_nothing_to_a_served_scored_model(workdir):
-    train, serve = _guide_blocks()
+    train, serve, _ = _guide_blocks()
     assert len(serve) <= 5 and [w for w in SCALE if not any(w in line for line in train)] == []
     outputs = [_run(line, workdir) for line in train]
     assert (workdir / "artifacts" / "dlrm" / "weights.pt").is_file()
     trained = re.search(r"AUC ([\d.]+) \(ceiling ([\d.]+)\)", outputs[1])
     assert trained and 0.5 < float(trained.group(1)) <= float(trained.group(2)) < 1.0, outputs[1]
-    grpc_port = str(_free_port())
-    ports = {"8001 &": f"{grpc_port} --http-port {_free_port()} --metrics-port {_free_port()}", "8001": grpc_port}
+    ports = _ports()
     exported = _run(serve[0], workdir)
     assert re.search(r"onnx fp32 vs eager \(factory\): max abs \S+, max rel \S+ over [\d,]+ scores .* ok", exported)
     assert "dlrm_cpu: dlrm_cpu/config.pbtxt" in _run(serve[1], workdir)
     assert serve[2].endswith("&")
-    server = subprocess.Popen(_words(serve[2].rstrip("& "), ports), cwd=workdir, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    server = _serve(serve[2], workdir, ports)
     try:
-        with RankingClient(f"127.0.0.1:{grpc_port}", model="dlrm_cpu") as client:
-            deadline = time.monotonic() + 120
-            while not client.is_model_ready() and time.monotonic() < deadline and server.poll() is None:
-                time.sleep(0.2)
-            assert client.is_model_ready(), "the served model never became ready"
         ranked = _run(serve[3], workdir, ports)
         assert "dlrm_cpu: query 0 of the evaluation rows" in ranked and len(ranked.splitlines()) == 2 + 5
         served_line = _run(serve[4], workdir, ports)
@@ -94,6 +107,28 @@ def test_the_guide_takes_dlrm_from_nothing_to_a_served_scored_model(workdir):
     assert served["runtime"] == "triton" and served["n_rows"] == eager["n_rows"] > 4000
     for key in ("auc", "logloss", "ndcg@10", "hr@10", "mrr"):
         assert served[key] == pytest.approx(eager[key], abs=1e-4), key  # the JSON rounds to 4 decimals
+
+
+def test_the_guide_serves_the_dlrm_int8_file_quantize_published(workdir):
+    *_, int8 = _guide_blocks()
+    if not (workdir / "artifacts" / "dlrm" / "onnx" / "model.onnx").is_file():
+        pytest.skip("runs after the guide's first blocks (the export)")  # the module runs them in order
+    assert len(int8) == 4 and int8[2].endswith("&")
+    _run(int8[0], workdir)
+    report = json.loads((workdir / "artifacts" / "dlrm" / "int8" / "precision.json").read_text())
+    published = next(v for v in report["variants"] if v["name"] == report["published"])
+    assert published["precision"] == "int8" and {v["name"] for v in report["variants"]} >= {"fp32", "openvino-int8"}
+    assert "dlrm_cpu/1/model_int8." in _run(int8[1], workdir)
+    ports = _ports()
+    server = _serve(int8[2], workdir, ports)
+    try:
+        served = json.loads(_run(int8[3] + " --json", workdir, ports))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert served["n_rows"] == published["metrics"]["n_rows"]
+    for key in ("auc", "logloss", "ndcg@10"):
+        assert served[key] == pytest.approx(published[key], abs=1e-4), key  # the JSON rounds to 4 decimals
 
 
 def test_the_criteo_sample_goes_through_the_same_spec(workdir):

@@ -73,7 +73,8 @@ def register(p: argparse.ArgumentParser) -> None:
         choices=["onnxruntime", "openvino"],
         default=None,
         help="ranker_cpu's runtime (default onnxruntime); openvino runs the same graph in either layout, and "
-        "model_int8.xml with --cpu-precision int8 when OpenVINO won `tritonrec quantize`",
+        "model_int8.xml with --cpu-precision int8 when OpenVINO won `tritonrec quantize` (with --spec: chosen by "
+        "the file quantize published)",
     )
     build.set_defaults(handler=run_repo_build)
 
@@ -115,6 +116,14 @@ def run_repo_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int8_runtime(args: argparse.Namespace) -> str:
+    """OpenVINO when ``quantize --spec`` published its IR (``model_int8.xml``) as the INT8 file, else ONNX Runtime."""
+    published = args.export / "model_int8.xml"
+    if args.cpu_precision == "int8" and published.is_file() and not published.with_suffix(".onnx").is_file():
+        return "openvino"
+    return "onnxruntime"
+
+
 def _build_spec(args: argparse.Namespace) -> int:
     from tritonrec.pipeline.spec_steps import spec_repository_step
     from tritonrec.repository import DEFAULT_VARIANTS, Batching
@@ -141,7 +150,7 @@ def _build_spec(args: argparse.Namespace) -> int:
         SpecVariant(
             kind=kind,
             precision=(args.cpu_precision or "fp32") if kind is SpecVariantKind.CPU else "fp32",
-            runtime=args.cpu_runtime or "onnxruntime",
+            runtime=args.cpu_runtime or _int8_runtime(args),
             instances=args.instances or 0,
             cpu_threads=args.cpu_threads or 0,
             batching=batching,

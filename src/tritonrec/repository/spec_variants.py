@@ -32,7 +32,10 @@ from tritonrec.repository.variants import Batching, config_text, dynamic_batchin
 from tritonrec.spec.model_spec import DTYPES, InputSpec, Layout, ModelSpec
 from tritonrec.spec.rows import SpecRows
 
-__all__ = ["SpecVariant", "SpecVariantKind", "build_spec_repository", "spec_model_config"]
+__all__ = ["SpecVariant", "SpecVariantKind", "build_spec_repository", "spec_model_config", "trt_shapes"]
+
+TRT_SHAPE_KEYS = ("trt_min_shapes", "trt_opt_shapes", "trt_max_shapes")
+"""Config parameters holding a spec engine's profile (trtexec syntax), read by ``export/build_trt_engines.sh``."""
 
 ROWS_BATCHING = Batching(max_batch_size=4096, preferred_batch_sizes=(), max_queue_delay_us=2_000)
 """Rows per execution: a few queries of hundreds of candidates; no preferred sizes (requests differ in rows)."""
@@ -182,7 +185,34 @@ def spec_model_config(spec: ModelSpec, variant: SpecVariant, warmup: SpecRows | 
         config.platform, config.backend, config.default_model_filename = "onnxruntime_onnx", "onnxruntime", "model.onnx"
     else:
         config.platform, config.backend, config.default_model_filename = "tensorrt_plan", "tensorrt", "model.plan"
+        for key, shapes in trt_shapes(spec, variant, warmup).items():
+            params[key].string_value = shapes
     return config
+
+
+def trt_shapes(spec: ModelSpec, variant: SpecVariant, warmup: SpecRows | None = None) -> dict[str, str]:
+    """The TensorRT optimisation profile of the spec's graph, as trtexec's ``--min/opt/maxShapes`` values.
+
+    Rows run from 1 to ``max_batch_size``, tuned for the rows of a few queries (256, or fewer when the limit is
+    lower); a dynamic dim from 1 to ``max_len``, tuned for the longest row of the warm-up query (real data), else 32.
+    A scalar input is the graph's ``[N]``. ``build_trt_engines.sh`` reads them from the config
+    (``trt_min_shapes``, ``trt_opt_shapes``, ``trt_max_shapes``), so the engine's shapes are stated once.
+    """
+    rows = variant.batching.max_batch_size
+    batch = (1, min(256, rows), rows)  # min, opt, max
+    longest: dict[str, int] = {}
+    if warmup is not None and len(warmup):
+        start, stop = next(warmup.queries())
+        longest = {k: int(v[start:stop].max(initial=1)) for k, v in warmup.lengths.items()}
+
+    def dims(item: InputSpec, point: int) -> tuple[int, ...]:
+        opt = min(max(longest.get(item.name, 32), 1), variant.max_len)
+        return tuple(d if isinstance(d, int) else (1, opt, variant.max_len)[point] for d in item.shape)
+
+    return {
+        key: ",".join(f"{i.name}:" + "x".join(str(d) for d in (batch[point], *dims(i, point))) for i in spec.inputs)
+        for point, key in enumerate(TRT_SHAPE_KEYS)
+    }
 
 
 def _write_warmup(folder: Path, spec: ModelSpec, rows: SpecRows) -> list[Path]:
