@@ -193,3 +193,38 @@ def test_the_int8_file_quantize_publishes_serves_as_it_scores_in_process(served)
     int8_quality = spec_quality_step(spec, onnx=int8 / "model_int8.onnx")
     for key in ("auc", "logloss", "ndcg@10", "mrr"):
         assert served_quality.metrics[key] == pytest.approx(int8_quality.metrics[key], abs=1e-5), key
+
+
+def test_a_clean_sigterm_of_serve_stops_the_watchdog_before_the_server(served):
+    """The watchdog must not probe the models the server is unloading, nor try to reload them, nor report a
+    recovery: a clean stop prints no WARNING or ERROR (issue 32)."""
+    import socket
+    import subprocess
+
+    _, _, work, _ = served
+
+    def free() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    grpc_port, http_port, metrics_port = free(), free(), free()
+    command = [sys.executable, "-m", "tritonrec", "serve", "--repo", str(work / "repo"), "--models", "bag_ranker_cpu"]
+    command += ["--grpc-port", str(grpc_port), "--http-port", str(http_port), "--metrics-port", str(metrics_port)]
+    command += ["--probe-interval-s", "0.05", "--log-file", str(work / "serve-sigterm.log")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with RankingClient(f"127.0.0.1:{grpc_port}", model="bag_ranker_cpu") as client:
+            deadline = time.monotonic() + 120
+            while not client.is_model_ready() and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.1)
+            assert client.is_model_ready(), "never ready"
+        time.sleep(1.0)  # the watchdog probes every 50 ms meanwhile
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and "stopped (exit code 0)" in out, out
+    assert "probing every model" in out
+    for symptom in ("WARNING", "ERROR", "reload of", "reloaded"):
+        assert symptom not in out, out

@@ -7,9 +7,13 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from tritonrec.cli.common import names
 from tritonrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tritonrec.serving.health import Watchdog
 
 __all__ = ["register", "run_serve"]
 
@@ -70,13 +74,20 @@ def run_serve(args: argparse.Namespace) -> int:
         print(server.log_tail(20), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _stop_watchdog(watchdog)  # before the server: it would probe (and try to reload) the models being unloaded
         print("stopping tritonserver ...", flush=True)
         stopped = server.stop()
         print(f"stopped (exit code {stopped})", flush=True)
         return 0
     finally:
-        if watchdog is not None:
-            watchdog.stop()
-            for r in watchdog.recoveries:
-                print(f"reloaded {r.model} after: {r.error} (answering again after {r.recovered_s} s)", flush=True)
+        _stop_watchdog(watchdog)
         server.stop()
+
+
+def _stop_watchdog(watchdog: Watchdog | None) -> None:
+    """Stop probing (a second call does nothing) and print the reloads the watchdog made."""
+    if watchdog is None or watchdog.stopped:
+        return
+    watchdog.stop()
+    for r in watchdog.recoveries:
+        print(f"reloaded {r.model} after: {r.error} (answering again after {r.recovered_s} s)", flush=True)

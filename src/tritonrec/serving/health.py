@@ -157,6 +157,11 @@ class Watchdog:
         self._thread.start()
         return self
 
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
     def stop(self) -> None:
         """Stop probing (waits for the round in progress)."""
         self._stop.set()
@@ -168,6 +173,8 @@ class Watchdog:
         try:
             while not self._stop.wait(self.interval_s):
                 for model in self.models:
+                    if self._stop.is_set():
+                        break
                     self._check(stub, model)
         finally:
             channel.close()
@@ -175,8 +182,8 @@ class Watchdog:
     def _check(self, stub: service_pb2_grpc.GRPCInferenceServiceStub, model: str) -> None:
         self._state.probes += 1
         error = probe_model(stub, model, timeout_s=self.timeout_s, repository=self.repository)
-        if error is None or not isinstance(error, ModelNotReadyError):
-            return  # healthy, or a failure a reload does not cure (server down, overloaded)
+        if error is None or not isinstance(error, ModelNotReadyError) or self._stop.is_set():
+            return  # healthy, a failure a reload does not cure (server down, overloaded), or a shutdown under way
         detected = time.monotonic()
         logger.warning("%s; reloading %s", error, model)
         try:
