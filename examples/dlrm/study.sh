@@ -3,12 +3,13 @@
 # synthetic rows, then the INT8 study on the model's own rows and the INT8 winner served too. Every figure of the
 # record comes from these commands; the outputs land in OUT:
 #
-#   bash examples/dlrm/study.sh bench/results/<date>-<machine>/dlrm-spec     # about 40 min on 2 cores
+#   bash examples/dlrm/study.sh bench/results/<date>-<machine>/dlrm-spec     # about 6 min on 2 cores
 #
 # generate.txt, train.txt (AUC and NDCG@10 beside the ceiling of the true click probabilities), export.json (parity),
 # eager.json, precision.json/.md (quantize --spec), repo.txt, query.json, served-fp32.json (every evaluation row
 # through the server, compared with eager), served-int8.json (the published INT8 file served, compared with it in
-# process), server-*.log. Environment: ROWS (1000000), EPOCHS (2), PORT (8001; HTTP PORT-1, metrics PORT+1).
+# process), server-*.log, and study.json/.md (examples/dlrm/summarize.py: the figures in one record).
+# Environment: ROWS (1000000), EPOCHS (2), PORT (8001; HTTP PORT-1, metrics PORT+1).
 set -euo pipefail
 OUT="${1:?usage: bash examples/dlrm/study.sh OUT}"
 ROWS="${ROWS:-1000000}"
@@ -64,4 +65,5 @@ $T repo build --spec "$SPEC" --export "$A/int8" --out "$A/repo-int8" --cpu-preci
 serve "$A/repo-int8" int8
 $T evaluate --spec "$SPEC" --url "127.0.0.1:$PORT" --onnx "$INT8" --compare --json > "$OUT/served-int8.json"
 stop
-say "done: $OUT"
+.venv/bin/python examples/dlrm/summarize.py "$OUT" --spec "$SPEC" > /dev/null
+say "done: $OUT (study.md)"

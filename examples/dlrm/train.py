@@ -21,7 +21,8 @@ import torch
 from tritonrec.metrics import evaluate_rows, grouped_metrics
 from tritonrec.scorers.rows import module_rows_scorer
 from tritonrec.spec import load_spec
-from tritonrec.spec.rows import read_rows, split_rows
+from tritonrec.spec.model_spec import ModelSpec
+from tritonrec.spec.rows import SpecRows, read_rows, split_rows
 
 
 def main() -> None:
@@ -66,12 +67,18 @@ def main() -> None:
     model.eval()
     got = evaluate_rows(module_rows_scorer(model, spec), evaluate, cutoffs=spec.metrics.cutoffs)
     line = f"wrote {spec.model.weights}; evaluation rows {len(evaluate):,}: AUC {got['auc']:.4f}"
-    if "p_click" in pq.read_schema(spec.data.path).names:  # synthetic rows know the true click probability
-        truth = pq.read_table(spec.data.path, columns=["p_click"]).column("p_click").to_numpy()[evaluate.positions]
-        best = grouped_metrics(truth, evaluate.labels, evaluate.query_ids, cutoffs=spec.metrics.cutoffs,
-                               probabilities=True)  # fmt: skip
+    best = ceiling(spec, evaluate)
+    if best is not None:
         line = line + f" (ceiling {best['auc']:.4f}), NDCG@10 {got['ndcg@10']:.4f} (ceiling {best['ndcg@10']:.4f})"
     print(line)
+
+
+def ceiling(spec: ModelSpec, evaluate: SpecRows) -> dict[str, float] | None:
+    """The metrics of the true click probabilities on the evaluation rows (synthetic rows only; else None)."""
+    if "p_click" not in pq.read_schema(spec.data.path).names:
+        return None
+    truth = pq.read_table(spec.data.path, columns=["p_click"]).column("p_click").to_numpy()[evaluate.positions]
+    return grouped_metrics(truth, evaluate.labels, evaluate.query_ids, cutoffs=spec.metrics.cutoffs, probabilities=True)
 
 
 if __name__ == "__main__":
