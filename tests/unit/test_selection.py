@@ -170,6 +170,15 @@ def test_markdown_and_html_show_the_pick_every_row_and_how_to_read_them(tmp_path
     page = write_html(record, tmp_path / "select.html", {"plot.png": png}).read_text()
     assert "data-chosen='base/triton/fp32'" in page and "data:image/png;base64," in page
     assert "<script" not in page  # a static page: nothing to run
+    assert "<strong>Pick: base/triton/fp32</strong>" in page and "<h2>How to read this report</h2>" in page
+    assert "<p>No peer tool was run (see the command" in page  # not cut, not a list item (issue 32)
+    assert page.count("<table>") == 3 and "**" not in page
+
+
+def test_the_page_lists_each_peer_whole(tmp_path):
+    record = _record(tmp_path) | {"peers": [{"tool": "Model Navigator", "summary": "picked onnx <fp16> & more"}]}
+    page = write_html(record, tmp_path / "select.html", {}).read_text()
+    assert "<li><strong>Model Navigator</strong>: picked onnx &lt;fp16&gt; &amp; more</li>" in page
 
 
 def test_an_int8_graph_that_quantizes_activations_per_batch_is_not_a_candidate(tmp_path):

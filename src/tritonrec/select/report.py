@@ -163,12 +163,11 @@ def _peer_lines(record: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def markdown(record: dict[str, Any]) -> str:
-    """The whole report as Markdown."""
+def _markdown_parts(record: dict[str, Any]) -> tuple[list[str], str, list[str]]:
+    """The report's Markdown in three parts: the header, the pick sentence, the rest."""
     measured = sum(1 for r in record["candidates"] if r["measured"])
-    lines = [
-        *markdown_header("tritonrec select: every candidate measured the same way, and the pick", record),
-        _pick_sentence(record),
+    header = markdown_header("tritonrec select: every candidate measured the same way, and the pick", record)
+    body = [
         "",
         f"{measured} of {len(record['candidates'])} candidates measured; quality on {record['quality_users']:,} test "
         "users; plots: `select_quality.png`, `select_latency.png`.",
@@ -187,10 +186,16 @@ def markdown(record: dict[str, Any]) -> str:
     ]
     for group, fronts in record["pareto"].items():
         for axis, names in fronts.items():
-            lines.append(f"- {group.replace('_', ' ')}, {axis.replace('_', ' ')}: {', '.join(names) or '-'}")
-    lines += ["", "## Peers", "", *_peer_lines(record), "## How to read this report", ""]
-    lines += [f"- {text}" for text in HOW_TO_READ]
-    return "\n".join(lines) + "\n"
+            body.append(f"- {group.replace('_', ' ')}, {axis.replace('_', ' ')}: {', '.join(names) or '-'}")
+    body += ["", "## Peers", "", *_peer_lines(record), "## How to read this report", ""]
+    body += [f"- {text}" for text in HOW_TO_READ]
+    return header, _pick_sentence(record), body
+
+
+def markdown(record: dict[str, Any]) -> str:
+    """The whole report as Markdown."""
+    header, pick, body = _markdown_parts(record)
+    return "\n".join([*header, pick, *body]) + "\n"
 
 
 def _plot(record: dict[str, Any], path: Path, *, y_key: str, y_label: str, line: float | None, frontier: str) -> Path:
@@ -237,48 +242,32 @@ def _latency_plot(record: dict[str, Any], path: Path) -> Path:
     return _plot(record, path, y_key="p99_ms", y_label="p99 ms", line=sla, frontier="latency_vs_throughput")
 
 
-def _html_table(head: list[str], rows: list[list[str]]) -> str:
-    def cell(text: str) -> str:
-        bold = text.startswith("**") and text.endswith("**")
-        body = html.escape(text.strip("*") if bold else text)
-        return f"<td><b>{body}</b></td>" if bold else f"<td>{body}</td>"
-
-    head_html = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(cell(c) for c in cells) + "</tr>" for cells in rows)
-    return f"<table><thead><tr>{head_html}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def write_html(record: dict[str, Any], out: Path, plots: dict[str, Path]) -> Path:
-    """One self-contained page: the pick, the tables, the plots (embedded) and how to read them."""
-    pick = html.escape(_pick_sentence(record).replace("**", ""))
-    host = record["host"]
+    """One self-contained page: the report's Markdown rendered by markdown-it-py, the pick marked, the plots embedded.
+
+    The page is the Markdown report itself (CommonMark with tables; raw HTML in it is escaped, not passed through),
+    so the two never say different things.
+    """
+    from markdown_it import MarkdownIt
+
+    render = MarkdownIt("commonmark", {"html": False}).enable("table")
+    header, pick, body = _markdown_parts(record)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>tritonrec select</title><style>",
         "body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;font-size:12px}",
         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eee}",
         "#pick{font-size:16px;padding:8px;background:#eef7ee;border:1px solid #7a7}img{max-width:100%}",
         "</style></head><body>",
-        "<h1>tritonrec select</h1>",
-        f"<p id='pick' data-chosen='{html.escape(record['chosen'] or '')}'>{pick}</p>",
-        f"<p>Command: <code>{html.escape(record['command'])}</code><br>Host: {html.escape(host['cpu_model'])}, "
-        f"ISA {html.escape(' '.join(host.get('isa', ())))}, GPU: {html.escape(host['gpu'])}</p>",
-        "<h2>All candidates</h2>",
-        _html_table(*_table(record)),
+        render.render("\n".join(header)),
+        f"<p id='pick' data-chosen='{html.escape(record['chosen'] or '')}'>{render.renderInline(pick)}</p>",
         "<h2>Plots</h2>",
         *(_img(path, name) for name, path in plots.items()),
-        "<h2>Served (Triton, gRPC)</h2>",
-        _html_table(*_served_table(record)),
-        "<h2>In process</h2>",
-        _html_table(*_in_process_table(record)),
-        "<h2>Peers</h2>",
-        "<ul>" + "".join(f"<li>{html.escape(line[2:])}</li>" for line in _peer_lines(record) if line) + "</ul>",
-        "<h2>How to read this report</h2>",
-        "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in HOW_TO_READ) + "</ul>",
+        render.render("\n".join(body)),
         "</body></html>",
     ]
     out.write_text("\n".join(parts))
