@@ -52,6 +52,7 @@ def test_every_variant_is_judged_on_the_spec_evaluation_rows(quantized):
     evaluate, calibrate = spec_rows(spec, RowsSplit.EVALUATE), spec_rows(spec, RowsSplit.CALIBRATE)
     names = [v["name"] for v in record["variants"]]
     assert names[0] == "fp32" and {"fp16", "int8-ort-minmax", "int8-ort-entropy", "int8-ort-dynamic"} <= set(names)
+    assert "int8-tables" in names
     assert {"openvino-fp32", "openvino-int8"} <= set(names)
     assert record["rows"]["evaluation"] == len(evaluate)
     assert record["rows"]["calibration"] <= 200 and record["rows"]["validation"] < len(calibrate)
@@ -118,3 +119,46 @@ def test_bad_quantize_requests_are_refused_with_what_to_do(quantized, tmp_path, 
     )
     assert "ConfigError: --publish 'fp16': not an INT8 variant" in error
     assert not (tmp_path / "o" / "model_int8.onnx").exists()
+
+
+def test_embedding_tables_are_gathered_as_int8_codes_and_dequantized_after_the_gather(quantized, tmp_path):
+    import onnx
+
+    from tritonrec.quantize.tables import embedding_tables, quantize_tables
+
+    work, _ = quantized
+    spec = load_spec(work / "spec.toml")
+    source = work / "export" / "model.onnx"
+    assert list(embedding_tables(onnx.load(str(source)))) == ["tokens.weight"]  # the test model's one table
+    result = quantize_tables(source, tmp_path / "tables.onnx")
+    graph = onnx.load(str(result.path)).graph
+    assert "tokens.weight" not in {i.name for i in graph.initializer}
+    codes = next(i for i in graph.initializer if i.name == "tokens.weight_int8_codes")
+    assert codes.data_type == onnx.TensorProto.UINT8 and result.tables["tokens.weight"]["bytes"] < 0.5 * (
+        result.tables["tokens.weight"]["bytes_fp32"]
+    )
+    rows = spec_rows(spec)
+    fp32 = score_rows(onnx_rows_scorer(source, spec), rows)
+    int8 = score_rows(onnx_rows_scorer(result.path, spec), rows)
+    openvino = score_rows(onnx_rows_scorer(result.path, spec, runtime="openvino"), rows)
+    table = result.tables["tokens.weight"]
+    assert 0 < np.abs(int8 - fp32).max() < 0.05 and table["max_abs_error"] > 0
+    np.testing.assert_allclose(openvino, int8, atol=1e-5)  # plain ONNX ops: any runtime runs the graph
+
+
+def test_a_graph_without_tables_is_refused_naming_it(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from tritonrec.errors import ExportError
+    from tritonrec.quantize.tables import quantize_tables
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "no_tables",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])],
+    )
+    onnx.save(helper.make_model(graph), str(tmp_path / "m.onnx"))
+    with pytest.raises(ExportError, match="no embedding table"):
+        quantize_tables(tmp_path / "m.onnx", tmp_path / "out.onnx")

@@ -5,7 +5,8 @@ The same study as :mod:`tritonrec.quantize.run` (the bundled model's), keyed by 
 1. rows: the spec's calibration side (the queries not held out for evaluation) is split again by query, seeded:
    ``calibration_rows`` rows of one half calibrate, the other half validates (the calibrator, the sensitivity
    pass and mixed precision are chosen there, never on the evaluation rows the report quotes);
-2. Q/DQ S8S8 INT8 per ONNX Runtime calibrator (min-max, entropy, percentile), and dynamic INT8 (no calibration);
+2. Q/DQ S8S8 INT8 per ONNX Runtime calibrator (min-max, entropy, percentile), dynamic INT8 (no calibration), and
+   the embedding tables alone in row-wise INT8, dequantized after the gather (:mod:`tritonrec.quantize.tables`);
 3. sensitivity per op-type group, the only grouping every graph has: the embedding tables (``Gather``) and the
    linear layers (``MatMul``/``Gemm``), each alone in INT8 with the best calibrator; mixed precision quantizes the
    groups that keep the budget alone, dropping the costliest until the mix keeps it too;
@@ -44,6 +45,7 @@ from tritonrec.quantize.ort_quant import Calibrator, OrtForm, OrtRecipe, needs_r
 from tritonrec.quantize.precisions import PrecisionVariant
 from tritonrec.quantize.sensitivity import Budget, QualityDelta, quality_delta
 from tritonrec.quantize.speed import items_per_s
+from tritonrec.quantize.tables import embedding_tables, quantize_tables
 from tritonrec.records import Progress, host_facts, markdown_header, quiet
 from tritonrec.scorers.rows import onnx_rows_scorer
 from tritonrec.spec.model_spec import ModelSpec, ScoreKind
@@ -124,7 +126,7 @@ class SpecQuantizeConfig:
     @property
     def int8_names(self) -> list[str]:
         """The INT8 variants this run makes (``int8-mixed`` only when the sensitivity pass finds a mix)."""
-        names = [f"int8-ort-{c.value}" for c in self.calibrators] + ["int8-ort-dynamic", "int8-mixed"]
+        names = [f"int8-ort-{c.value}" for c in self.calibrators] + ["int8-ort-dynamic", "int8-tables", "int8-mixed"]
         return names + (["openvino-int8"] if self.openvino else [])
 
     @property
@@ -340,6 +342,18 @@ def _variants(
             notes=f"dynamic MatMul quantization, reduce_range={reduce_range}",
         )
     )
+    if embedding_tables(onnx.load(str(config.source), load_external_data=False)):
+        progress("row-wise INT8 embedding tables (dequantized after the gather)")
+        tables = quantize_tables(config.source, config.out_dir / "variants" / "int8_tables.onnx")
+        before = sum(t["bytes_fp32"] for t in tables.tables.values())
+        variants.append(
+            PrecisionVariant(
+                name="int8-tables",
+                path=tables.path,
+                notes=f"{len(tables.tables)} tables row-wise INT8 ({before / 1e6:.1f} MB -> "
+                f"{(before - tables.bytes_saved) / 1e6:.1f} MB), the rest FP32",
+            )
+        )
     return variants, min(costs, key=lambda c: costs[c])
 
 
