@@ -134,8 +134,9 @@ def test_embedding_tables_are_gathered_as_int8_codes_and_dequantized_after_the_g
     graph = onnx.load(str(result.path)).graph
     assert "tokens.weight" not in {i.name for i in graph.initializer}
     codes = next(i for i in graph.initializer if i.name == "tokens.weight_int8_codes")
-    assert codes.data_type == onnx.TensorProto.UINT8 and result.tables["tokens.weight"]["bytes"] < 0.5 * (
-        result.tables["tokens.weight"]["bytes_fp32"]
+    assert (
+        codes.data_type == onnx.TensorProto.UINT8
+        and result.tables["tokens.weight"]["bytes"] < 0.5 * (result.tables["tokens.weight"]["bytes_fp32"])
     )
     rows = spec_rows(spec)
     fp32 = score_rows(onnx_rows_scorer(source, spec), rows)
