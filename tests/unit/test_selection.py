@@ -187,3 +187,24 @@ def test_an_int8_graph_that_quantizes_activations_per_batch_is_not_a_candidate(t
     int8 = {c.runtime: c.skip for c in plan([model], precisions=[Precision.INT8])}
     for runtime in (Runtime.ONNXRUNTIME, Runtime.TRITON):
         assert "DynamicQuantizeMatMul" in int8[runtime] and "who is batched with them" in int8[runtime]
+
+
+def test_quality_is_on_a_seeded_random_sample_and_the_report_says_so_with_the_reference_on_all(tmp_path):
+    import numpy as np
+
+    from tritonrec.data.splits import EvalSet
+
+    rows = EvalSet(np.arange(100).reshape(50, 2), np.arange(150).reshape(50, 3), np.zeros((50, 3), np.float32))
+    sample = rows.sample(10, seed=3)
+    assert len(sample) == 10 and sample.histories[:, 0].tolist() == sorted(sample.histories[:, 0].tolist())
+    assert sample.histories.tolist() != rows.head(10).histories.tolist()  # not the first users
+    assert rows.sample(10, seed=3).histories.tolist() == sample.histories.tolist()  # seeded
+    assert rows.sample(0, seed=3) is rows and rows.sample(50, seed=3) is rows
+    record = _record(tmp_path) | {
+        "quality_sample": {"users": 10, "of": 50, "seed": 3, "reference_all_users": {"ndcg@10": 0.31, "auc": 0.8}},
+    }
+    text = markdown(record)
+    assert "quality on 10 of 50 test users (a random sample, seed 3)" in text
+    assert f"the reference {record['reference']} on all of them: NDCG@10 0.3100, AUC 0.8000" in text
+    every = _record(tmp_path) | {"quality_sample": {"users": 50, "of": 50, "seed": 0, "reference_all_users": None}}
+    assert "quality on all 50 test users" in markdown(every)

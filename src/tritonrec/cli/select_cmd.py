@@ -59,7 +59,13 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precisions", default=None, help=f"only these ({', '.join(x.value for x in Precision)}; default all)"
     )
-    p.add_argument("--quality-users", type=int, default=0, help="test users scored per candidate (0 = all)")
+    p.add_argument(
+        "--quality-users",
+        type=int,
+        default=0,
+        help="test users scored per candidate (0 = all; else a random sample seeded by --seed, and the reference on "
+        "all of them too)",
+    )
     p.add_argument("--repeats", type=int, default=3, help="in-process trials and served rounds (default 3)")
     p.add_argument("--rate", type=float, default=100.0, help="requests/s of the served latency point (default 100)")
     p.add_argument("--concurrency", default="4,8,16,32", help="perf_analyzer concurrencies (default 4,8,16,32)")
@@ -163,6 +169,7 @@ def run_select_command(args: argparse.Namespace) -> int:
                 out_dir=args.out / "navigator",
                 constraints=settings.constraints,
                 quality_users=args.quality_users,
+                quality_seed=settings.seed,
                 settings=NavigatorSettings(cpu_sync_shim=args.navigator_cpu_shim),
                 python=args.navigator_python,
                 timeout_s=args.navigator_timeout_s,

@@ -106,6 +106,17 @@ class EvalSet:
         """Return the first ``n`` rows (for quick runs)."""
         return EvalSet(self.histories[:n], self.candidates[:n], self.labels[:n])
 
+    def sample(self, n: int, seed: int) -> EvalSet:
+        """A seeded random ``n`` rows in their original order (all rows when ``n`` is 0 or not below their count).
+
+        What a quality figure on part of a split should be measured on: the first rows are not a random sample
+        (the split's order follows the users' ids).
+        """
+        if n <= 0 or n >= len(self):
+            return self
+        index = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return EvalSet(self.histories[index], self.candidates[index], self.labels[index])
+
     def batches(self, batch_size: int) -> Iterator[FeatureBatch]:
         """Yield feature batches of at most ``batch_size`` rows, in order."""
         for lo in range(0, len(self), batch_size):

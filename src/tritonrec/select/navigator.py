@@ -387,7 +387,12 @@ def _pick_scorer(artifact: Path, fmt: str, runner_config: Mapping[str, Any]) -> 
 
 
 def navigator_quality(
-    result: NavigatorResult, data: PreparedData, *, split: Split | str = "test", limit: int = 0
+    result: NavigatorResult,
+    data: PreparedData,
+    *,
+    split: Split | str = "test",
+    limit: int = 0,
+    seed: int | None = None,
 ) -> NavigatorQuality:
     """Score Navigator's pick on ``split`` of ``data`` with :func:`tritonrec.metrics.evaluate`.
 
@@ -395,7 +400,9 @@ def navigator_quality(
         result: a run with a pick.
         data: the dataset the checkpoint was trained on.
         split: ``test`` or ``valid``.
-        limit: only the first ``limit`` users (0 = all).
+        limit: only ``limit`` users (0 = all): the first ones, or with ``seed`` a seeded random sample
+            (:meth:`~tritonrec.data.splits.EvalSet.sample`, as ``tritonrec select`` draws its quality users).
+        seed: see ``limit``.
 
     Raises:
         ConfigError: the run picked nothing, the artifact is missing, or its format cannot be scored here.
@@ -413,7 +420,7 @@ def navigator_quality(
     scorer, runtime, autocast = _pick_scorer(artifact, pick.format, result.picked_runner_config)
     rows = data.test if which is Split.TEST else data.valid
     if limit:
-        rows = rows.head(limit)
+        rows = rows.head(limit) if seed is None else rows.sample(limit, seed)
     return NavigatorQuality(
         artifact=artifact,
         format=pick.format,

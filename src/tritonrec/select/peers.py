@@ -40,7 +40,8 @@ class NavigatorPeer:
         data_dir: the dataset's files (None = the bundled copy).
         out_dir: Navigator's run folder.
         constraints: select's constraints (the quality budget is applied to Navigator's pick).
-        quality_users: test users scored (0 = all), the same as the candidates.
+        quality_users: test users scored (0 = all), the same seeded sample as the candidates'.
+        quality_seed: the seed of that sample.
         settings: what Navigator converts and how it profiles.
         python: its venv's python (None = the default).
         timeout_s: the run is stopped after this long.
@@ -53,6 +54,7 @@ class NavigatorPeer:
     out_dir: Path
     constraints: Constraints
     quality_users: int = 0
+    quality_seed: int = 0
     settings: NavigatorSettings = NavigatorSettings()
     python: Path | None = None
     timeout_s: float = 1800.0
@@ -98,9 +100,8 @@ class NavigatorPeer:
             "latency_ms": pick.latency_ms,
             "strategy": pick.strategy,
         }
-        rows_eval = self.data.test.head(self.quality_users) if self.quality_users else self.data.test
         try:
-            scored = navigator_quality(result, self.data, limit=len(rows_eval))
+            scored = navigator_quality(result, self.data, limit=self.quality_users, seed=self.quality_seed)
         except (ConfigError, RuntimeError, ValueError) as e:
             entry["summary"] = f"picked {pick.format} on {pick.runner}; our metrics could not score it: {e}"
             return entry

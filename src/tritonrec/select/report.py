@@ -163,14 +163,31 @@ def _peer_lines(record: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _sample_text(record: dict[str, Any]) -> str:
+    """Which test users the quality figures are on (and the reference on all of them, when sampled)."""
+    sample = record.get("quality_sample")
+    if sample is None:  # records before the sample was drawn at random: the first users
+        return f"on the first {record['quality_users']:,} test users"
+    if sample["users"] >= sample["of"]:
+        return f"on all {sample['of']:,} test users"
+    text = f"on {sample['users']:,} of {sample['of']:,} test users (a random sample, seed {sample['seed']})"
+    full = sample.get("reference_all_users")
+    if full:
+        text += (
+            f"; the reference {record['reference']} on all of them: NDCG@10 {full['ndcg@10']:.4f}, "
+            f"AUC {full['auc']:.4f}"
+        )
+    return text
+
+
 def _markdown_parts(record: dict[str, Any]) -> tuple[list[str], str, list[str]]:
     """The report's Markdown in three parts: the header, the pick sentence, the rest."""
     measured = sum(1 for r in record["candidates"] if r["measured"])
     header = markdown_header("tritonrec select: every candidate measured the same way, and the pick", record)
     body = [
         "",
-        f"{measured} of {len(record['candidates'])} candidates measured; quality on {record['quality_users']:,} test "
-        "users; plots: `select_quality.png`, `select_latency.png`.",
+        f"{measured} of {len(record['candidates'])} candidates measured; quality {_sample_text(record)}; plots: "
+        "`select_quality.png`, `select_latency.png`.",
         "",
         "## All candidates",
         "",

@@ -66,7 +66,8 @@ class SelectSettings:
     Attributes:
         constraints: SLA, quality budget and memory cap.
         traffic: the requests of every speed figure (Beauty users, 50-500 candidates by default).
-        quality_users: test users scored per candidate (0 = all).
+        quality_users: test users scored per candidate (0 = all): a random sample seeded by ``seed``, and the
+            reference is scored on all of them too (its figure beside the sample's in the report).
         price_per_hour: machine price per hour, for the cost per million candidates.
         in_process: in-process trials.
         served: served measurements.
@@ -203,7 +204,7 @@ def run_select(
     artifacts = [_export(m, data, out_dir / "work", progress) for m in models]
     candidates = plan(artifacts, runtimes=settings.runtimes, precisions=settings.precisions)
     runnable = [c for c in candidates if c.skip is None]
-    rows_eval = data.test.head(settings.quality_users) if settings.quality_users else data.test
+    rows_eval = data.test.sample(settings.quality_users, seed=settings.seed)
 
     inputs = write_inputs(out_dir / "work" / "inputs.npz", settings.traffic, settings.in_process, data.spec.history_len)
     inproc = measure_in_process(runnable, inputs, settings.in_process, seed=settings.seed, progress=progress)
@@ -240,6 +241,13 @@ def run_select(
     chosen = choose(rows, settings.constraints)
     measured = [r for r in rows if r["measured"]]
     reference_quality = next((r["quality"] for r in measured if r["name"] == reference), None)
+    sample: dict[str, Any] = {"users": len(rows_eval), "of": len(data.test), "seed": settings.seed}
+    sample["reference_all_users"] = None
+    if len(rows_eval) < len(data.test):  # the reference on every test user, beside its figure on the sample
+        ref = next((c for c in runnable if c.name == reference and not c.runtime.served), None)
+        if ref is not None:
+            progress(f"quality of the reference {ref.name} on all {len(data.test):,} test users ...")
+            sample["reference_all_users"] = _quality(ref, data.test, settings.in_process.threads)
     peer_entries = []
     for peer in peers:
         progress(f"peer: {type(peer).__name__} ...")
@@ -253,6 +261,7 @@ def run_select(
         "candidates": rows,
         "pareto": _frontiers(measured),
         "quality_users": len(rows_eval),
+        "quality_sample": sample,
         "peers": peer_entries,
     }
     return write_select_report(out_dir, record)
