@@ -65,7 +65,7 @@ def test_quality_in_the_report_is_what_tritonrec_evaluate_says(selection, checkp
         ("base/onnxruntime/fp32", ["--onnx", str(export_dir / "model_ragged.onnx")]),
         ("base/triton/fp32", ["--onnx", str(export_dir / "model_ragged.onnx")]),  # served: same graph, over gRPC
     ):
-        assert main(["evaluate", *artifact, *data, "--limit", "64", "--json"]) == 0
+        assert main(["evaluate", *artifact, *data, "--limit", "64", "--sample", "--json"]) == 0  # select's sample
         evaluated = json.loads(capsys.readouterr().out)
         for key in ("auc", "ndcg@10", "hr@10", "logloss"):
             assert rows[name][key] == pytest.approx(evaluated[key], abs=6e-5), (name, key)

@@ -36,6 +36,12 @@ def register(p: argparse.ArgumentParser) -> None:
         "(default evaluate)",
     )
     p.add_argument("--limit", type=int, default=0, help="score only the first N users (0 = all)")
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="with --limit: a random sample of N users seeded by --seed (what `tritonrec select --quality-users N` "
+        "scores) instead of the first N",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run_evaluate)
 
@@ -52,7 +58,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("--checkpoint and --onnx need --dataset (the split scored)")
     split = _choice(Split, args.split or Split.TEST.value, "--split")
     data = prepare_from_args(args)
-    result = evaluate_artifact(data, checkpoint=args.checkpoint, onnx=args.onnx, split=split, limit=args.limit)
+    result = evaluate_artifact(
+        data,
+        checkpoint=args.checkpoint,
+        onnx=args.onnx,
+        split=split,
+        limit=args.limit,
+        sample_seed=args.seed if args.sample else None,
+    )
     if args.json:
         print_json(rounded(result.metrics))
     else:

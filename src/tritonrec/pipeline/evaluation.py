@@ -62,6 +62,7 @@ def evaluate_artifact(
     onnx: Path | None = None,
     split: Split = Split.TEST,
     limit: int = 0,
+    sample_seed: int | None = None,
 ) -> Evaluation:
     """Score ``checkpoint`` (eager) or ``onnx`` (ONNX Runtime) on ``split`` of ``data``.
 
@@ -70,7 +71,9 @@ def evaluate_artifact(
         checkpoint: a checkpoint folder (needs torch).
         onnx: an ONNX file written by ``tritonrec export onnx`` (needs onnxruntime only).
         split: which rows.
-        limit: only the first ``limit`` users (0 = all).
+        limit: only ``limit`` users (0 = all): the first ones, or with ``sample_seed`` a seeded random sample (the one
+            ``tritonrec select --quality-users`` draws with the same seed).
+        sample_seed: see ``limit``.
 
     Raises:
         CheckpointError: the artifact was trained on another item vocabulary.
@@ -78,5 +81,5 @@ def evaluate_artifact(
     artifact, runtime, scorer = _scorer(data, checkpoint, onnx)
     rows = data.test if split is Split.TEST else data.valid
     if limit:
-        rows = rows.head(limit)
+        rows = rows.head(limit) if sample_seed is None else rows.sample(limit, sample_seed)
     return Evaluation(artifact, runtime, split, evaluate(scorer, rows))
