@@ -17,13 +17,15 @@ from ``tritonrec export onnx``. Names:
 from __future__ import annotations
 
 import enum
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tritonrec.errors import ConfigError
 
-__all__ = ["CALIBRATORS", "CalibratorName", "PrecisionVariant", "parse_calibrators"]
+__all__ = ["CALIBRATORS", "CalibratorName", "PrecisionVariant", "parse_calibrators", "publish_int8"]
 
 
 class CalibratorName(enum.StrEnum):
@@ -109,3 +111,20 @@ class PrecisionVariant:
             "batch_independent": self.batch_independent,
             "notes": self.notes,
         }
+
+
+def publish_int8(export_dir: Path, out_dir: Path, names: Sequence[str], winner: PrecisionVariant | None) -> None:
+    """Make ``out_dir`` an export folder ``repo build`` reads, the winner's files as ``model_int8.<suffix>``.
+
+    The export's ``names`` (and their ``.data``) are copied and any earlier ``model_int8.*`` removed. Quantized
+    files carry their weights inline (an IR ``.bin`` goes with its ``.xml``): renaming them is safe.
+    """
+    for name in names:
+        for source in (export_dir / name, export_dir / f"{name}.data"):
+            if source.is_file() and source.resolve() != (out_dir / source.name).resolve():
+                shutil.copy2(source, out_dir / source.name)
+    for stale in out_dir.glob("model_int8.*"):
+        stale.unlink()
+    if winner is not None:
+        for source in winner.files():
+            shutil.copy2(source, out_dir / f"model_int8{source.suffix}")

@@ -19,7 +19,6 @@ graph ``model_ragged.onnx``; see ``tritonrec.repository.variants.cpu_layout``).
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from tritonrec.quantize.ort_quant import (
     needs_reduce_range,
     quantize_ort,
 )
-from tritonrec.quantize.precisions import CALIBRATORS, CalibratorName, PrecisionVariant
+from tritonrec.quantize.precisions import CALIBRATORS, CalibratorName, PrecisionVariant, publish_int8
 from tritonrec.quantize.sensitivity import (
     Budget,
     GroupResult,
@@ -344,16 +343,8 @@ def _publish(config: QuantizeConfig, winner: PrecisionVariant | None) -> None:
     Every graph of the export comes along (the ragged ``model_ragged.onnx`` that ``ranker_cpu`` serves in FP32 and
     ``model_offsets.onnx`` of the GPU variants too), so the folder builds every variant, not only the INT8 one.
     """
-    for name in ("model.onnx", "model_ragged.onnx", "model_offsets.onnx", "model_fp16.onnx", REPORT_FILE):
-        for source in (config.export_dir / name, config.export_dir / f"{name}.data"):
-            if source.is_file():
-                shutil.copy2(source, config.out_dir / source.name)
-    for stale in config.out_dir.glob("model_int8.*"):
-        stale.unlink()
-    if winner is not None:  # quantized files carry their weights inline: renaming them is safe
-        targets = {".onnx": "model_int8.onnx", ".xml": "model_int8.xml", ".bin": "model_int8.bin"}
-        for source in winner.files():
-            shutil.copy2(source, config.out_dir / targets[source.suffix])
+    names = ("model.onnx", "model_ragged.onnx", "model_offsets.onnx", "model_fp16.onnx", REPORT_FILE)
+    publish_int8(config.export_dir, config.out_dir, names, winner)
 
 
 def run_quantize(data: PreparedData, config: QuantizeConfig, *, progress: Progress = quiet) -> QuantizeResult:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,7 +41,7 @@ from tritonrec.pipeline.spec_steps import RowsSplit, spec_rows
 from tritonrec.quantize.calibration import FeedBatches
 from tritonrec.quantize.groups import graph_nodes
 from tritonrec.quantize.ort_quant import Calibrator, OrtForm, OrtRecipe, needs_reduce_range, quantize_ort
-from tritonrec.quantize.precisions import PrecisionVariant
+from tritonrec.quantize.precisions import PrecisionVariant, publish_int8
 from tritonrec.quantize.sensitivity import Budget, QualityDelta, quality_delta
 from tritonrec.quantize.speed import items_per_s
 from tritonrec.quantize.tables import embedding_tables, quantize_tables
@@ -291,19 +290,6 @@ def _sensitivity(
     return report, (), None
 
 
-def _publish(config: SpecQuantizeConfig, winner: PrecisionVariant | None) -> None:
-    """Make ``out_dir`` an export folder ``repo build --spec`` reads, the winner as ``model_int8.*``."""
-    for name in ("model.onnx", "model_fp16.onnx", SPEC_EXPORT_FILE):
-        for source in (config.export_dir / name, config.export_dir / f"{name}.data"):
-            if source.is_file() and source.resolve() != (config.out_dir / source.name).resolve():
-                shutil.copy2(source, config.out_dir / source.name)
-    for stale in config.out_dir.glob("model_int8.*"):
-        stale.unlink()
-    if winner is not None:  # quantized files carry their weights inline: renaming them is safe
-        for source in winner.files():
-            shutil.copy2(source, config.out_dir / f"model_int8{source.suffix}")
-
-
 def _variants(
     config: SpecQuantizeConfig,
     feeds: FeedBatches,
@@ -428,7 +414,8 @@ def run_spec_quantize(spec: ModelSpec, config: SpecQuantizeConfig, *, progress: 
     published = config.publish or winner or (_smallest_loss(rows, config.budget) if config.fallback else None)
     if published is not None and not any(v.name == published and v.precision == "int8" for v in variants):
         raise ConfigError(f"--publish {published!r}: the sensitivity pass found no mix inside the budget")
-    _publish(config, next((v for v in variants if v.name == published), None))
+    chosen = next((v for v in variants if v.name == published), None)
+    publish_int8(config.export_dir, config.out_dir, ("model.onnx", "model_fp16.onnx", SPEC_EXPORT_FILE), chosen)
     return SpecQuantizeResult(
         spec=spec,
         config=config,
