@@ -214,19 +214,15 @@ def evaluate(scorer: Scorer, eval_set: EvalSet, *, batch_size: int = 1024) -> di
 
 
 def score_rows(scorer: RowsScorer, rows: SpecRows, *, batch_rows: int = 4096) -> npt.NDArray[np.float64]:
-    """Run ``scorer`` over a spec's ``rows`` in batches; return ``[R]`` scores.
+    """Run ``scorer`` over a spec's ``rows`` in batches (whole queries in the query + candidates layout).
+
+    Returns:
+        ``[R]`` scores, one per row, in the rows' order.
 
     Raises:
-        ValueError: the scorer returned other than one score per row.
+        ValueError: the scorer returned other than one score per row (per candidate).
     """
-    parts = []
-    for start in range(0, len(rows), batch_rows):
-        batch = rows.batch(start, min(start + batch_rows, len(rows)))
-        n = min(batch_rows, len(rows) - start)
-        out = np.asarray(scorer(batch), dtype=np.float64)
-        if out.shape not in ((n,), (n, 1)):
-            raise ValueError(f"scorer returned shape {out.shape} for {n} rows: one score per row is [{n}] or [{n}, 1]")
-        parts.append(out.reshape(n))
+    parts = [rows.scores_of(scorer(rows.batch(start, stop)), start, stop) for start, stop in rows.bounds(batch_rows)]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 

@@ -1,19 +1,24 @@
-"""Triton Python-backend model of a spec's CPU variant: any rows-layout ranker, ONNX Runtime over the whole batch.
+"""Triton Python-backend model of a spec's CPU variant: any ranker, ONNX Runtime (or OpenVINO) over the whole batch.
 
 ``tritonrec repo build --spec`` copies this file verbatim to ``<name>_cpu/<version>/model.py``. It imports only
 numpy, onnxruntime (or openvino) and Triton's ``triton_python_backend_utils``; the pure functions below are
 imported and unit-tested from tritonrec.
 
-A request is one query's N candidate rows: every input ``[N, *dims]``, the answer one score per row. Triton has
-already checked names, dtypes, ranks and fixed dims against ``config.pbtxt``; each request is then checked on its
-own (all inputs the same row count, a dynamic dim within its limit, no NaN or infinity in a float input unless the
-config allows it), a bad one answered with its own INVALID_ARG. The good ones are concatenated along rows, each
-dynamic dim padded to the batch's longest with its pad value, scored in one session run, and split back; if that
-run fails, each request is scored alone, so only those that fail on their own get INTERNAL.
+In the rows layout a request is one query's N candidate rows: every input ``[N, *dims]``, the answer ``[N, 1]``, one
+score per row. In the query + candidates layout (config parameter ``layout``) a request is Q queries: each query
+input ``[Q, *dims]``, each item input ``[Q, N, *dims]`` (its N candidates; ``candidates_<name>``), the answer
+``[Q, N]``. Triton has already checked names, dtypes, ranks and fixed dims against ``config.pbtxt``; each request
+is then checked on its own (all inputs the same row or query count, item inputs the same candidate count, a dynamic
+dim within its limit, no NaN or infinity in a float input unless the config allows it), a bad one answered with its
+own INVALID_ARG. The good ones are concatenated along the first axis, each dynamic dim (a query's candidates
+included) padded to the batch's longest with its pad value, scored in one session run, and split back; if that run
+fails, each request is scored alone, so only those that fail on their own get INTERNAL.
 
 Config parameters: ``onnx_file``, ``runtime`` (``onnxruntime`` or ``openvino``), ``output_name``,
 ``intra_op_threads``, and per input ``pad_<name>``, ``max_len_<name>`` (a dynamic dim's limit),
-``allow_nan_<name>`` and ``scalar_<name>`` (one value per row: ``[N, 1]`` on the wire, ``[N]`` in the graph).
+``allow_nan_<name>``, ``scalar_<name>`` (one value per row or query: ``[N, 1]`` on the wire, ``[N]`` in the graph)
+and ``candidates_<name>`` (an item input of the query + candidates layout, its first dim the candidates, at most
+``max_candidates``).
 """
 
 from __future__ import annotations
@@ -58,9 +63,10 @@ class InputRule:
     """
 
     def __init__(self, name: str, dtype: str, dims: list[int], *, pad: float = 0, max_len: int = 0,
-                 allow_nan: bool = False, scalar: bool = False) -> None:  # fmt: skip
+                 allow_nan: bool = False, scalar: bool = False, max_candidates: int = 0) -> None:  # fmt: skip
         self.name, self.dtype, self.dims = name, dtype, dims
         self.pad, self.max_len, self.allow_nan, self.scalar = pad, max_len, allow_nan, scalar
+        self.max_candidates = max_candidates  # > 0: an item input of the query + candidates layout, dims[0] = N
 
     @property
     def dynamic(self) -> bool:
@@ -84,6 +90,7 @@ def rules_from_config(config: dict[str, Any]) -> list[InputRule]:
                 max_len=int(params.get(f"max_len_{name}", "0")),
                 allow_nan=params.get(f"allow_nan_{name}", "false") == "true",
                 scalar=params.get(f"scalar_{name}", "false") == "true",
+                max_candidates=int(params.get("max_candidates", "0")) if params.get(f"candidates_{name}") else 0,
             )
         )
     return rules
@@ -93,13 +100,25 @@ def check_rows(features: Features, rules: list[InputRule]) -> str | None:
     """Return what is wrong with one request, or None when it can be scored."""
     counts = {rule.name: features[rule.name].shape[0] for rule in rules}
     if len(set(counts.values())) > 1:
-        return f"inputs hold different row counts {counts}: every input has one row per candidate"
+        return f"inputs hold different row counts {counts}: every input has one row per candidate (per query)"
     if next(iter(counts.values())) == 0:
         return "the request holds no rows: send at least one candidate row"
+    items = [rule for rule in rules if rule.max_candidates]
+    candidates = {rule.name: features[rule.name].shape[1] for rule in items}
+    if len(set(candidates.values())) > 1:
+        return f"item inputs hold different candidate counts {candidates}: each holds the query's N candidates"
+    for rule in items:
+        n = candidates[rule.name]
+        if n == 0:
+            return f"{rule.name} holds no candidates: send at least one"
+        if n > rule.max_candidates:
+            return f"{rule.name} holds {n} candidates per query; this model takes at most {rule.max_candidates}"
     for rule in rules:
         values = features[rule.name]
-        if rule.max_len and rule.dynamic and values.ndim > 1 and values.shape[1] > rule.max_len:
-            return f"{rule.name} has rows of length {values.shape[1]}; this model takes at most {rule.max_len}"
+        inner = 2 if rule.max_candidates else 1  # the first per-row dim after the row (and candidate) axis
+        if rule.max_len and any(d < 0 for d in rule.dims[inner - 1 :]) and values.ndim > inner:
+            if values.shape[inner] > rule.max_len:
+                return f"{rule.name} has rows of length {values.shape[inner]}; this model takes at most {rule.max_len}"
         if values.dtype.kind == "f" and not rule.allow_nan:
             bad = ~np.isfinite(values)
             if bad.any():
@@ -126,11 +145,20 @@ def pack_rows(requests: list[Features], rules: list[InputRule]) -> Features:
     return packed
 
 
-def split_rows(scores: npt.NDArray[Any], counts: list[int]) -> list[npt.NDArray[np.float32]]:
-    """Cut the batch's ``[R]`` (or ``[R, 1]``) scores back into one ``[n]`` array per request."""
-    flat = np.asarray(scores, dtype=np.float32).reshape(-1)
+def split_rows(
+    scores: npt.NDArray[Any], counts: list[int], widths: list[int] | None = None
+) -> list[npt.NDArray[np.float32]]:
+    """Cut the batch's scores back into one array per request.
+
+    Rows layout: ``[R]`` (or ``[R, 1]``) into ``[n]`` per request. Query + candidates layout (``widths``: each
+    request's candidate count): ``[Q, N_max]`` into ``[q, n]`` per request, the padding candidates dropped.
+    """
     bounds = np.cumsum([0, *counts])
-    return [np.ascontiguousarray(flat[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    if widths is None:
+        flat = np.asarray(scores, dtype=np.float32).reshape(-1)
+        return [np.ascontiguousarray(flat[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    grid = np.asarray(scores, dtype=np.float32).reshape(int(bounds[-1]), -1)
+    return [np.ascontiguousarray(grid[a:b, :n]) for a, b, n in zip(bounds[:-1], bounds[1:], widths, strict=True)]
 
 
 def open_session(path: Path, threads: int, runtime: str) -> Any:
@@ -183,10 +211,14 @@ class TritonPythonModel:
 
     def _scores(self, requests: list[Features]) -> list[npt.NDArray[np.float32]]:
         (scores,) = self.session.run([self.output], pack_rows(requests, self.rules))
-        return split_rows(np.asarray(scores), [next(iter(r.values())).shape[0] for r in requests])
+        counts = [next(iter(r.values())).shape[0] for r in requests]
+        item = next((rule.name for rule in self.rules if rule.max_candidates), None)
+        widths = None if item is None else [r[item].shape[1] for r in requests]
+        return split_rows(np.asarray(scores), counts, widths)
 
     def _response(self, scores: npt.NDArray[np.float32]) -> Any:
-        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output, scores.reshape(-1, 1))])
+        shaped = scores if scores.ndim == 2 else scores.reshape(-1, 1)  # [q, n] per query, or [n, 1] per row
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output, shaped)])
 
     def execute(self, requests: list[Any]) -> list[Any]:
         """Score every valid request of the batch in one session run; answer bad ones with INVALID_ARG."""

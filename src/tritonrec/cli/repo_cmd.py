@@ -127,7 +127,7 @@ def _int8_runtime(args: argparse.Namespace) -> str:
 def _build_spec(args: argparse.Namespace) -> int:
     from tritonrec.pipeline.spec_steps import spec_repository_step
     from tritonrec.repository import DEFAULT_VARIANTS, Batching
-    from tritonrec.repository.spec_variants import ROWS_BATCHING, SpecVariant, SpecVariantKind
+    from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind, default_batching
     from tritonrec.spec import load_spec
 
     if args.export is None:
@@ -139,12 +139,12 @@ def _build_spec(args: argparse.Namespace) -> int:
         kinds = [SpecVariantKind(k) for k in chosen]
     except ValueError:
         raise ConfigError(f"with --spec, --variants names {[k.value for k in SpecVariantKind]}, got {chosen}") from None
+    spec = load_spec(args.spec)
+    default = default_batching(spec)
     batching = Batching(
-        max_batch_size=args.max_batch_size or ROWS_BATCHING.max_batch_size,
+        max_batch_size=args.max_batch_size or default.max_batch_size,
         preferred_batch_sizes=(),
-        max_queue_delay_us=ROWS_BATCHING.max_queue_delay_us
-        if args.max_queue_delay_us is None
-        else args.max_queue_delay_us,
+        max_queue_delay_us=default.max_queue_delay_us if args.max_queue_delay_us is None else args.max_queue_delay_us,
     )
     variants = [
         SpecVariant(
@@ -157,7 +157,6 @@ def _build_spec(args: argparse.Namespace) -> int:
         )
         for kind in kinds
     ]
-    spec = load_spec(args.spec)
     written = spec_repository_step(spec, args.export, args.out, variants)
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(p.relative_to(args.out)) for p in files))

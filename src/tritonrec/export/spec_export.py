@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from tritonrec.errors import ExportError
 from tritonrec.export.onnx_export import OnnxArtifact, convert_to_fp16, export_module
 from tritonrec.export.parity import ParityRecord, compare_scorers
 from tritonrec.metrics import RowsScorer
 from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
-from tritonrec.spec.model_spec import DTYPES, ModelSpec
+from tritonrec.spec.model_spec import DTYPES, Layout, ModelSpec, Role
 from tritonrec.spec.rows import SpecRows
 
 __all__ = ["SPEC_EXPORT_FILE", "SpecExport", "dry_run", "export_spec"]
@@ -63,27 +62,24 @@ class SpecExport:
         return self.artifacts[0].path
 
 
-def _one_score_per_row(out: npt.NDArray[Any], n: int, where: str) -> None:
-    if out.shape not in ((n,), (n, 1)):
-        raise ExportError(f"{where}: the model returned shape {list(out.shape)} for {n} rows; a ranker returns one "
-                          f"score per row ([{n}] or [{n}, 1])")  # fmt: skip
-
-
 def dry_run(spec: ModelSpec, scorer: RowsScorer, rows: SpecRows, *, what: str) -> None:
     """Call ``scorer`` on a few of ``rows``: one finite score per row, or an error that says what was wrong.
 
     Raises:
         ExportError: the call failed (a name, dtype or shape the model does not take) or returned another shape.
     """
-    n = min(len(rows), 4)
-    batch = rows.batch(0, n)
+    start, stop = next(rows.bounds(4))
+    batch = rows.batch(start, stop)
+    shapes = {k: f"{v.dtype}{list(v.shape)}" for k, v in batch.items()}
     try:
         out = np.asarray(scorer(batch))
     except Exception as e:  # the model's own code raises anything; the message says what it was given
-        shapes = {k: f"{v.dtype}{list(v.shape)}" for k, v in batch.items()}
-        raise ExportError(f"spec {spec.name!r}: dry run of the {what} on {n} rows {shapes} failed: "
+        raise ExportError(f"spec {spec.name!r}: dry run of the {what} on {stop - start} rows {shapes} failed: "
                           f"{type(e).__name__}: {e}") from e  # fmt: skip
-    _one_score_per_row(out, n, f"spec {spec.name!r}, dry run of the {what}")
+    try:
+        rows.scores_of(out, start, stop)
+    except ValueError as e:
+        raise ExportError(f"spec {spec.name!r}, dry run of the {what} on {shapes}: {e}") from None
     if not np.isfinite(out).all():
         raise ExportError(f"spec {spec.name!r}: dry run of the {what} returned non-finite scores")
 
@@ -105,9 +101,12 @@ def _check_onnx_inputs(spec: ModelSpec, path: Path) -> None:
         if tensor.elem_type != _ONNX_TYPES[item.dtype]:
             raise ExportError(f"input {item.name!r}.dtype: the spec says {item.dtype}, the graph has onnx type "
                               f"{tensor.elem_type}")  # fmt: skip
-        if len(tensor.shape.dim) != len(item.shape) + 1:
+        leading = 2 if item.role is Role.ITEM and spec.layout is Layout.QUERY_CANDIDATES else 1
+        if len(tensor.shape.dim) != len(item.shape) + leading:
+            axes = "the query and candidate axes" if leading == 2 else "the row axis" if item.role is Role.ITEM else (
+                "the query axis")  # fmt: skip
             raise ExportError(f"input {item.name!r}.shape: the spec has {len(item.shape)} per-row dims, the graph "
-                              f"{len(tensor.shape.dim) - 1} (plus the row axis)")  # fmt: skip
+                              f"{len(tensor.shape.dim) - leading} (plus {axes})")  # fmt: skip
     if spec.output.name not in outputs:
         raise ExportError(f"output.name: the spec names {spec.output.name!r}, the graph's outputs are {outputs}")
 
@@ -119,16 +118,19 @@ def _torch_export(spec: ModelSpec, rows: SpecRows, out: Path, external_data: boo
 
     module = load_module(spec)
     dry_run(spec, module_rows_scorer(module, spec), rows, what="PyTorch module")
-    example_rows = rows.batch(0, min(len(rows), 3))
-    if len(next(iter(example_rows.values()))) < 2:
-        raise ExportError(f"spec {spec.name!r}: exporting needs at least 2 rows of data, got {len(rows)}")
+    bounds = list(rows.bounds(3))
+    example_rows = rows.batch(bounds[0][0], bounds[min(1, len(bounds) - 1)][1])  # >= 2 of each axis: none specialized
+    if min(v.shape[0] for v in example_rows.values()) < 2:
+        raise ExportError(f"spec {spec.name!r}: exporting needs at least 2 rows (queries) of data, got {len(rows)}")
     example = tuple(torch.from_numpy(example_rows[i.name]) for i in spec.inputs)
-    row_axis = torch.export.Dim("rows")
-    named: dict[str, Any] = {}
+    query_layout = spec.layout is Layout.QUERY_CANDIDATES
+    named: dict[str, Any] = {"__rows__": torch.export.Dim("queries" if query_layout else "rows")}
     dynamic_shapes: dict[str, dict[int, Any]] = {}
     for item in spec.inputs:
-        axes = {0: row_axis}
-        for k, dim in enumerate(item.shape, start=1):
+        axes = {0: named["__rows__"]}
+        if query_layout and item.role is Role.ITEM:
+            axes[1] = named.setdefault("__candidates__", torch.export.Dim("candidates"))
+        for k, dim in enumerate(item.shape, start=len(axes)):
             if isinstance(dim, str):
                 axes[k] = named.setdefault(dim, torch.export.Dim(dim))
         dynamic_shapes[item.name] = axes
@@ -139,7 +141,7 @@ def _torch_export(spec: ModelSpec, rows: SpecRows, out: Path, external_data: boo
         input_names=[i.name for i in spec.inputs],
         dynamic_shapes=tuple(dynamic_shapes[i.name] for i in spec.inputs),  # positional: any forward() names
         external_data=external_data,
-        layout="rows",
+        layout=spec.layout.value,
         output_name=spec.output.name,
     )
     return module, artifact
@@ -165,14 +167,16 @@ def export_spec(
     for item in spec.inputs:
         if item.dtype not in DTYPES:  # unreachable for a validated spec; keeps the mapping total
             raise ExportError(f"input {item.name!r}: unsupported dtype {item.dtype}")
-    checked = rows.take(np.arange(min(len(rows), parity_rows)))
+    checked = rows.take(np.arange(next(rows.bounds(parity_rows))[1]))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}-", dir=out_dir.parent) as tmp:
         work = Path(tmp)
         parity: list[ParityRecord] = []
         if spec.model.onnx is not None:
             _check_onnx_inputs(spec, spec.model.onnx)
-            fp32 = OnnxArtifact(path=work / "model.onnx", precision="fp32", external_data=False, layout="rows")
+            fp32 = OnnxArtifact(
+                path=work / "model.onnx", precision="fp32", external_data=False, layout=spec.layout.value
+            )
             shutil.copy2(spec.model.onnx, fp32.path)
             data = spec.model.onnx.with_name(spec.model.onnx.name + ".data")
             if data.is_file():
@@ -205,10 +209,7 @@ def export_spec(
 def _parity(
     reference: RowsScorer, candidate: RowsScorer, rows: SpecRows, ref: str, cand: str, tolerance: tuple[float, float]
 ) -> ParityRecord:
-    cases = {
-        f"rows {start}-{min(start + 1024, len(rows)) - 1}": rows.batch(start, min(start + 1024, len(rows)))
-        for start in range(0, len(rows), 1024)
-    }
+    cases = {f"rows {start}-{stop - 1}": rows.batch(start, stop) for start, stop in rows.bounds(1024)}
     return compare_scorers(
         lambda b: np.asarray(reference(b)).reshape(-1),
         lambda b: np.asarray(candidate(b)).reshape(-1),

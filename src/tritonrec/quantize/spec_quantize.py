@@ -215,8 +215,18 @@ def _split_calibration(side: SpecRows, seed: int) -> tuple[SpecRows, SpecRows]:
 
 
 def calibration_feeds(rows: SpecRows, *, n_rows: int, batch_rows: int, seed: int) -> FeedBatches:
-    """A seeded draw of ``n_rows`` rows (all when fewer), in batches of ``batch_rows`` named inputs."""
-    index = np.sort(np.random.default_rng(seed).choice(len(rows), size=min(n_rows, len(rows)), replace=False))
+    """A seeded draw of ``n_rows`` rows (all when fewer), in batches of about ``batch_rows`` rows as the model takes.
+
+    In the query + candidates layout whole queries are drawn; a batch holds whole queries too.
+    """
+    rng = np.random.default_rng(seed)
+    if rows.query_layout:
+        queries = rng.permutation(np.unique(rows.query_ids))
+        sizes = np.bincount(rows.query_ids)[queries]
+        kept = queries[: max(1, int(np.searchsorted(np.cumsum(sizes), n_rows, side="right")))]
+        index = np.flatnonzero(np.isin(rows.query_ids, kept))
+    else:
+        index = np.sort(rng.choice(len(rows), size=min(n_rows, len(rows)), replace=False))
     drawn = rows.take(index)
     return FeedBatches(tuple(drawn.batches(batch_rows)))
 

@@ -1,7 +1,10 @@
-"""A spec's serving variants (rows layout) as Triton ``ModelConfig`` protobufs, and the repository they make.
+"""A spec's serving variants as Triton ``ModelConfig`` protobufs, and the repository they make.
 
-A request is one query's N candidate rows; Triton's ``max_batch_size`` counts rows, and its dynamic batcher stacks
-the rows of several requests. Three variants, named ``<spec name>_<kind>``:
+Rows layout: a request is one query's N candidate rows; Triton's ``max_batch_size`` counts rows, and its dynamic
+batcher stacks the rows of several requests. Query + candidates layout: a request is a query (query inputs
+``[1, *dims]``, item inputs ``[1, N, *dims]``, the answer ``[1, N]``); ``max_batch_size`` counts queries; the CPU
+variant pads the candidates of the queries it batches, the native backends batch requests of equal N. Three
+variants, named ``<spec name>_<kind>``:
 
 | kind | backend | where |
 |---|---|---|
@@ -9,8 +12,9 @@ the rows of several requests. Three variants, named ``<spec name>_<kind>``:
 | ``onnx`` | native ``onnxruntime_onnx``: no Python in the request path | GPU (NGC image) |
 | ``trt_fp16`` | native ``tensorrt_plan``, FP16 engine built on the target GPU from ``model.onnx`` | GPU |
 
-A scalar input (``shape = []``) travels as ``[N, 1]`` (Triton's dims cannot be empty): the native backends
-reshape it to the graph's ``[N]``, the Python model squeezes it. The score output is ``[N, 1]`` the same way. Every
+A scalar input (``shape = []``) per row or per query travels as ``[N, 1]`` (Triton's dims cannot be empty): the
+native backends reshape it to the graph's ``[N]``, the Python model squeezes it. The rows layout's score output is
+``[N, 1]`` the same way. Every
 variant warms up on real rows of the spec's data (one query's rows, written as ``warmup/<input>`` raw files).
 Field references: https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto
 """
@@ -19,17 +23,18 @@ from __future__ import annotations
 
 import enum
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonrec.backends import MODEL_FILES_DIR
+from tritonrec.contract import DEFAULT_MAX_CANDIDATES
 from tritonrec.errors import ConfigError, RepositoryError
 from tritonrec.repository.build import CONFIG_FILE, VERSION
 from tritonrec.repository.variants import Batching, config_text, dynamic_batching_config
-from tritonrec.spec.model_spec import DTYPES, InputSpec, Layout, ModelSpec
+from tritonrec.spec.model_spec import DTYPES, InputSpec, Layout, ModelSpec, Role
 from tritonrec.spec.rows import SpecRows
 
 __all__ = ["SpecVariant", "SpecVariantKind", "build_spec_repository", "spec_model_config", "trt_shapes"]
@@ -39,6 +44,13 @@ TRT_SHAPE_KEYS = ("trt_min_shapes", "trt_opt_shapes", "trt_max_shapes")
 
 ROWS_BATCHING = Batching(max_batch_size=4096, preferred_batch_sizes=(), max_queue_delay_us=2_000)
 """Rows per execution: a few queries of hundreds of candidates; no preferred sizes (requests differ in rows)."""
+QUERY_BATCHING = Batching(max_batch_size=64, preferred_batch_sizes=(), max_queue_delay_us=2_000)
+"""Queries per execution in the query + candidates layout."""
+
+
+def default_batching(spec: ModelSpec) -> Batching:
+    """:data:`ROWS_BATCHING` or :data:`QUERY_BATCHING`, by the spec's layout."""
+    return QUERY_BATCHING if spec.layout is Layout.QUERY_CANDIDATES else ROWS_BATCHING
 
 
 class SpecVariantKind(enum.StrEnum):
@@ -66,7 +78,8 @@ class SpecVariant:
         instances: model instances per device (default: 2 on CPU, 1 on GPU).
         cpu_threads: intra-op threads per CPU instance (0 = the cores shared out between instances).
         max_len: the longest a dynamic per-row dim may be (the CPU variant refuses more; TensorRT profiles end there).
-        batching: rows per execution, queue delay and bounds.
+        max_candidates: the most candidates of one query (query + candidates layout).
+        batching: rows (queries) per execution, queue delay and bounds (default: :func:`default_batching`).
     """
 
     kind: SpecVariantKind
@@ -75,7 +88,8 @@ class SpecVariant:
     instances: int = 0
     cpu_threads: int = 0
     max_len: int = 512
-    batching: Batching = field(default_factory=lambda: ROWS_BATCHING)
+    max_candidates: int = DEFAULT_MAX_CANDIDATES
+    batching: Batching | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "fp16", "int8"):
@@ -84,8 +98,12 @@ class SpecVariant:
             raise ConfigError(f"{self.kind.value}: INT8 is served by the cpu variant only so far")
         if self.runtime not in ("onnxruntime", "openvino") or (self.runtime != "onnxruntime" and self.kind.gpu):
             raise ConfigError(f"runtime {self.runtime!r}: openvino is an option of the cpu variant")
-        if self.instances < 0 or self.cpu_threads < 0 or self.max_len < 1:
-            raise ConfigError("instances and cpu_threads must be >= 0, max_len >= 1")
+        if self.instances < 0 or self.cpu_threads < 0 or self.max_len < 1 or self.max_candidates < 1:
+            raise ConfigError("instances and cpu_threads must be >= 0, max_len and max_candidates >= 1")
+
+    def batching_of(self, spec: ModelSpec) -> Batching:
+        """The variant's batching, or the layout's default."""
+        return self.batching or default_batching(spec)
 
     def name(self, spec: ModelSpec) -> str:
         """The served model's name: ``<spec name>_<kind>``."""
@@ -101,21 +119,25 @@ class SpecVariant:
         return "model_fp16.onnx" if self.precision == "fp16" else "model.onnx"
 
 
-def _dims(item: InputSpec) -> list[int]:
-    return item.dims or [1]
+def _candidates_axis(spec: ModelSpec, item: InputSpec) -> bool:
+    """Whether ``item`` has a candidates axis before its per-row dims (an item input of the query layout)."""
+    return spec.layout is Layout.QUERY_CANDIDATES and item.role is Role.ITEM
 
 
 def _io(spec: ModelSpec, variant: SpecVariant) -> tuple[list[mc.ModelInput], list[mc.ModelOutput]]:
     native = variant.kind.gpu
     inputs = []
     for item in spec.inputs:
-        tensor = mc.ModelInput(name=item.name, data_type=getattr(mc, DTYPES[item.dtype]), dims=_dims(item))
-        if not item.shape and native:
+        per_candidate = _candidates_axis(spec, item)
+        dims = [-1, *item.dims] if per_candidate else item.dims or [1]
+        tensor = mc.ModelInput(name=item.name, data_type=getattr(mc, DTYPES[item.dtype]), dims=dims)
+        if not item.shape and native and not per_candidate:
             tensor.reshape.CopyFrom(mc.ModelTensorReshape(shape=[]))
-        tensor.allow_ragged_batch = item.dynamic and not native  # the Python model pads them itself
+        tensor.allow_ragged_batch = (item.dynamic or per_candidate) and not native  # the Python model pads them
         inputs.append(tensor)
-    output = mc.ModelOutput(name=spec.output.name, data_type=mc.TYPE_FP32, dims=[1])
-    if native:
+    query_layout = spec.layout is Layout.QUERY_CANDIDATES
+    output = mc.ModelOutput(name=spec.output.name, data_type=mc.TYPE_FP32, dims=[-1] if query_layout else [1])
+    if native and not query_layout:
         output.reshape.CopyFrom(mc.ModelTensorReshape(shape=[]))
     return inputs, [output]
 
@@ -123,7 +145,8 @@ def _io(spec: ModelSpec, variant: SpecVariant) -> tuple[list[mc.ModelInput], lis
 def _warmup(spec: ModelSpec, rows: SpecRows) -> mc.ModelWarmup:
     start, stop = next(rows.queries())
     batch = rows.batch(start, stop)
-    warm = mc.ModelWarmup(name="one_query_of_real_rows", batch_size=stop - start, count=2)
+    first = next(iter(batch.values())).shape[0]  # the query's rows, or 1 query
+    warm = mc.ModelWarmup(name="one_query_of_real_rows", batch_size=first, count=2)
     for item in spec.inputs:
         values = batch[item.name]
         dims = list(values.shape[1:]) or [1]
@@ -134,20 +157,10 @@ def _warmup(spec: ModelSpec, rows: SpecRows) -> mc.ModelWarmup:
 
 
 def spec_model_config(spec: ModelSpec, variant: SpecVariant, warmup: SpecRows | None = None) -> mc.ModelConfig:
-    """The ``ModelConfig`` of ``variant`` (warm-up on the first query of ``warmup`` when given).
-
-    Raises:
-        ConfigError: the spec is not in the rows layout (query inputs need the query + candidates layout, which
-            the repository builder serves for the bundled model only so far).
-    """
-    if spec.layout is not Layout.ROWS:
-        raise ConfigError(
-            f"spec {spec.name!r} has query inputs ({[i.name for i in spec.inputs if i.role.value == 'query']}): the "
-            "query + candidates layout is served for the bundled model only so far; make every input per row"
-        )
+    """The ``ModelConfig`` of ``variant`` (warm-up on the first query of ``warmup`` when given)."""
     inputs, outputs = _io(spec, variant)
     instances = variant.instances or (1 if variant.kind.gpu else 2)
-    batching = variant.batching
+    batching = variant.batching_of(spec)
     config = mc.ModelConfig(
         name=variant.name(spec),
         max_batch_size=batching.max_batch_size,
@@ -173,11 +186,16 @@ def spec_model_config(spec: ModelSpec, variant: SpecVariant, warmup: SpecRows | 
         params["runtime"].string_value = variant.runtime
         params["output_name"].string_value = spec.output.name
         params["intra_op_threads"].string_value = str(variant.cpu_threads)
+        if spec.layout is Layout.QUERY_CANDIDATES:
+            params["layout"].string_value = spec.layout.value
+            params["max_candidates"].string_value = str(variant.max_candidates)
         for item in spec.inputs:
+            if _candidates_axis(spec, item):
+                params[f"candidates_{item.name}"].string_value = "true"
             params[f"pad_{item.name}"].string_value = repr(item.pad)
             if item.dynamic:
                 params[f"max_len_{item.name}"].string_value = str(variant.max_len)
-            if not item.shape:
+            if not item.shape and not _candidates_axis(spec, item):  # [N, 1] on the wire, [N] in the graph
                 params[f"scalar_{item.name}"].string_value = "true"
             if item.allow_nan:
                 params[f"allow_nan_{item.name}"].string_value = "true"
@@ -195,19 +213,29 @@ def trt_shapes(spec: ModelSpec, variant: SpecVariant, warmup: SpecRows | None = 
 
     Rows run from 1 to ``max_batch_size``, tuned for the rows of a few queries (256, or fewer when the limit is
     lower); a dynamic dim from 1 to ``max_len``, tuned for the longest row of the warm-up query (real data), else 32.
-    A scalar input is the graph's ``[N]``. ``build_trt_engines.sh`` reads them from the config
-    (``trt_min_shapes``, ``trt_opt_shapes``, ``trt_max_shapes``), so the engine's shapes are stated once.
+    In the query + candidates layout the first axis is queries (tuned for 16) and an item input's candidates run
+    from 1 to ``max_candidates``, tuned for the warm-up query's. A scalar input is the graph's ``[N]``.
+    ``build_trt_engines.sh`` reads them from the config (``trt_min_shapes``, ``trt_opt_shapes``,
+    ``trt_max_shapes``), so the engine's shapes are stated once.
     """
-    rows = variant.batching.max_batch_size
-    batch = (1, min(256, rows), rows)  # min, opt, max
-    longest: dict[str, int] = {}
+    most = variant.batching_of(spec).max_batch_size
+    query_layout = spec.layout is Layout.QUERY_CANDIDATES
+    batch = (1, min(16 if query_layout else 256, most), most)  # min, opt, max
+    seen: dict[str, tuple[int, ...]] = {}  # the warm-up query's shapes, without the first axis
     if warmup is not None and len(warmup):
-        start, stop = next(warmup.queries())
-        longest = {k: int(v[start:stop].max(initial=1)) for k, v in warmup.lengths.items()}
+        seen = {k: v.shape[1:] for k, v in warmup.batch(*next(warmup.queries())).items()}
 
     def dims(item: InputSpec, point: int) -> tuple[int, ...]:
-        opt = min(max(longest.get(item.name, 32), 1), variant.max_len)
-        return tuple(d if isinstance(d, int) else (1, opt, variant.max_len)[point] for d in item.shape)
+        shape: list[int | str] = ["__candidates__", *item.shape] if _candidates_axis(spec, item) else list(item.shape)
+        out = []
+        for axis, d in enumerate(shape):
+            if isinstance(d, int):
+                out.append(d)
+                continue
+            most_of = variant.max_candidates if d == "__candidates__" else variant.max_len
+            real = seen[item.name][axis] if item.name in seen else (200 if d == "__candidates__" else 32)
+            out.append((1, min(max(real, 1), most_of), most_of)[point])
+        return tuple(out)
 
     return {
         key: ",".join(f"{i.name}:" + "x".join(str(d) for d in (batch[point], *dims(i, point))) for i in spec.inputs)
@@ -239,7 +267,6 @@ def build_spec_repository(
 
     Raises:
         RepositoryError: an artifact is missing from the export (found before anything is written).
-        ConfigError: the spec is not in the rows layout.
     """
     sources = {}
     for variant in variants:  # every artifact found before anything is written

@@ -1,16 +1,23 @@
 """A spec's rows: its Parquet file read into numpy arrays per input, grouped by query, split in two.
 
-Each input becomes one array ``[R, *dims]`` of its dtype: a column of scalars (``shape = []``), a column of fixed
-lists (``shape = [13]``), several scalar columns gathered (``columns = [...]``), or a column of variable-length
-lists (``shape = ["tokens"]``: padded with the input's ``pad`` to the longest row; a batch is trimmed to its own
-longest). Rows keep the file's order; the split holds out whole queries (seeded by query id), so one query's rows
-are never on both sides. Legend: R = rows, B = rows per batch, Q = queries.
+Each item input becomes one array ``[R, *dims]`` of its dtype: a column of scalars (``shape = []``), a column of
+fixed lists (``shape = [13]``), several scalar columns gathered (``columns = [...]``), or a column of
+variable-length lists (``shape = ["tokens"]``: padded with the input's ``pad`` to the longest row; a batch is
+trimmed to its own longest). A query input (``role = "query"``, the query + candidates layout) is read once per
+query, from the query's first row: ``[Q, *dims]`` indexed by the query's code. Rows keep the file's order; the
+split holds out whole queries (seeded by query id), so one query's rows are never on both sides.
+
+A batch is what the model takes, in the spec's layout (:meth:`SpecRows.batch`): every input ``[B, *dims]`` in the
+rows layout; in the query + candidates layout query inputs ``[Q, *dims]`` and item inputs ``[Q, N, *dims]`` (each
+query's candidate rows, padded with the input's ``pad`` to the batch's longest query), the scores ``[Q, N]``, read
+back to one score per row by :meth:`SpecRows.scores_of`. Legend: R = rows, B = rows per batch, Q = queries,
+N = candidates of a query.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tritonrec.errors import DataError
-from tritonrec.spec.model_spec import InputSpec, ModelSpec
+from tritonrec.spec.model_spec import InputSpec, ModelSpec, Role
 
 __all__ = ["SpecRows", "evaluation_query", "read_rows", "split_rows"]
 
@@ -30,11 +37,15 @@ class SpecRows:
     """Rows of a spec's data.
 
     Attributes:
-        features: ``{input name: [R, *dims]}`` in the input's dtype (dynamic dims padded to the longest row).
-        lengths: ``{input name: [R]}`` the real length of each row's dynamic dim (dynamic inputs only).
+        features: ``{item input name: [R, *dims]}`` in the input's dtype (dynamic dims padded to the longest row).
+        lengths: ``{input name: [R]}`` (item inputs) or ``[Q]`` (query inputs): the real length of each row's or
+            query's dynamic dim (dynamic inputs only).
         labels: ``[R]`` float64, 1 = relevant.
         query_ids: ``[R]`` int64 codes of the query id column (equal codes = one query).
         positions: ``[R]`` each row's position in the file (to join other columns of the same file).
+        query_features: ``{query input name: [Q, *dims]}``, row ``q`` holding query code ``q``'s value (the query +
+            candidates layout; empty in the rows layout).
+        pads: ``{input name: pad value}``: what a query's missing candidate rows are filled with in a batch.
     """
 
     features: Features
@@ -42,6 +53,8 @@ class SpecRows:
     labels: npt.NDArray[np.float64]
     query_ids: npt.NDArray[np.int64]
     positions: npt.NDArray[np.int64]
+    query_features: Features = field(default_factory=dict)
+    pads: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -51,14 +64,21 @@ class SpecRows:
         """Distinct queries."""
         return int(len(np.unique(self.query_ids)))
 
+    @property
+    def query_layout(self) -> bool:
+        """Whether a batch is query inputs once per query and item inputs per candidate (else every input per row)."""
+        return bool(self.query_features)
+
     def take(self, index: npt.NDArray[np.int64]) -> SpecRows:
-        """The rows at ``index``, in that order."""
+        """The rows at ``index``, in that order (the query inputs stay indexed by query code)."""
         return SpecRows(
             features={k: v[index] for k, v in self.features.items()},
-            lengths={k: v[index] for k, v in self.lengths.items()},
+            lengths={k: v if k in self.query_features else v[index] for k, v in self.lengths.items()},
             labels=self.labels[index],
             query_ids=self.query_ids[index],
             positions=self.positions[index],
+            query_features=self.query_features,
+            pads=self.pads,
         )
 
     def head_queries(self, n: int) -> SpecRows:
@@ -67,21 +87,85 @@ class SpecRows:
         keep = set(self.query_ids[np.sort(first)[:n]].tolist())
         return self.take(np.flatnonzero(np.isin(self.query_ids, list(keep))))
 
+    def _runs(self, start: int, stop: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """For rows ``start:stop``: each row's query run (0..Q-1) and its position within the run."""
+        ids = self.query_ids[start:stop]
+        run = np.concatenate([[0], np.cumsum(ids[1:] != ids[:-1])]).astype(np.int64) if len(ids) else ids
+        first = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else ids
+        return run, np.arange(len(ids), dtype=np.int64) - first[run]
+
+    def _lengths(self, name: str, start: int, stop: int) -> npt.NDArray[np.int64]:
+        return self.lengths[name][start:stop] if name in self.lengths else np.zeros(0, dtype=np.int64)
+
+    def _trimmed(self, name: str, values: npt.NDArray[Any], lengths: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        if name not in self.lengths:
+            return values
+        return values[:, : int(lengths.max(initial=1))]
+
     def batch(self, start: int, stop: int) -> Features:
-        """Rows ``start:stop`` as model inputs, each dynamic dim trimmed to the batch's longest row."""
-        out = {}
+        """Rows ``start:stop`` as the model takes them, each dynamic dim trimmed to the batch's longest.
+
+        In the query + candidates layout, each run of one query's rows is one query of the batch.
+        """
+        if not self.query_layout:
+            return {
+                name: np.ascontiguousarray(self._trimmed(name, v[start:stop], self._lengths(name, start, stop)))
+                for name, v in self.features.items()
+            }
+        run, at = self._runs(start, stop)
+        codes = self.query_ids[start:stop][np.r_[True, run[1:] != run[:-1]]] if stop > start else run
+        out: Features = {}
+        for name, values in self.query_features.items():
+            lengths = self.lengths[name][codes] if name in self.lengths else np.zeros(0, dtype=np.int64)
+            out[name] = np.ascontiguousarray(self._trimmed(name, values[codes], lengths))
+        width = int(at.max(initial=0)) + 1
         for name, values in self.features.items():
-            part = values[start:stop]
-            if name in self.lengths:
-                longest = int(self.lengths[name][start:stop].max(initial=1))
-                part = part[:, :longest]
-            out[name] = np.ascontiguousarray(part)
+            part = self._trimmed(name, values[start:stop], self._lengths(name, start, stop))
+            grid = np.full((len(codes), width, *part.shape[1:]), self.pads.get(name, 0), dtype=part.dtype)
+            grid[run, at] = part
+            out[name] = grid
         return out
 
+    def scores_of(self, out: npt.ArrayLike, start: int, stop: int) -> npt.NDArray[np.float64]:
+        """The model's answer to :meth:`batch` ``(start, stop)`` as ``[stop - start]`` scores, one per row.
+
+        Raises:
+            ValueError: the answer is not one score per row (``[B]``/``[B, 1]``; ``[Q, N]``/``[Q, N, 1]`` in the
+                query + candidates layout).
+        """
+        scores = np.asarray(out, dtype=np.float64)
+        n = stop - start
+        if not self.query_layout:
+            if scores.shape not in ((n,), (n, 1)):
+                raise ValueError(f"the model returned shape {list(scores.shape)} for {n} rows; a ranker returns one "
+                                 f"score per row ([{n}] or [{n}, 1])")  # fmt: skip
+            return scores.reshape(n)
+        run, at = self._runs(start, stop)
+        q, width = (int(run.max(initial=-1)) + 1, int(at.max(initial=-1)) + 1)
+        if scores.shape not in ((q, width), (q, width, 1)):
+            raise ValueError(f"the model returned shape {list(scores.shape)} for {q} queries of up to {width} "
+                             f"candidates; a ranker returns one score per candidate ([{q}, {width}] or "
+                             f"[{q}, {width}, 1])")  # fmt: skip
+        return scores.reshape(q, width)[run, at]
+
+    def bounds(self, rows: int) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` of consecutive batches of about ``rows`` rows (whole queries in the query layout)."""
+        if not self.query_layout:
+            for start in range(0, len(self), rows):
+                yield start, min(start + rows, len(self))
+            return
+        start = 0
+        for _, stop in self.queries():
+            if stop - start >= rows:
+                yield start, stop
+                start = stop
+        if start < len(self):
+            yield start, len(self)
+
     def batches(self, rows: int) -> Iterator[Features]:
-        """Consecutive batches of at most ``rows`` rows."""
-        for start in range(0, len(self), rows):
-            yield self.batch(start, min(start + rows, len(self)))
+        """Consecutive batches of about ``rows`` rows (:meth:`bounds`)."""
+        for start, stop in self.bounds(rows):
+            yield self.batch(start, stop)
 
     def queries(self) -> Iterator[tuple[int, int]]:
         """``(start, stop)`` of each run of rows with one query id, in order (a request's rows when served)."""
@@ -108,6 +192,29 @@ def _fixed(values: list[Any], spec: InputSpec, where: str) -> npt.NDArray[Any]:
             f"{where}: input {spec.name!r} wants rows of shape {list(spec.shape)}, got {list(array.shape[1:])}"
         )
     return array
+
+
+def _list_values(column: Any, spec: InputSpec, where: str) -> npt.NDArray[Any]:
+    """A column of scalars or of fixed-length lists as ``[R, *dims]``; lists of equal length read without Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if len(spec.shape) == 1 and pa.types.is_list(kind) and not pa.types.is_nested(kind.value_type):
+        lengths = pc.list_value_length(column)
+        if column.null_count == 0 and len(column) and pc.all(pc.equal(lengths, spec.shape[0])).as_py():
+            try:
+                flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+                return _fixed_array(flat.reshape(len(column), spec.shape[0]), spec, where)
+            except (ValueError, TypeError, pa.ArrowInvalid):
+                pass  # the slow path below names what is wrong
+    return _fixed(column.to_pylist(), spec, where)
+
+
+def _fixed_array(values: npt.NDArray[Any], spec: InputSpec, where: str) -> npt.NDArray[Any]:
+    if values.dtype.kind not in "biuf" or (values.dtype.kind == "f" and np.dtype(spec.dtype).kind in "iub"):
+        raise DataError(f"{where}: column of input {spec.name!r} does not hold {spec.dtype} values")
+    return values.astype(spec.dtype, copy=False)
 
 
 def _ragged(values: list[Any], spec: InputSpec, where: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
@@ -150,16 +257,22 @@ def read_rows(spec: ModelSpec, path: Path | None = None) -> SpecRows:
     where = str(source)
     label_column = spec.data.label if spec.data else "label"
     query_column = spec.data.query_id if spec.data else "query_id"
+    raw_queries = _column(table, query_column, where).to_numpy(zero_copy_only=False)
+    _, first_rows, codes = np.unique(raw_queries, return_index=True, return_inverse=True)
     features: Features = {}
+    query_features: Features = {}
     lengths: dict[str, npt.NDArray[np.int64]] = {}
     for item in spec.inputs:
+        # a query input is read from each query's first row: [Q, *dims], row q for query code q
+        part = table.take(first_rows) if item.role is Role.QUERY else table
+        into = query_features if item.role is Role.QUERY else features
         if item.columns:
-            parts = [_column(table, c, where).to_numpy(zero_copy_only=False) for c in item.columns]
-            features[item.name] = _fixed(np.stack(parts, axis=1).tolist(), item, where)
+            parts = [_column(part, c, where).to_numpy(zero_copy_only=False) for c in item.columns]
+            into[item.name] = _fixed(np.stack(parts, axis=1).tolist(), item, where)
         elif item.dynamic:
-            features[item.name], lengths[item.name] = _ragged(_column(table, item.name, where).to_pylist(), item, where)
+            into[item.name], lengths[item.name] = _ragged(_column(part, item.name, where).to_pylist(), item, where)
         else:
-            features[item.name] = _fixed(_column(table, item.name, where).to_pylist(), item, where)
+            into[item.name] = _list_values(_column(part, item.name, where), item, where)
     labels = _column(table, label_column, where).to_numpy(zero_copy_only=False)
     try:
         labels = np.asarray(labels, dtype=np.float64)
@@ -167,11 +280,15 @@ def read_rows(spec: ModelSpec, path: Path | None = None) -> SpecRows:
         raise DataError(f"{where}: label column {label_column!r} is not numeric") from None
     if np.isnan(labels).any() or not np.isin(labels, (0.0, 1.0)).all():
         raise DataError(f"{where}: label column {label_column!r} must hold 0 or 1 only")
-    raw_queries = _column(table, query_column, where).to_numpy(zero_copy_only=False)
-    _, codes = np.unique(raw_queries, return_inverse=True)
     positions = np.arange(len(labels), dtype=np.int64)
     return SpecRows(
-        features=features, lengths=lengths, labels=labels, query_ids=codes.astype(np.int64), positions=positions
+        features=features,
+        lengths=lengths,
+        labels=labels,
+        query_ids=codes.astype(np.int64).reshape(-1),
+        positions=positions,
+        query_features=query_features,
+        pads={i.name: i.pad for i in spec.inputs},
     )
 
 
