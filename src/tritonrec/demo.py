@@ -2,10 +2,12 @@
 
 1. load Beauty and sample the evaluation negatives;
 2. train the preset (or reuse its checkpoint);
-3. export ONNX with parity checks;
-4. build the Triton model repository (``ranker_cpu``);
+3. export ONNX with parity checks; write the same model as a model spec (``tritonrec export spec``) and export it
+   through the spec path too (``export onnx --spec``);
+4. build the Triton model repository (``ranker_cpu``, and the spec's ``ranking_model_cpu`` beside it);
 5. serve it on the bundled tritonserver and score every test user over gRPC with the shared metrics module,
-   beside eager PyTorch and in-process ONNX Runtime;
+   beside eager PyTorch and in-process ONNX Runtime; then every test user again through the spec's served model,
+   as any team's model is scored (the same figures: the bundled model is one spec among others);
 6. a short closed-loop sweep of the same server on real Beauty traffic;
 7. a short ``tritonrec select`` (eager PyTorch, ONNX Runtime and the served graph, FP32 and FP16) and its pick
    for the default SLA (p99 50 ms) and quality budget.
@@ -31,8 +33,10 @@ from tritonrec.export.checkpoint_export import ExportResult, export_checkpoint
 from tritonrec.measure.loadgen import PointSettings
 from tritonrec.measure.points import Target
 from tritonrec.measure.traffic import TrafficSpec
-from tritonrec.metrics import ranking_metrics, score_eval_set
+from tritonrec.metrics import grouped_metrics, ranking_metrics, score_eval_set
 from tritonrec.model.config import Preset
+from tritonrec.pipeline.bundled_spec import BundledSpecStep, bundled_spec_step
+from tritonrec.pipeline.spec_steps import spec_repository_step, spec_rows
 from tritonrec.pipeline.steps import (
     RepositoryStep,
     ServedScores,
@@ -43,8 +47,10 @@ from tritonrec.pipeline.steps import (
 )
 from tritonrec.records import Progress, new_record, quiet
 from tritonrec.repository import VARIANTS, VariantName
+from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind
 from tritonrec.scorers.eager import torch_scorer
 from tritonrec.scorers.ort import onnx_scorer
+from tritonrec.scorers.rows import served_query_scores
 from tritonrec.serving.server import LocalTriton
 from tritonrec.train.loop import TrainConfig
 from tritonrec.train.report import Metrics
@@ -109,6 +115,9 @@ class DemoResult:
         served: counts and timing of the gRPC scoring.
         max_abs_diff: largest ``|Triton - eager|`` score difference.
         max_abs_diff_vs_onnx: largest ``|Triton - in-process ONNX Runtime|`` difference (same file).
+        spec: the model written as a spec and exported through the spec path.
+        spec_triton: the spec's metrics (:func:`~tritonrec.metrics.grouped_metrics`) through its served model.
+        max_abs_diff_spec: largest ``|served spec model - eager|`` score difference.
         sweep: the best closed-loop point of the closing sweep.
         sweep_report: its Markdown report.
         selection: the short selection's record (``chosen``, ``candidates``...).
@@ -127,6 +136,9 @@ class DemoResult:
     served: ServedScores
     max_abs_diff: float
     max_abs_diff_vs_onnx: float
+    spec: BundledSpecStep
+    spec_triton: Metrics
+    max_abs_diff_spec: float
     sweep: PointSummary
     sweep_report: Path
     selection: dict[str, Any]
@@ -154,6 +166,14 @@ class DemoResult:
             "max_abs_diff": self.max_abs_diff,
             "max_abs_diff_vs_onnx": self.max_abs_diff_vs_onnx,
             "export_parity": [r.to_dict() for r in self.export.parity],
+            "spec": {
+                "file": str(self.spec.written.path),
+                "export_parity": [r.to_dict() for r in self.spec.export.parity],
+                "test_triton": _rounded(self.spec_triton),
+                "ndcg@10_triton": round(self.spec_triton["ndcg@10"], 4),
+                "gauc_triton": round(self.spec_triton["gauc"], 4),
+                "max_abs_diff": self.max_abs_diff_spec,
+            },
             "grpc_requests": self.served.grpc_requests,
             "triton_executions": self.served.executions,
             "triton_inferences": self.served.inferences,
@@ -251,21 +271,30 @@ def run_demo(
     export_dir = checkpoint_dir / "onnx"
     step(f"[3/{STEPS}] exporting ONNX with parity checks -> {export_dir}")
     export = export_checkpoint(trained.checkpoint, data.test, export_dir, fp16=True)
+    spec_dir = settings.out_dir / "spec"
+    step(f"      the same model as a spec (tritonrec export spec) -> {spec_dir}, exported with export onnx --spec")
+    spec = bundled_spec_step(checkpoint_dir, data, spec_dir)
 
     root = settings.out_dir / "model_repository"
-    step(f"[4/{STEPS}] building the Triton model repository ({DEFAULT_MODEL}) -> {root}")
+    spec_variant = SpecVariant(kind=SpecVariantKind.CPU)
+    spec_model = spec_variant.name(spec.spec)
+    step(f"[4/{STEPS}] building the Triton model repository ({DEFAULT_MODEL}, {spec_model}) -> {root}")
     variants = [VARIANTS[VariantName.CPU]]
     repository = build_repository_step(root, trained.checkpoint.spec, variants, export_dir=export_dir)
+    spec_repository_step(spec.spec, spec.export.out_dir, root, [spec_variant])
 
     step(f"[5/{STEPS}] serving on the real tritonserver and scoring {len(data.test):,} test users over gRPC ...")
     eager = score_eval_set(torch_scorer(trained.checkpoint.model), data.test)
     in_process = score_eval_set(onnx_scorer(export.model_path), data.test)
     log_file = settings.out_dir / "tritonserver.log"
-    with LocalTriton(root, models=repository.model_names, log_file=log_file) as server:
+    spec_test = spec_rows(spec.spec)  # every test user's candidates, in the test split's order
+    with LocalTriton(root, models=[*repository.model_names, spec_model], log_file=log_file) as server:
         step(f"      tritonserver ready on {server.grpc_url} (gRPC), log: {log_file}")
         served = score_served(
             server.grpc_url, DEFAULT_MODEL, data.test, concurrency=settings.concurrency, progress=progress
         )
+        step(f"      the same users through the spec's {spec_model}: {len(spec_test):,} candidate rows ...")
+        spec_scores = served_query_scores(server.grpc_url, spec_model, spec_test, concurrency=settings.concurrency)
         step(f"[6/{STEPS}] short load sweep (closed loop, real Beauty traffic, 50-500 candidates) ...")
         sweep, sweep_report = _sweep(server, settings.out_dir / "sweep", settings.quick)
     step(f"[7/{STEPS}] short selection: eager, ONNX Runtime and Triton x FP32/FP16, p99 <= 50 ms ...")
@@ -284,6 +313,9 @@ def run_demo(
         served=served,
         max_abs_diff=float(np.max(np.abs(served.scores - eager))),
         max_abs_diff_vs_onnx=float(np.max(np.abs(served.scores - in_process))),
+        spec=spec,
+        spec_triton=grouped_metrics(spec_scores, spec_test.labels, spec_test.query_ids, cutoffs=(5, 10)),
+        max_abs_diff_spec=float(np.max(np.abs(spec_scores.reshape(eager.shape) - eager))),
         sweep=sweep,
         sweep_report=sweep_report,
         selection=selection,

@@ -83,6 +83,28 @@ def _per_row_auc(scores: FloatArray, labels: npt.NDArray[np.bool_]) -> FloatArra
     return out
 
 
+def _grouped_auc(s: FloatArray, y: npt.NDArray[np.bool_], codes: npt.NDArray[np.int64]) -> float:
+    """Mean AUC within groups that hold both classes (ties count half, as :func:`_per_row_auc`); ``nan`` if none."""
+    order = np.lexsort((s, codes))
+    q, v, pos = codes[order], s[order], y[order]
+    if not len(q):
+        return float("nan")
+    group_start = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+    run_start = np.flatnonzero(np.r_[True, (q[1:] != q[:-1]) | (v[1:] != v[:-1])])
+    run_end = np.r_[run_start[1:], len(q)]
+    first_of_group = np.repeat(group_start, np.diff(np.r_[group_start, len(q)]))
+    # 1-based average rank within the group over each run of equal scores
+    ranks = np.repeat((run_start + run_end + 1) / 2.0, run_end - run_start) - first_of_group
+    n_pos = np.add.reduceat(pos.astype(np.float64), group_start)
+    n_neg = np.diff(np.r_[group_start, len(q)]) - n_pos
+    rank_sum = np.add.reduceat(np.where(pos, ranks, 0.0), group_start)
+    both = (n_pos > 0) & (n_neg > 0)
+    if not both.any():
+        return float("nan")
+    auc = (rank_sum[both] - n_pos[both] * (n_pos[both] + 1) / 2.0) / (n_pos[both] * n_neg[both])
+    return float(np.mean(auc))
+
+
 def logloss(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     """Mean binary cross-entropy of ``sigmoid(scores)`` against ``labels`` (numerically stable)."""
     x = np.asarray(scores, dtype=np.float64)
@@ -111,8 +133,9 @@ def grouped_metrics(
         probabilities: scores are probabilities (logloss on them, clipped), not logits.
 
     Returns:
-        ``auc``, ``logloss``, ``ndcg@K``, ``hr@K``, ``mrr`` (over queries with a positive), ``n_rows``, ``n_queries``
-        (those with a positive).
+        ``auc`` (pooled over rows), ``gauc`` (the mean AUC within queries holding both classes: the bundled
+        evaluation's ``auc``), ``logloss``, ``ndcg@K``, ``hr@K``, ``mrr`` (over queries with a positive), ``n_rows``,
+        ``n_queries`` (those with a positive).
 
     Raises:
         ValueError: the arrays differ in length, are not 1-D, or scores hold NaN.
@@ -131,6 +154,8 @@ def grouped_metrics(
     else:
         result["logloss"] = logloss(s, y)
     _, codes = np.unique(g, return_inverse=True)
+    codes = codes.reshape(-1)
+    result["gauc"] = _grouped_auc(s, y, codes)
     order = np.lexsort((y, -s, codes))  # by query, then score descending, negatives first on ties
     q, ranked = codes[order], y[order]
     starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])

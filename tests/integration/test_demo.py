@@ -22,8 +22,15 @@ def test_quick_demo_serves_the_model_on_triton_with_the_same_quality_and_reuses_
     assert summary["grpc_requests"] == 22_363 == summary["triton_inferences"]
     assert summary["triton_executions"] < summary["grpc_requests"]  # dynamic batching joined requests
     assert (tmp_path / "reports" / "model_repository" / "ranker_cpu" / "config.pbtxt").is_file()
+    # the same model as a spec, through the spec path, gives the same figures
+    spec = summary["spec"]
+    assert spec["ndcg@10_triton"] == summary["ndcg@10_eager"] and spec["gauc_triton"] == summary["auc_eager"]
+    assert spec["test_triton"]["auc"] == summary["test"]["auc_global"] and spec["max_abs_diff"] < 1e-4
+    assert spec["test_triton"]["n_queries"] == 22_363 and all(r["passed"] for r in spec["export_parity"])
+    assert (tmp_path / "reports" / "model_repository" / "ranking_model_cpu" / "config.pbtxt").is_file()
     out = capsys.readouterr().out
     assert "training preset 'small'" in out and "[5/7] serving on the real tritonserver" in out
+    assert "The same model as a spec" in out
     # step 6: a short sweep of the same server, its report beside the summary
     assert "[6/7] short load sweep" in out and "Sweep: best" in out
     assert summary["sweep_best_requests_per_second"] > 0 and summary["sweep_best_concurrency"] in (1, 8)

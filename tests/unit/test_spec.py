@@ -212,6 +212,7 @@ def test_grouped_metrics_equal_the_padded_metrics_on_equal_size_queries():
     for key in ("ndcg@5", "ndcg@10", "hr@5", "hr@10", "mrr", "logloss"):
         assert grouped[key] == pytest.approx(padded[key], abs=1e-12), key
     assert grouped["auc"] == pytest.approx(padded["auc_global"]) and grouped["n_queries"] == padded["n_users"]
+    assert grouped["gauc"] == pytest.approx(padded["auc"], abs=1e-12)  # the mean within queries, ties counting half
 
 
 # -- export ----------------------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_every_variant_is_judged_on_the_spec_evaluation_rows(quantized):
     names = [v["name"] for v in record["variants"]]
     assert names[0] == "fp32" and {"fp16", "int8-ort-minmax", "int8-ort-entropy", "int8-ort-dynamic"} <= set(names)
     assert "int8-tables" in names
-    assert {"openvino-fp32", "openvino-int8"} <= set(names)
+    assert {"openvino-fp32", "openvino-int8", "openvino-int8-ac"} <= set(names)
     assert record["rows"]["evaluation"] == len(evaluate)
     assert record["rows"]["calibration"] <= 200 and record["rows"]["validation"] < len(calibrate)
     fp32 = record["variants"][0]
@@ -163,3 +163,18 @@ def test_a_graph_without_tables_is_refused_naming_it(tmp_path):
     onnx.save(helper.make_model(graph), str(tmp_path / "m.onnx"))
     with pytest.raises(ExportError, match="no embedding table"):
         quantize_tables(tmp_path / "m.onnx", tmp_path / "out.onnx")
+
+
+def test_the_budget_metric_nncf_controls_is_zero_for_fp32_and_minus_one_at_the_budgets_edge():
+    from tritonrec.quantize.sensitivity import Budget
+    from tritonrec.quantize.spec_quantize import budget_metric
+
+    rng = np.random.default_rng(0)
+    items = [({"x": rng.normal(size=20)}, (rng.random(20) < 0.3).astype(float)) for _ in range(30)]
+    items = [(f, y) for f, y in items if y.any()]
+    fp32 = lambda feeds: feeds["x"]  # noqa: E731 - the model is its input
+    metric = budget_metric(fp32, Budget(max_auc_drop=0.01, max_ndcg_drop=0.05))
+    assert metric(fp32, items) == 0
+    noisy = metric(lambda feeds: feeds["x"] + rng.normal(scale=3.0, size=20), items)
+    assert noisy < -1  # far past the budget
+    assert metric(fp32, items[:1]) == 0  # NNCF also scores single items: one query alone

@@ -48,6 +48,12 @@ def run_demo(args: argparse.Namespace) -> int:
         f"Triton: {served.grpc_requests:,} gRPC requests in {served.executions:,} model executions "
         f"({served.users_per_second:,.0f} users/s); max |Triton - eager| = {result.max_abs_diff:.2e}"
     )
+    spec = result.spec_triton
+    print(
+        f"The same model as a spec ({result.spec.written.path}), served as {result.spec.spec.name}_cpu: NDCG@10 "
+        f"{spec['ndcg@10']:.4f}, AUC {spec['gauc']:.4f} (per user) over {spec['n_rows']:,} candidate rows; "
+        f"max |served - eager| = {result.max_abs_diff_spec:.2e}"
+    )
     print(
         f"Sweep: best {sweep.requests_per_second:,} req/s ({sweep.candidates_per_second:,.0f} candidates/s) at "
         f"concurrency {sweep.level:g}, p99 {sweep.p99_ms} ms; report: {result.sweep_report}"

@@ -96,7 +96,7 @@ def _evaluate_spec(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"runtime": quality.runtime, "split": split.value, **rounded(quality.metrics), **compared})
         return 0
-    keys = ["auc", "logloss", *(f"ndcg@{k}" for k in spec.metrics.cutoffs), "mrr", "n_rows", "n_queries"]
+    keys = ["auc", "gauc", "logloss", *(f"ndcg@{k}" for k in spec.metrics.cutoffs), "mrr", "n_rows", "n_queries"]
     print(f"{spec.name} ({quality.runtime}, {split.value} rows): "
           + ", ".join(f"{k} {quality.metrics[k]:.4f}" if isinstance(quality.metrics[k], float) else
                       f"{k} {quality.metrics[k]:,}" for k in keys))  # fmt: skip

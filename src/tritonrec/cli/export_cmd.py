@@ -1,4 +1,8 @@
-"""``tritonrec export onnx`` / ``torch`` / ``trt``: ONNX (FP32 + FP16), a torch.export program, a TensorRT engine."""
+"""``tritonrec export onnx`` / ``torch`` / ``trt`` / ``spec``: ONNX, a torch.export program, an engine, a spec.
+
+ONNX (FP32 + FP16), a torch.export program for ``ranker_gpu``, a TensorRT engine, and the bundled model written as a
+model spec (``spec.toml`` + ``rows.parquet``) that every ``--spec`` command takes.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ if TYPE_CHECKING:
     from tritonrec.export.onnx_export import OnnxArtifact
     from tritonrec.export.parity import ParityRecord
 
-__all__ = ["register", "run_export_onnx", "run_export_torch", "run_export_trt"]
+__all__ = ["register", "run_export_onnx", "run_export_spec", "run_export_torch", "run_export_trt"]
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -44,6 +48,35 @@ def register(p: argparse.ArgumentParser) -> None:
     program.add_argument("--out", type=Path, required=True, help="output folder (model.pt2, program.json)")
     program.set_defaults(handler=run_export_torch)
     _register_trt(sub)
+    spec = sub.add_parser(
+        "spec", help="the bundled model as a model spec (spec.toml + rows.parquet): every --spec command takes it"
+    )
+    spec.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory of the bundled model")
+    add_data_source(spec)
+    spec.add_argument("--out", type=Path, required=True, help="output folder (spec.toml, rows.parquet)")
+    spec.add_argument("--users", type=int, default=0, help="test users written, a seeded random sample (0 = all)")
+    spec.add_argument(
+        "--calibration-users", type=int, default=2000, help="validation users written as the calibration side"
+    )
+    spec.set_defaults(handler=run_export_spec)
+
+
+def run_export_spec(args: argparse.Namespace) -> int:
+    """Write the bundled checkpoint's spec and its dataset's rows; print where."""
+    from tritonrec.pipeline.bundled_spec import write_bundled_spec
+
+    written = write_bundled_spec(
+        args.checkpoint,
+        prepare_from_args(args),
+        args.out,
+        users=args.users,
+        calibration_users=args.calibration_users,
+        seed=args.seed,
+    )
+    print(f"spec: {written.path}")
+    print(f"rows: {written.rows} ({written.evaluate_users:,} test users evaluate, {written.calibrate_users:,} "
+          "validation users calibrate)")  # fmt: skip
+    return 0
 
 
 def run_export_onnx(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -36,7 +36,7 @@ import onnx
 
 from tritonrec.errors import ConfigError, ExportError
 from tritonrec.export.spec_export import SPEC_EXPORT_FILE
-from tritonrec.metrics import evaluate_rows
+from tritonrec.metrics import evaluate_rows, grouped_metrics
 from tritonrec.pipeline.spec_steps import RowsSplit, spec_rows
 from tritonrec.quantize.calibration import FeedBatches
 from tritonrec.quantize.groups import graph_nodes
@@ -398,15 +398,27 @@ def run_spec_quantize(spec: ModelSpec, config: SpecQuantizeConfig, *, progress: 
             )
         )
     if config.openvino:
-        from tritonrec.quantize.openvino_ptq import quantize_openvino
+        from tritonrec.quantize.openvino_ptq import quantize_openvino, quantize_openvino_accuracy_control
 
         progress("OpenVINO: NNCF post-training INT8 quantization")
         xml = quantize_openvino(config.source, config.out_dir / "variants" / "openvino_int8.xml", feeds)
+        progress("OpenVINO: NNCF accuracy-controlled INT8 (the budget on the validation rows)")
+        items = validation_items(validate_rows)
+        metric = budget_metric(onnx_rows_scorer(config.source, spec, threads=judge.threads), config.budget)
+        controlled = quantize_openvino_accuracy_control(
+            config.source, config.out_dir / "variants" / "openvino_int8_ac.xml", feeds, items, metric, max_drop=1.0
+        )
         variants += [
             PrecisionVariant(
                 name="openvino-fp32", path=config.source, runtime="openvino", precision="fp32", notes="OpenVINO f32"
             ),
             PrecisionVariant(name="openvino-int8", path=xml, runtime="openvino", notes="NNCF PTQ (performance)"),
+            PrecisionVariant(
+                name="openvino-int8-ac",
+                path=controlled,
+                runtime="openvino",
+                notes="NNCF accuracy control: operations back to FP32 until the budget holds on the validation rows",
+            ),
         ]
 
     progress(f"FP32 on {len(evaluate):,} evaluation rows")
@@ -437,6 +449,41 @@ def run_spec_quantize(spec: ModelSpec, config: SpecQuantizeConfig, *, progress: 
         published=published,
         counts={"calibration": len(feeds), "validation": len(validate_rows), "evaluation": len(evaluate)},
     )
+
+
+ValidationItem = tuple[dict[str, Any], Any]
+"""One query's model inputs and its labels."""
+
+
+def validation_items(rows: SpecRows) -> list[ValidationItem]:
+    """Each query of ``rows`` that holds a positive, as ``(model inputs, labels)`` (what NNCF validates on)."""
+    return [(rows.batch(a, b), rows.labels[a:b]) for a, b in rows.queries() if rows.labels[a:b].any()]
+
+
+def budget_metric(
+    reference: Callable[[dict[str, Any]], Any], budget: Budget
+) -> Callable[[Callable[[dict[str, Any]], Any], Sequence[ValidationItem]], float]:
+    """A metric for NNCF's accuracy control that is the quality budget: minus the share of it a model uses.
+
+    ``reference`` (the FP32 model) scores 0 on any items; a model at the edge of the budget (its AUC or NDCG@10
+    drop on those items equal to the budget's) scores -1, so ``max_drop = 1`` is the budget. A query of one class has
+    no AUC: only its NDCG@10 counts.
+    """
+
+    def figures(infer: Callable[[dict[str, Any]], Any], chosen: Sequence[ValidationItem]) -> dict[str, float]:
+        scores = np.concatenate([np.asarray(infer(f), dtype=np.float64).reshape(-1) for f, _ in chosen])
+        labels = np.concatenate([y for _, y in chosen])
+        groups = np.repeat(np.arange(len(chosen)), [len(y) for _, y in chosen])
+        return grouped_metrics(scores, labels, groups, cutoffs=(10,))
+
+    def metric(infer: Callable[[dict[str, Any]], Any], chosen: Sequence[ValidationItem]) -> float:
+        base, got = figures(reference, chosen), figures(infer, chosen)
+        costs = [(base["ndcg@10"] - got["ndcg@10"]) / budget.max_ndcg_drop]
+        if np.isfinite(got["auc"]) and np.isfinite(base["auc"]):
+            costs.append((base["auc"] - got["auc"]) / budget.max_auc_drop)
+        return -max(costs)
+
+    return metric
 
 
 def _winner(rows: list[SpecVariantRow], serving_batch: int) -> str | None:

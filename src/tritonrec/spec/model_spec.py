@@ -26,6 +26,7 @@ and its metrics. Every command reads the spec, never a model class. A spec file:
     [data]
     path = "rows.parquet"
     evaluate_fraction = 0.2                # queries held out for evaluation; the rest calibrate
+    # evaluate_column = "is_test"          # or: a boolean column marks the evaluation rows
     [metrics]
     cutoffs = [5, 10]
 
@@ -206,6 +207,8 @@ class DataSpec:
         query_id: the column grouping rows into the queries a ranking metric ranks within.
         evaluate_fraction: share of queries (seeded, by query id) held out for evaluation; the rest calibrate.
         seed: seed of the split.
+        evaluate_column: a boolean column naming the evaluation rows instead (a fixed test set: a query is held out
+            when its rows say so); ``evaluate_fraction`` is then not used.
     """
 
     path: Path
@@ -213,6 +216,7 @@ class DataSpec:
     query_id: str = "query_id"
     evaluate_fraction: float = 0.2
     seed: int = 0
+    evaluate_column: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.evaluate_fraction <= 1:
@@ -311,7 +315,7 @@ class ModelSpec:
         output = _table(data, "output")
         _known(output, {"name", "kind"}, "output")
         data_table = _table(data, "data")
-        _known(data_table, {"path", "label", "query_id", "evaluate_fraction", "seed"}, "data")
+        _known(data_table, {"path", "label", "query_id", "evaluate_fraction", "seed", "evaluate_column"}, "data")
         metrics = _table(data, "metrics")
         _known(metrics, {"cutoffs"}, "metrics")
         try:
@@ -358,6 +362,7 @@ def _data(raw: Mapping[str, Any], root: Path) -> DataSpec:
         query_id=raw.get("query_id", "query_id"),
         evaluate_fraction=float(raw.get("evaluate_fraction", 0.2)),
         seed=int(raw.get("seed", 0)),
+        evaluate_column=_str(raw.get("evaluate_column"), "data.evaluate_column"),
     )
 
 

@@ -43,6 +43,7 @@ class SpecRows:
         labels: ``[R]`` float64, 1 = relevant.
         query_ids: ``[R]`` int64 codes of the query id column (equal codes = one query).
         positions: ``[R]`` each row's position in the file (to join other columns of the same file).
+        evaluate: ``[R]`` the spec's ``evaluate_column`` (None when it names none).
         query_features: ``{query input name: [Q, *dims]}``, row ``q`` holding query code ``q``'s value (the query +
             candidates layout; empty in the rows layout).
         pads: ``{input name: pad value}``: what a query's missing candidate rows are filled with in a batch.
@@ -53,6 +54,7 @@ class SpecRows:
     labels: npt.NDArray[np.float64]
     query_ids: npt.NDArray[np.int64]
     positions: npt.NDArray[np.int64]
+    evaluate: npt.NDArray[np.bool_] | None = None
     query_features: Features = field(default_factory=dict)
     pads: dict[str, float] = field(default_factory=dict)
 
@@ -77,6 +79,7 @@ class SpecRows:
             labels=self.labels[index],
             query_ids=self.query_ids[index],
             positions=self.positions[index],
+            evaluate=None if self.evaluate is None else self.evaluate[index],
             query_features=self.query_features,
             pads=self.pads,
         )
@@ -281,26 +284,41 @@ def read_rows(spec: ModelSpec, path: Path | None = None) -> SpecRows:
     if np.isnan(labels).any() or not np.isin(labels, (0.0, 1.0)).all():
         raise DataError(f"{where}: label column {label_column!r} must hold 0 or 1 only")
     positions = np.arange(len(labels), dtype=np.int64)
+    evaluate = None
+    if spec.data is not None and spec.data.evaluate_column is not None:
+        marks = _column(table, spec.data.evaluate_column, where)
+        if not (pa.types.is_boolean(marks.type) or pa.types.is_integer(marks.type)) or marks.null_count:
+            raise DataError(f"{where}: evaluate_column {spec.data.evaluate_column!r} must hold true/false, no nulls")
+        evaluate = marks.to_numpy(zero_copy_only=False).astype(bool)
     return SpecRows(
         features=features,
         lengths=lengths,
         labels=labels,
         query_ids=codes.astype(np.int64).reshape(-1),
         positions=positions,
+        evaluate=evaluate,
         query_features=query_features,
         pads={i.name: i.pad for i in spec.inputs},
     )
 
 
 def split_rows(spec: ModelSpec, rows: SpecRows) -> tuple[SpecRows, SpecRows]:
-    """``(calibrate, evaluate)``: whole queries held out, seeded (``data.evaluate_fraction``, ``data.seed``).
+    """``(calibrate, evaluate)``: whole queries held out, by ``data.evaluate_column`` or seeded.
+
+    Seeded: ``data.evaluate_fraction`` of the queries, drawn with ``data.seed``.
 
     Raises:
         DataError: one side would be empty.
     """
     fraction = spec.data.evaluate_fraction if spec.data else 0.2
-    seed = spec.data.seed if spec.data else 0
     queries = np.unique(rows.query_ids)
+    if rows.evaluate is not None:
+        evaluate = np.isin(rows.query_ids, np.unique(rows.query_ids[rows.evaluate]))
+        if not evaluate.any() or evaluate.all():
+            side = "no" if not evaluate.any() else "every"
+            raise DataError(f"data.evaluate_column marks {side} row for evaluation: both sides need rows")
+        return rows.take(np.flatnonzero(~evaluate)), rows.take(np.flatnonzero(evaluate))
+    seed = spec.data.seed if spec.data else 0
     held = np.random.default_rng(seed).random(len(queries)) < fraction
     if fraction >= 1:
         held[:] = True

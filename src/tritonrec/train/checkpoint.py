@@ -29,7 +29,15 @@ from tritonrec.model.ranker import RankingModel
 from tritonrec.train.lineage import Lineage
 from tritonrec.train.report import TrainReport
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "READABLE_VERSIONS", "Checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "READABLE_VERSIONS",
+    "Checkpoint",
+    "checkpoint_module",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 FORMAT = "tritonrec-checkpoint"
 FORMAT_VERSION = 2
@@ -141,3 +149,15 @@ def load_checkpoint(directory: Path) -> Checkpoint:
         dataset=dict(meta.get("dataset", {})),
         lineage=lineage,
     )
+
+
+def checkpoint_module(directory: str) -> RankingModel:
+    """The checkpoint's model (eval mode): the factory of the bundled model's spec.
+
+    A spec names it as ``factory = "tritonrec.train.checkpoint:checkpoint_module"`` with
+    ``factory_kwargs = {directory = "..."}`` (``tritonrec export spec`` writes one).
+
+    Raises:
+        CheckpointError: as :func:`load_checkpoint`.
+    """
+    return load_checkpoint(Path(directory)).model
