@@ -6,6 +6,7 @@ export with parity, quality equal in every runtime, the served configs, and the 
 import contextlib
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +241,37 @@ def test_the_cpu_model_packs_queries_of_different_candidate_counts_and_splits_th
     assert "at most 4" in check_rows({**a, "item": np.ones((1, 5), np.int64), "price": np.ones((1, 5))}, rules)
     assert "no candidates" in check_rows({**a, "item": np.ones((1, 0), np.int64), "price": np.ones((1, 0))}, rules)
     assert "at most 8" in check_rows({**a, "history": np.ones((1, 9), np.int64)}, rules)
+
+
+def test_export_trt_builds_the_spec_engine_with_the_profile_its_config_states(
+    query_spec_file, tmp_path, monkeypatch, capsys
+):
+    from test_tensorrt import stand_in_tensorrt
+
+    from tritonrec.export.tensorrt_plan import EngineMetadata
+
+    spec = load_spec(query_spec_file)
+    export_spec(spec, spec_rows(spec), tmp_path / "export", fp16=False)
+    config = spec_model_config(spec, SpecVariant(kind=SpecVariantKind.TRT_FP16), spec_rows(spec))
+    args = ["export", "trt", "--spec", str(query_spec_file), "--onnx", str(tmp_path / "export" / "model.onnx")]
+    assert main([*args, "--precision", "fp16", "--print-trtexec"]) == 0
+    line = capsys.readouterr().out.split()
+    assert line[:2] == ["trtexec", f"--onnx={tmp_path / 'export' / 'model.onnx'}"] and "--fp16" in line
+    for flag, key in (
+        ("--minShapes", "trt_min_shapes"),
+        ("--optShapes", "trt_opt_shapes"),
+        ("--maxShapes", "trt_max_shapes"),
+    ):
+        assert f"{flag}={config.parameters[key].string_value}" in line  # what build_trt_engines.sh passes
+    calls = []
+    trt, _ = stand_in_tensorrt(calls)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setattr("tritonrec.export.tensorrt_build.gpu_identity", lambda: ("NVIDIA L4", "8.9"))
+    assert main([*args, "--precision", "fp16", "--out", str(tmp_path / "repo" / "1")]) == 0
+    plan = tmp_path / "repo" / "1" / "model.plan"  # the file the trt_fp16 config loads
+    meta = EngineMetadata.read(plan)
+    assert plan.read_bytes() == b"serialized engine" and meta.profile.layout == "spec"
+    assert meta.profile.shapes()["item"][2] == (64, 2048) and ("flag", "FP16") in calls
+    capsys.readouterr()
+    assert main([*args, "--precision", "int8", "--print-trtexec"]) == 1
+    assert "with --spec: --precision fp16" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from tritonrec.errors import ConfigError
 if TYPE_CHECKING:
     from tritonrec.export.onnx_export import OnnxArtifact
     from tritonrec.export.parity import ParityRecord
+    from tritonrec.export.tensorrt_build import TrtBuild
 
 __all__ = ["register", "run_export_onnx", "run_export_spec", "run_export_torch", "run_export_trt"]
 
@@ -154,7 +155,13 @@ def _register_trt(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         type=Path,
         required=True,
         help="model_offsets.onnx (fp16, from `export onnx --gpu-graph`) or model_qdq.onnx (int8, best, from "
-        "`tritonrec quantize`)",
+        "`tritonrec quantize`); with --spec: the model.onnx of `export onnx --spec`",
+    )
+    trt.add_argument(
+        "--spec",
+        type=Path,
+        default=None,
+        help="a model spec: build its <name>_trt_fp16 engine (model.plan) with the profile its config states",
     )
     trt.add_argument("--precision", choices=[p.value for p in TrtPrecision], required=True)
     trt.add_argument("--out", type=Path, default=None, help="folder of the plan (default: the ONNX file's folder)")
@@ -181,6 +188,8 @@ def run_export_trt(args: argparse.Namespace) -> int:
     from tritonrec.export.tensorrt_plan import TrtPrecision
     from tritonrec.repository.trt_builds import ProfileLimits, variant_build
 
+    if args.spec is not None:
+        return _spec_trt(args)
     limits = ProfileLimits(
         min_batch=args.min_batch,
         opt_batch=args.opt_batch,
@@ -198,7 +207,29 @@ def run_export_trt(args: argparse.Namespace) -> int:
         timing_cache=args.timing_cache,
         weakly_typed=args.weakly_typed,
     )
-    if args.print_trtexec:
+    return _build_or_print(build, args.print_trtexec)
+
+
+def _spec_trt(args: argparse.Namespace) -> int:
+    from tritonrec.pipeline.spec_steps import spec_trt_build
+    from tritonrec.spec import load_spec
+
+    if args.precision != "fp16":
+        raise ConfigError("with --spec: --precision fp16 (a spec's INT8 is served by the cpu variant so far)")
+    build = spec_trt_build(
+        load_spec(args.spec),
+        args.onnx,
+        out_dir=args.out,
+        max_batch=args.max_batch,
+        max_candidates=args.max_candidates,
+        timing_cache=args.timing_cache,
+    )
+    return _build_or_print(build, args.print_trtexec)
+
+
+def _build_or_print(build: TrtBuild, print_trtexec: bool) -> int:
+    """Print the trtexec line of ``build``, or run it with the TensorRT Python API and say what was written."""
+    if print_trtexec:
         from tritonrec.export.tensorrt_plan import trtexec_command
 
         line = trtexec_command(

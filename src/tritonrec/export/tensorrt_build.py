@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tritonrec.errors import ExportError
-from tritonrec.export.tensorrt_plan import EngineMetadata, ShapeProfile, TrtPrecision, sha256
+from tritonrec.export.tensorrt_plan import EngineMetadata, Profile, TrtPrecision, sha256
 
 __all__ = ["TrtBuild", "build_engine", "gpu_identity"]
 
@@ -40,7 +40,7 @@ class TrtBuild:
         onnx: the ONNX file (FP32 for ``fp16``; the Q/DQ ``model_qdq.onnx`` for ``int8``/``best``).
         plan: the plan file to write (``<plan>.json`` beside it).
         precision: the engine precision.
-        profile: the optimisation profile.
+        profile: the optimisation profile (the bundled model's, or a spec's).
         layers: ONNX node names pinned to ``fp32``/``fp16`` (weakly typed builds only).
         timing_cache: a timing cache file to read (if present) and write back.
         strongly_typed: build ``int8`` as a strongly typed network where TensorRT supports it.
@@ -49,7 +49,7 @@ class TrtBuild:
     onnx: Path
     plan: Path
     precision: TrtPrecision
-    profile: ShapeProfile
+    profile: Profile
     layers: dict[str, str]
     timing_cache: Path | None = None
     strongly_typed: bool = True

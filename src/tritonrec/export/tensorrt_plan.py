@@ -44,6 +44,8 @@ __all__ = [
     "METADATA_SUFFIX",
     "PROFILE_LAYOUTS",
     "EngineMetadata",
+    "Profile",
+    "SpecShapeProfile",
     "ShapeProfile",
     "TrtPrecision",
     "layer_precisions",
@@ -162,11 +164,7 @@ class ShapeProfile:
 
     def trtexec_flags(self) -> list[str]:
         """``--minShapes/--optShapes/--maxShapes`` as trtexec (and ``build_trt_engines.sh``) spell them."""
-        shapes = self.shapes()
-        flags = []
-        for i, flag in enumerate(("--minShapes", "--optShapes", "--maxShapes")):
-            flags.append(f"{flag}=" + ",".join(f"{name}:{'x'.join(map(str, d[i]))}" for name, d in shapes.items()))
-        return flags
+        return _trtexec_flags(self.shapes())
 
     @classmethod
     def from_config(
@@ -209,6 +207,83 @@ class ShapeProfile:
         return cls(**sizes, layout=str(data.get("layout", "padded")))
 
 
+@dataclass(frozen=True, slots=True)
+class SpecShapeProfile:
+    """The optimisation profile of a model spec's graph: min/opt/max dims per input, as its config states them.
+
+    ``tritonrec repo build --spec`` writes them into the ``<name>_trt_fp16`` config (``trt_min_shapes``,
+    ``trt_opt_shapes``, ``trt_max_shapes``, trtexec's syntax: ``name:4x13,other:4``); ``build_trt_engines.sh`` and
+    ``tritonrec export trt --spec`` read the same values.
+
+    Attributes:
+        inputs: ``(input name, min dims, opt dims, max dims)`` per input, in the graph's order.
+    """
+
+    inputs: tuple[tuple[str, Dims, Dims, Dims], ...]
+    layout: str = "spec"
+
+    def __post_init__(self) -> None:
+        for name, low, opt, high in self.inputs:
+            if not (len(low) == len(opt) == len(high)) or any(
+                not 1 <= a <= b <= c for a, b, c in zip(low, opt, high, strict=True)
+            ):
+                raise ConfigError(f"profile of {name!r}: need 1 <= min <= opt <= max on every axis, got "
+                                  f"{low} / {opt} / {high}")  # fmt: skip
+
+    def shapes(self) -> dict[str, tuple[Dims, Dims, Dims]]:
+        """``{input: (min, opt, max)}`` dimensions."""
+        return {name: (low, opt, high) for name, low, opt, high in self.inputs}
+
+    def trtexec_flags(self) -> list[str]:
+        """``--minShapes/--optShapes/--maxShapes`` as trtexec spells them."""
+        return _trtexec_flags(self.shapes())
+
+    @classmethod
+    def from_trtexec(cls, low: str, opt: str, high: str) -> SpecShapeProfile:
+        """Parse the three trtexec shape strings (``name:AxB,other:C``) of a spec's config.
+
+        Raises:
+            ConfigError: a string is malformed or the three name other inputs.
+        """
+        parsed = [_parse_shapes(text) for text in (low, opt, high)]
+        if not (list(parsed[0]) == list(parsed[1]) == list(parsed[2])):
+            raise ConfigError(f"the min, opt and max shapes name other inputs: {[list(p) for p in parsed]}")
+        return cls(inputs=tuple((name, parsed[0][name], parsed[1][name], parsed[2][name]) for name in parsed[0]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {"layout": self.layout, "shapes": {k: [list(d) for d in v] for k, v in self.shapes().items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SpecShapeProfile:
+        """Read :meth:`to_dict` output back."""
+        return cls(inputs=tuple((k, *(tuple(int(x) for x in d) for d in v)) for k, v in data["shapes"].items()))
+
+
+Profile = ShapeProfile | SpecShapeProfile
+"""An engine's optimisation profile: the bundled model's, or a spec's."""
+
+
+def _trtexec_flags(shapes: dict[str, tuple[Dims, Dims, Dims]]) -> list[str]:
+    flags = []
+    for i, flag in enumerate(("--minShapes", "--optShapes", "--maxShapes")):
+        flags.append(f"{flag}=" + ",".join(f"{name}:{'x'.join(map(str, d[i]))}" for name, d in shapes.items()))
+    return flags
+
+
+def _parse_shapes(text: str) -> dict[str, Dims]:
+    out: dict[str, Dims] = {}
+    for part in text.split(","):
+        name, _, dims = part.rpartition(":")
+        try:
+            out[name] = tuple(int(d) for d in dims.split("x"))
+        except ValueError:
+            raise ConfigError(f"shape {part!r} is not name:AxB (trtexec's syntax)") from None
+        if not name:
+            raise ConfigError(f"shape {part!r} names no input")
+    return out
+
+
 def layer_precisions(quantize_report: Path, precision: TrtPrecision) -> dict[str, str]:
     """``{ONNX node name: "fp32" | "fp16"}`` for the groups ``tritonrec quantize`` kept in float.
 
@@ -231,7 +306,7 @@ def trtexec_command(
     onnx: Path,
     plan: Path,
     precision: TrtPrecision,
-    profile: ShapeProfile,
+    profile: Profile,
     *,
     strongly_typed: bool = True,
     layers: dict[str, str] | None = None,
@@ -291,7 +366,7 @@ class EngineMetadata:
     precision: TrtPrecision
     strongly_typed: bool
     onnx_sha256: str
-    profile: ShapeProfile
+    profile: Profile
     layer_precisions: dict[str, str] = field(default_factory=dict)
     built_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
@@ -313,7 +388,9 @@ class EngineMetadata:
             return cls(
                 **{k: v for k, v in data.items() if k not in ("precision", "profile")},
                 precision=TrtPrecision(data["precision"]),
-                profile=ShapeProfile.from_dict(data["profile"]),
+                profile=(SpecShapeProfile if data["profile"].get("layout") == "spec" else ShapeProfile).from_dict(
+                    data["profile"]
+                ),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"invalid engine metadata: {e}") from e
@@ -375,6 +452,8 @@ def plan_problems(
     if metadata.precision.variant_precision != variant_precision:
         problems.append(f"plan precision {metadata.precision.value} does not belong in a {variant_precision} variant")
     have = metadata.profile
+    if not isinstance(have, ShapeProfile):  # a spec's plan: no bundled variant can load it
+        return problems
     if have.history_len != wanted.history_len:
         problems.append(f"plan history length {have.history_len} != the config's {wanted.history_len}")
     for axis in ("batch", "candidates"):

@@ -7,18 +7,28 @@ The same steps as the bundled model's (:mod:`tritonrec.pipeline.steps`), keyed b
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from tritonrec.export.spec_export import SpecExport, export_spec
+from tritonrec.export.tensorrt_build import TrtBuild
 from tritonrec.metrics import RowsScorer, evaluate_rows, grouped_metrics, score_rows
-from tritonrec.repository.spec_variants import SpecVariant, build_spec_repository
+from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind, build_spec_repository
+from tritonrec.repository.trt_builds import spec_build
 from tritonrec.spec.model_spec import ModelSpec, ScoreKind
 from tritonrec.spec.rows import SpecRows, read_rows, split_rows
 
-__all__ = ["RowsSplit", "SpecQuality", "spec_export_step", "spec_quality_step", "spec_repository_step", "spec_rows"]
+__all__ = [
+    "RowsSplit",
+    "SpecQuality",
+    "spec_export_step",
+    "spec_quality_step",
+    "spec_repository_step",
+    "spec_rows",
+    "spec_trt_build",
+]
 
 
 class RowsSplit(enum.StrEnum):
@@ -121,3 +131,27 @@ def spec_repository_step(
 ) -> dict[str, list[Path]]:
     """Write the spec's variants into the repository ``out``, warmed up on a query of its evaluation rows."""
     return build_spec_repository(out, spec, variants, export_dir=export_dir, warmup=spec_rows(spec))
+
+
+def spec_trt_build(
+    spec: ModelSpec,
+    onnx: Path,
+    *,
+    out_dir: Path | None = None,
+    max_batch: int | None = None,
+    max_candidates: int | None = None,
+    timing_cache: Path | None = None,
+) -> TrtBuild:
+    """The FP16 engine build of the spec's ``onnx`` with its ``<name>_trt_fp16`` profile, tuned on a real query.
+
+    ``max_batch`` (rows, or queries in the query + candidates layout) and ``max_candidates`` override the
+    variant's defaults; the config ``repo build --spec`` writes must then be given the same.
+    """
+    base = SpecVariant(kind=SpecVariantKind.TRT_FP16)
+    batching = base.batching_of(spec)
+    variant = replace(
+        base,
+        batching=replace(batching, max_batch_size=max_batch or batching.max_batch_size),
+        max_candidates=max_candidates or base.max_candidates,
+    )
+    return spec_build(spec, onnx, warmup=spec_rows(spec), variant=variant, out_dir=out_dir, timing_cache=timing_cache)

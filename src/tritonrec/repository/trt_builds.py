@@ -4,7 +4,8 @@ The profile's limits and layout default to those of the repository variant the p
 the offsets graph ``model_offsets.onnx`` under Triton's ragged batching; ``ranker_trt_int8``: the padded Q/DQ file),
 generated from :mod:`tritonrec.repository.variants` with the export's FeatureSpec: the same values
 ``export/build_trt_engines.sh`` reads from that variant's ``config.pbtxt``. ``tritonrec export trt`` turns its flags
-into :class:`ProfileLimits` and calls :func:`variant_build`.
+into :class:`ProfileLimits` and calls :func:`variant_build`; with ``--spec``, :func:`spec_build` takes the profile
+a spec's ``<name>_trt_fp16`` config states.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from tritonrec.export.tensorrt_plan import (
     OPT_BATCH,
     OPT_CANDIDATES,
     ShapeProfile,
+    SpecShapeProfile,
     TrtPrecision,
     layer_precisions,
     plan_file,
     plan_source,
 )
+from tritonrec.repository.spec_variants import TRT_SHAPE_KEYS, SpecVariant, SpecVariantKind, trt_shapes
 from tritonrec.repository.variants import VARIANTS, VariantName, graph_file_layout, model_config
+from tritonrec.spec.model_spec import ModelSpec
+from tritonrec.spec.rows import SpecRows
 
-__all__ = ["QUANTIZE_REPORT_FILE", "ProfileLimits", "variant_build", "variant_profile"]
+__all__ = ["QUANTIZE_REPORT_FILE", "ProfileLimits", "spec_build", "variant_build", "variant_profile"]
 
 QUANTIZE_REPORT_FILE = "quantize.json"
 
@@ -120,4 +125,38 @@ def variant_build(
         layers=layers,
         timing_cache=timing_cache,
         strongly_typed=precision is TrtPrecision.INT8 and not weakly_typed,
+    )
+
+
+def spec_build(
+    spec: ModelSpec,
+    onnx: Path,
+    *,
+    warmup: SpecRows | None = None,
+    variant: SpecVariant | None = None,
+    out_dir: Path | None = None,
+    timing_cache: Path | None = None,
+) -> TrtBuild:
+    """The FP16 build of a spec's ``model.onnx`` for its ``<name>_trt_fp16`` variant: the config's own profile.
+
+    The profile is :func:`~tritonrec.repository.spec_variants.trt_shapes` of ``variant`` (default: the layout's
+    batching, ``max_len`` 512, ``max_candidates`` 2,048), tuned for a real query of ``warmup``; the plan is
+    ``model.plan``, the file the config loads, so ``out_dir`` may be the variant's version folder.
+
+    Raises:
+        ExportError: the ONNX file is missing.
+    """
+    if not onnx.is_file():
+        raise ExportError(f"{onnx} not found: `tritonrec export onnx --spec SPEC --out DIR` writes DIR/model.onnx")
+    chosen = variant or SpecVariant(kind=SpecVariantKind.TRT_FP16)
+    shapes = trt_shapes(spec, chosen, warmup)
+    profile = SpecShapeProfile.from_trtexec(*(shapes[key] for key in TRT_SHAPE_KEYS))
+    return TrtBuild(
+        onnx=onnx,
+        plan=(out_dir or onnx.parent) / chosen.artifact,
+        precision=TrtPrecision.FP16,
+        profile=profile,
+        layers={},
+        timing_cache=timing_cache,
+        strongly_typed=False,
     )
