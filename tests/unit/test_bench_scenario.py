@@ -9,7 +9,8 @@ from tritonrec.measure.scenario import SLA, LoadShape, ShapeKind, load_scenario,
 
 pytestmark = pytest.mark.unit
 
-SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "bench" / "scenarios").glob("*.toml"))
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted((ROOT / "bench" / "scenarios").glob("*.toml"))
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
@@ -18,6 +19,12 @@ def test_shipped_scenarios_load_and_end(path):
     assert scenario.name == path.stem
     assert scenario.shape.users_at(0) is not None
     assert scenario.shape.users_at(scenario.shape.total_s) is None
+
+
+def test_the_dlrm_scenario_names_its_spec_next_to_it():
+    scenario = load_scenario(ROOT / "examples" / "dlrm" / "locust.toml")
+    assert scenario.spec == str(ROOT / "examples" / "dlrm" / "spec.toml") and scenario.model == "dlrm_cpu"
+    assert scenario.query_skew == 1.0 and scenario.shape.users_at(scenario.shape.total_s) is None
 
 
 def test_at_least_one_scenario_per_shape_kind():

@@ -26,8 +26,9 @@ from __future__ import annotations
 import enum
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import numpy as np
@@ -44,7 +45,15 @@ from tritonrec.measure.cpu import CpuMark, CpuMeter
 from tritonrec.measure.latency import summarize
 from tritonrec.measure.prometheus import metrics_delta, scrape
 
-__all__ = ["LoadMode", "PointSettings", "PreparedRequest", "measure_point", "prepare_requests", "server_breakdown"]
+__all__ = [
+    "LoadMode",
+    "PointSettings",
+    "PreparedRequest",
+    "Request",
+    "measure_point",
+    "prepare_requests",
+    "server_breakdown",
+]
 
 IntArray = npt.NDArray[np.int64]
 OVERLOAD_SERVED_SHARE = 0.95  # open loop: served below this share of the offered rate = overloaded
@@ -88,6 +97,22 @@ class PointSettings:
             raise ConfigError(f"need 1 <= stable_windows ({self.stable_windows}) <= max_windows ({self.max_windows})")
         if self.max_in_flight < 1 or self.stability_pct <= 0:
             raise ConfigError("max_in_flight must be >= 1 and stability_pct > 0")
+
+
+class Request(Protocol):
+    """What the generator sends: a prebuilt request.
+
+    The bundled model's :class:`PreparedRequest`, or a spec's :class:`~tritonrec.measure.spec_traffic.FeatureRequest`.
+    """
+
+    @property
+    def n_candidates(self) -> int:
+        """Candidates it ranks."""
+        ...
+
+    def for_model(self, model: str) -> service_pb2.ModelInferRequest:
+        """Its wire form addressed to ``model``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +185,7 @@ class _Sender:
         self.rng = np.random.default_rng(seed)
         self.recorder, self.stop = _Recorder(), threading.Event()
 
-    def run(self, requests: list[PreparedRequest], settings: PointSettings) -> None:
+    def run(self, requests: Sequence[Request], settings: PointSettings) -> None:
         messages = [r.for_model(self.model) for r in requests]
         slots = int(self.level) if self.mode is LoadMode.CLOSED else settings.max_in_flight
         window = threading.BoundedSemaphore(slots)
@@ -298,7 +323,7 @@ def server_breakdown(before: dict[str, Any], after: dict[str, Any]) -> dict[str,
 def measure_point(
     url: str,
     model: str,
-    requests: list[PreparedRequest],
+    requests: Sequence[Request],
     mode: LoadMode,
     level: float,
     settings: PointSettings,

@@ -64,10 +64,22 @@ def current_scenario(path: str | None = None) -> Scenario:
     return scenario
 
 
-def _requests() -> list[Any]:
+def _requests(client: RankingClient) -> list[Any]:
+    """This process's requests: Beauty users, or a spec's evaluation queries (the served config read once)."""
     if "requests" not in _state:
         scenario = current_scenario()
-        _state["requests"] = load_user_pool(scenario.traffic).sample(REQUESTS_PER_PROCESS)
+        if scenario.spec:
+            from tritonrec.client.features import FeatureLimits
+            from tritonrec.measure.spec_traffic import SpecTraffic, evaluation_rows, spec_requests
+            from tritonrec.spec import load_spec
+
+            spec = load_spec(Path(scenario.spec))
+            limits = FeatureLimits.from_config(client.model_config())
+            traffic = SpecTraffic(skew=scenario.query_skew, seed=os.getpid())
+            _state["requests"] = spec_requests(evaluation_rows(spec), limits, scenario.model, REQUESTS_PER_PROCESS,
+                                               traffic)  # fmt: skip
+        else:
+            _state["requests"] = load_user_pool(scenario.traffic).sample(REQUESTS_PER_PROCESS)
     requests: list[Any] = _state["requests"]
     return requests
 
@@ -133,7 +145,7 @@ class RankingUser(User):
         )
         self.model = scenario.model
         self.client = RankingClient(host, model=scenario.model, options=options)
-        self.requests = _requests()
+        self.requests = _requests(self.client)
 
     def on_stop(self) -> None:
         """Close the gRPC channel."""
@@ -141,13 +153,19 @@ class RankingUser(User):
 
     @task
     def rank(self) -> None:
-        """Rank one drawn request's candidates and report it to locust."""
-        history, candidates = self.requests[random.randrange(len(self.requests))]
+        """Rank one drawn request's candidates (a user's, or a spec's query) and report it to locust."""
+        drawn = self.requests[random.randrange(len(self.requests))]
         error: Exception | None = None
         _counts["issued"] += 1
         started = time.perf_counter()
         try:
-            self.client.rank(history, candidates)
+            if isinstance(drawn, tuple):
+                history, candidates = drawn
+                n_candidates = int(candidates.size)
+                self.client.rank(history, candidates)
+            else:  # a spec's FeatureRequest
+                n_candidates = drawn.n_candidates
+                self.client.score_rows(drawn.features)
         except TritonRecError as e:
             error = e
             _counts["failed"] += 1
@@ -159,7 +177,7 @@ class RankingUser(User):
             request_type="grpc",
             name=self.model,
             response_time=(time.perf_counter() - started) * 1000.0,
-            response_length=int(candidates.size),
+            response_length=n_candidates,
             exception=error,
             context={},
         )

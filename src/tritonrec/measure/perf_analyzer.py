@@ -1,9 +1,10 @@
 """NVIDIA's perf_analyzer, fed with real requests, its CSV read back into the same figures our harness reports.
 
 perf_analyzer (C++, from the tritonclient 2.50 wheel; ``bench/tools/install_perf_analyzer.sh``) is the reference
-load generator. It gets the very requests our sweep sends (``--input-data`` JSON, one row per request with its own
-shape: histories of real lengths, varying candidate counts), at a fixed concurrency or a Poisson request rate,
-and reports throughput, latency percentiles and Triton's server-side averages for the same requests.
+load generator. It gets the very requests our sweep sends (``--input-data`` JSON: for the bundled model one entry per
+request with its own shape, histories of real lengths, varying candidate counts; for a spec's model
+:func:`~tritonrec.measure.spec_traffic.feature_input_data`), at a fixed concurrency or a Poisson request rate, and
+reports throughput, latency percentiles and Triton's server-side averages for the same requests.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ import json
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tritonrec.errors import ConfigError
 
-__all__ = ["find_perf_analyzer", "input_data", "run_perf_analyzer"]
+if TYPE_CHECKING:
+    from tritonrec.measure.loadgen import PreparedRequest
+    from tritonrec.measure.spec_traffic import FeatureRequest
+
+__all__ = ["PaInput", "find_perf_analyzer", "input_data", "pa_input", "run_perf_analyzer"]
 
 IntArray = npt.NDArray[np.int64]
 LOCAL_INSTALL = Path(".tools/perf_analyzer/perf_analyzer")
@@ -51,11 +57,31 @@ def input_data(requests: list[tuple[IntArray, IntArray]]) -> dict[str, Any]:
     return {"data": rows}
 
 
+@dataclass(frozen=True, slots=True)
+class PaInput:
+    """What perf_analyzer replays: its ``--input-data`` JSON, the batch size ``-b`` and the candidates per request."""
+
+    data: dict[str, Any]
+    batch: int
+    candidates_per_request: float
+
+
+def pa_input(requests: list[PreparedRequest] | list[FeatureRequest]) -> PaInput:
+    """The :class:`PaInput` of our generator's requests (the bundled model's, or a spec's)."""
+    from tritonrec.measure.spec_traffic import FeatureRequest, feature_input_data
+
+    mean = float(np.mean([r.n_candidates for r in requests]))
+    if requests and isinstance(requests[0], FeatureRequest):
+        data, batch = feature_input_data([r for r in requests if isinstance(r, FeatureRequest)])
+        return PaInput(data, batch, mean)
+    return PaInput(input_data([(r.history, r.candidates) for r in requests]), 1, mean)  # type: ignore[union-attr]
+
+
 def run_perf_analyzer(
     binary: Path,
     url: str,
     model: str,
-    requests: list[tuple[IntArray, IntArray]],
+    requests: PaInput,
     *,
     concurrency: int | None = None,
     request_rate: float | None = None,
@@ -72,7 +98,7 @@ def run_perf_analyzer(
         raise ConfigError("give exactly one of concurrency and request_rate")
     with tempfile.TemporaryDirectory(prefix="tritonrec-pa-") as work:
         data = Path(work) / "input.json"
-        data.write_text(json.dumps(input_data(requests)))
+        data.write_text(json.dumps(requests.data))
         report = Path(work) / "pa.csv"
         load = (
             ["--concurrency-range", f"{concurrency}:{concurrency}"]
@@ -80,7 +106,8 @@ def run_perf_analyzer(
             else ["--request-rate-range", f"{request_rate}:{request_rate}", "--request-distribution", "poisson"]
         )
         cmd = [
-            str(binary), "-m", model, "-u", url, "-i", "grpc", "-b", "1", "--input-data", str(data), *load,
+            str(binary), "-m", model, "-u", url, "-i", "grpc", "-b", str(requests.batch), "--input-data", str(data),
+            *load,
             "-p", str(measurement_ms), "-f", str(report),
             # stability is judged on throughput and average latency (no --percentile: a p99 is too noisy to
             # converge on a shared machine); the CSV still carries p50-p99. Accept more spread than the default 10%.
@@ -90,8 +117,8 @@ def run_perf_analyzer(
         if done.returncode != 0 or not report.exists():
             return {"error": (done.stdout + done.stderr)[-800:], "command": _shown(cmd)}
         row = next(csv.DictReader(report.open()))
-    mean_candidates = float(np.mean([c.size for _, c in requests]))
-    rps = float(row["Inferences/Second"])
+    rps = float(row["Inferences/Second"]) / requests.batch  # perf_analyzer counts inferences: batch x requests
+    mean_candidates = requests.candidates_per_request
     return {
         "requests_per_second": round(rps, 1),
         "candidates_per_second": round(rps * mean_candidates, 1),

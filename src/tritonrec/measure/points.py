@@ -15,8 +15,9 @@ from typing import Any
 
 from tritonrec.measure.cpu import CpuMeter, server_process
 from tritonrec.measure.loadgen import LoadMode, PointSettings, PreparedRequest, measure_point
-from tritonrec.measure.perf_analyzer import run_perf_analyzer
+from tritonrec.measure.perf_analyzer import pa_input, run_perf_analyzer
 from tritonrec.measure.prometheus import default_metrics_url, scrape
+from tritonrec.measure.spec_traffic import FeatureRequest
 from tritonrec.spread import Spread, compare, spread
 
 __all__ = ["GENERATOR_BOUND_RATIO", "PaSettings", "Target", "run_ours", "run_theirs", "side_by_side", "summarize_runs"]
@@ -60,7 +61,7 @@ class Target:
 def run_ours(
     target: Target,
     model: str,
-    requests: list[PreparedRequest],
+    requests: list[PreparedRequest] | list[FeatureRequest],
     mode: LoadMode,
     level: float,
     settings: PointSettings,
@@ -76,7 +77,7 @@ def run_ours(
 def run_theirs(
     target: Target,
     model: str,
-    requests: list[PreparedRequest],
+    requests: list[PreparedRequest] | list[FeatureRequest],
     mode: LoadMode,
     level: float,
     settings: PaSettings,
@@ -90,7 +91,7 @@ def run_theirs(
             target.perf_analyzer,
             target.url,
             model,
-            [(r.history, r.candidates) for r in requests],
+            pa_input(requests),
             measurement_ms=settings.measurement_ms,
             stability_pct=settings.stability_pct,
             **load,

@@ -22,6 +22,10 @@ A scenario file::
     p99_ms = 1000
     max_error_rate = 0.01
 
+A team's own model: ``spec = "path/spec.toml"`` (relative to the scenario file) and ``model`` its served name;
+requests are then the spec's evaluation queries (:mod:`tritonrec.measure.spec_traffic`), drawn with
+``query_skew`` (Zipf over queries, 0 = uniform), and ``[traffic]`` is not used.
+
 Unknown keys are errors: a typo must not silently change a benchmark.
 """
 
@@ -142,11 +146,15 @@ class Scenario:
     traffic: TrafficSpec = TrafficSpec()
     shape: LoadShape = LoadShape()
     sla: SLA = SLA()
+    spec: str = ""
+    query_skew: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.think_time_ms
         if low < 0 or high < low:
             raise ConfigError(f"think_time_ms must be [min, max] with 0 <= min <= max, got {list(self.think_time_ms)}")
+        if self.query_skew < 0:
+            raise ConfigError(f"query_skew must be >= 0, got {self.query_skew}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (enums as their values), recorded in reports."""
@@ -190,6 +198,8 @@ def scenario_from_dict(data: dict[str, Any], where: str = "scenario") -> Scenari
     data["sla"] = _build(SLA, dict(data.pop("sla", {})), f"{where}: [sla]")
     if "name" not in data:
         raise ConfigError(f"{where}: a scenario needs a name")
+    if data.get("spec") and "model" not in data:
+        raise ConfigError(f'{where}: a scenario with a spec names its served model (model = "<spec name>_cpu")')
     scenario: Scenario = _build(Scenario, data, where)
     return scenario
 
@@ -202,4 +212,7 @@ def load_scenario(path: Path) -> Scenario:
         raise ConfigError(f"scenario file {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    spec = data.get("spec")
+    if isinstance(spec, str) and spec and not Path(spec).is_absolute():
+        data["spec"] = str(path.parent / spec)  # relative to the scenario file
     return scenario_from_dict(data, where=str(path))

@@ -34,7 +34,7 @@ from tritonrec.measure.loadgen import (
     prepare_requests,
     server_breakdown,
 )
-from tritonrec.measure.perf_analyzer import run_perf_analyzer
+from tritonrec.measure.perf_analyzer import pa_input, run_perf_analyzer
 from tritonrec.measure.traffic import CandidateCounts, TrafficSpec, load_user_pool
 from tritonrec.metrics import score_eval_set
 from tritonrec.model.ranker import RankingModel
@@ -152,7 +152,7 @@ def _drive(
             perf_analyzer,
             url,
             model,
-            [(r.history, r.candidates) for r in requests],
+            pa_input(requests),
             concurrency=concurrency,
             measurement_ms=settings.measurement_ms,
             timeout_s=timeout_s,

@@ -17,11 +17,13 @@ from typing import Any
 from tritonrec.client import RankingClient
 from tritonrec.contract import DEFAULT_MODEL
 from tritonrec.errors import ConfigError
-from tritonrec.measure.loadgen import LoadMode, PointSettings, prepare_requests
+from tritonrec.measure.loadgen import LoadMode, PointSettings, PreparedRequest, prepare_requests
 from tritonrec.measure.plots import plot_latency_throughput
 from tritonrec.measure.points import PaSettings, Target, run_ours, run_theirs, side_by_side, summarize_runs
+from tritonrec.measure.spec_traffic import FeatureRequest, SpecTraffic, served_spec_requests, spec_traffic_record
 from tritonrec.measure.traffic import TrafficSpec, load_user_pool
 from tritonrec.records import Progress, Report, markdown_header, new_record, quiet, write_report
+from tritonrec.spec.model_spec import ModelSpec
 from tritonrec.spread import Spread, shuffled_trials
 
 __all__ = ["PointSummary", "SweepSettings", "best_point", "run_sweep", "write_markdown"]
@@ -114,14 +116,34 @@ def run_sweep(
     *,
     command: str,
     progress: Progress = quiet,
+    spec: ModelSpec | None = None,
+    spec_traffic: SpecTraffic | None = None,
 ) -> Report:
-    """Sweep ``settings.model`` at ``target`` with traffic drawn from ``traffic``; write the report into ``out_dir``."""
+    """Sweep ``settings.model`` at ``target``; write the report into ``out_dir``.
+
+    The traffic is drawn from ``traffic`` (the bundled model's), or with ``spec`` from the spec's evaluation rows
+    (``spec_traffic``; in the rows layout with perf_analyzer beside us, every request the median query's rows).
+    """
     with RankingClient(target.url, model=settings.model) as client:
-        limits = client.limits()
         metadata = client.model_metadata()
         server_version = client.server_version()
-    pool = load_user_pool(traffic, history_len=limits.max_history or 50)
-    requests = prepare_requests(pool.sample(settings.requests), limits, settings.model)
+        limits = None if spec is not None else client.limits()
+    requests: list[PreparedRequest] | list[FeatureRequest]
+    if spec is not None:
+        requests, spec_traffic = served_spec_requests(
+            target.url,
+            settings.model,
+            spec,
+            settings.requests,
+            spec_traffic or SpecTraffic(seed=settings.seed),
+            one_batch_size=bool(target.perf_analyzer),
+        )
+        traffic_record = spec_traffic_record(spec, spec_traffic, requests)
+    else:
+        assert limits is not None
+        pool = load_user_pool(traffic, history_len=limits.max_history or 50)
+        requests = prepare_requests(pool.sample(settings.requests), limits, settings.model)
+        traffic_record = _traffic_record(traffic, requests)
     levels = [(LoadMode.CLOSED, float(c)) for c in settings.concurrencies]
     levels += [(LoadMode.OPEN, float(r)) for r in settings.rates]
     tools = ["tritonrec", *(["perf_analyzer"] if target.perf_analyzer else [])]
@@ -155,7 +177,7 @@ def run_sweep(
         "metrics_url": target.metrics_url,
         "server_cpu_measured": target.cpu.server is not None,
         "model": {"name": settings.model, "versions": metadata.get("versions", [])},
-        "traffic": _traffic_record(traffic, requests),
+        "traffic": traffic_record,
         "settings": asdict(settings),
         "points": points,
     }
@@ -199,14 +221,17 @@ def _row(point: dict[str, Any]) -> str:
 def write_markdown(report: dict[str, Any]) -> str:
     """Render the sweep as Markdown tables (every figure from ``report``)."""
     t, s = report["traffic"], report["settings"]
-    lines = markdown_header(
-        f"Sweep: {report['model']['name']} at {report['url']}, {t['source']} users (Zipf {t['user_zipf']}), "
-        f"{t['candidates']['low']}-{t['candidates']['high']} candidates ({t['candidates']['distribution']})",
-        report,
-    )
+    if "layout" in t:  # a spec's model
+        title = f"{t['source']}, queries skewed {t['query_skew']}, rows per request: {t['rows_per_request']}"
+        drawn = f"{t['distinct_requests']} distinct requests ({t['layout']} layout), mean {t['mean_candidates']} rows."
+    else:
+        title = (f"{t['source']} users (Zipf {t['user_zipf']}), {t['candidates']['low']}-{t['candidates']['high']} "
+                 f"candidates ({t['candidates']['distribution']})")  # fmt: skip
+        drawn = (f"{t['distinct_requests']} distinct requests, mean {t['mean_candidates']} candidates and "
+                 f"{t['mean_history']} history items.")  # fmt: skip
+    lines = markdown_header(f"Sweep: {report['model']['name']} at {report['url']}, {title}", report)
     lines += [
-        f"{t['distinct_requests']} distinct requests, mean {t['mean_candidates']} candidates and {t['mean_history']} "
-        f"history items. Each point ran {s['repeats']} time(s) per tool, points in a random order; figures are "
+        f"{drawn} Each point ran {s['repeats']} time(s) per tool, points in a random order; figures are "
         "median (min-max) over the runs. Our latency in the open loop counts from the scheduled send time. Server "
         "columns are Triton's statistics over our last run's measured windows (per request averages). A comparison "
         'whose ranges overlap is "no measurable difference"; where perf_analyzer served > 10% more, our generator '

@@ -129,6 +129,21 @@ def _sweep(sub: Subparsers) -> None:
         p.add_argument("--concurrency", default=concurrency, help=f"closed-loop concurrencies (default {concurrency})")
         p.add_argument("--requests", type=int, default=1024, help="distinct requests drawn (default 1024)")
         add_traffic(p)
+        p.add_argument(
+            "--spec",
+            type=Path,
+            default=None,
+            help="a model spec: requests from its evaluation rows (one query each) instead of Beauty users; give "
+            "--model, the served name",
+        )
+        p.add_argument("--query-skew", type=float, default=0.0, help="with --spec: Zipf skew over queries (default 0)")
+        p.add_argument(
+            "--rows-per-request",
+            type=int,
+            default=0,
+            help="with --spec, rows layout: every request this many rows (default: each query's own; the median "
+            "query's when perf_analyzer runs, as it sends one batch size)",
+        )
         add_point(p)
         add_repeats(p)
         add_perf_analyzer(p)
@@ -154,9 +169,19 @@ def run_sweep(args: argparse.Namespace) -> int:
         point=point_settings(args),
     )
     perf_analyzer = perf_analyzer_from_args(args.perf_analyzer, required=only_pa)
+    spec, spec_traffic = None, None
+    if args.spec is not None:
+        from tritonrec.measure.spec_traffic import SpecTraffic
+        from tritonrec.spec import load_spec
+
+        if args.model is None:
+            raise ConfigError("--spec needs --model, the served model's name (e.g. <spec name>_cpu)")
+        spec = load_spec(args.spec)
+        spec_traffic = SpecTraffic(skew=args.query_skew, seed=args.seed, rows_per_request=args.rows_per_request)
     with contextlib.ExitStack() as stack:
         target = measured_target(args, stack, perf_analyzer)
-        report = sweep(target, traffic, settings, args.out, command=command_line(), progress=Console().show)
+        report = sweep(target, traffic, settings, args.out, command=command_line(), progress=Console().show,
+                       spec=spec, spec_traffic=spec_traffic)  # fmt: skip
     return finish(report)
 
 

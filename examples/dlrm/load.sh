@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Load tests on the DLRM example, as a record: the served FP32 model driven with requests built from its own
+# evaluation queries, by our generator and NVIDIA's perf_analyzer on the same requests (bench sweep --spec), and by
+# locust from a scenario that names the spec. Trains and exports first when artifacts/dlrm has no repository:
+#
+#   bash examples/dlrm/load.sh bench/results/<date>-<machine>/dlrm-load     # about 12 min on 2 cores (with training)
+#
+# OUT gets sweep/ (sweep.json/.md/.png), locust/ (locust.json/.md, CSV, HTML) and server.log.
+# Environment: ROWS (1000000), EPOCHS (2), PORT (8001), CONCURRENCY (1,4,16), REPEATS (3), SKEW (1.0).
+set -euo pipefail
+OUT="${1:?usage: bash examples/dlrm/load.sh OUT}"
+ROWS="${ROWS:-1000000}"
+EPOCHS="${EPOCHS:-2}"
+PORT="${PORT:-8001}"
+CONCURRENCY="${CONCURRENCY:-1,4,16}"
+REPEATS="${REPEATS:-3}"
+SKEW="${SKEW:-1.0}"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+T=.venv/bin/tritonrec
+SPEC=examples/dlrm/spec.toml
+A=artifacts/dlrm
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+export PYTHONUNBUFFERED=1
+say() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+if [ ! -f "$A/repo/dlrm_cpu/config.pbtxt" ]; then
+  say "generate $ROWS rows, train $EPOCHS epochs, export, repo build"
+  .venv/bin/python examples/dlrm/generate.py --rows "$ROWS" --out "$A/rows.parquet"
+  .venv/bin/python examples/dlrm/train.py --spec "$SPEC" --epochs "$EPOCHS"
+  $T export onnx --spec "$SPEC" --out "$A/onnx"
+  rm -rf "$A/repo"
+  $T repo build --spec "$SPEC" --export "$A/onnx" --out "$A/repo"
+fi
+say "serve"
+$T serve --repo "$A/repo" --models dlrm_cpu --grpc-port "$PORT" --http-port $((PORT - 1)) --metrics-port $((PORT + 1)) \
+  --log-file "$OUT/server.log" > "$OUT/serve.txt" 2>&1 &
+SERVER=$!
+trap 'kill -TERM "$SERVER" 2> /dev/null; wait "$SERVER" 2> /dev/null || true' EXIT
+for _ in $(seq 600); do
+  curl -sf "localhost:$((PORT - 1))/v2/models/dlrm_cpu/ready" > /dev/null && break
+  kill -0 "$SERVER" 2> /dev/null || { cat "$OUT/serve.txt"; exit 1; }
+  sleep 0.5
+done
+say "sweep: our generator and perf_analyzer on the same requests, concurrency $CONCURRENCY, $REPEATS repeats"
+$T bench sweep --url "127.0.0.1:$PORT" --metrics-url "http://127.0.0.1:$((PORT + 1))/metrics" --spec "$SPEC" \
+  --model dlrm_cpu --concurrency "$CONCURRENCY" --repeats "$REPEATS" --query-skew "$SKEW" --out "$OUT/sweep" \
+  > "$OUT/sweep.txt"
+say "locust from examples/dlrm/locust.toml"
+$T bench locust --url "127.0.0.1:$PORT" --scenario examples/dlrm/locust.toml --out "$OUT/locust" > "$OUT/locust.txt"
+say "done: $OUT (sweep/sweep.md, locust/locust.md)"
