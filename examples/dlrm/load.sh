@@ -5,25 +5,15 @@
 #
 #   bash examples/dlrm/load.sh bench/results/<date>-<machine>/dlrm-load     # about 12 min on 2 cores (with training)
 #
-# OUT gets sweep/ (sweep.json/.md/.png), locust/ (locust.json/.md, CSV, HTML) and server.log.
+# OUT gets sweep/ (sweep.json/.md/.png), locust/ (locust.json/.md, CSV, HTML) and server-load.log.
 # Environment: ROWS (1000000), EPOCHS (2), PORT (8001), CONCURRENCY (1,4,16), REPEATS (3), SKEW (1.0).
 set -euo pipefail
 OUT="${1:?usage: bash examples/dlrm/load.sh OUT}"
-ROWS="${ROWS:-1000000}"
-EPOCHS="${EPOCHS:-2}"
-PORT="${PORT:-8001}"
 CONCURRENCY="${CONCURRENCY:-1,4,16}"
 REPEATS="${REPEATS:-3}"
 SKEW="${SKEW:-1.0}"
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$ROOT"
-T=.venv/bin/tritonrec
-SPEC=examples/dlrm/spec.toml
-A=artifacts/dlrm
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-export PYTHONUNBUFFERED=1
-say() { echo "== $(date -u +%H:%M:%S) $*"; }
+# shellcheck source=examples/dlrm/common.sh
+source "$(dirname "$0")/common.sh"
 
 if [ ! -f "$A/repo/dlrm_cpu/config.pbtxt" ]; then
   say "generate $ROWS rows, train $EPOCHS epochs, export, repo build"
@@ -34,15 +24,8 @@ if [ ! -f "$A/repo/dlrm_cpu/config.pbtxt" ]; then
   $T repo build --spec "$SPEC" --export "$A/onnx" --out "$A/repo"
 fi
 say "serve"
-$T serve --repo "$A/repo" --models dlrm_cpu --grpc-port "$PORT" --http-port $((PORT - 1)) --metrics-port $((PORT + 1)) \
-  --log-file "$OUT/server.log" > "$OUT/serve.txt" 2>&1 &
-SERVER=$!
-trap 'kill -TERM "$SERVER" 2> /dev/null; wait "$SERVER" 2> /dev/null || true' EXIT
-for _ in $(seq 600); do
-  curl -sf "localhost:$((PORT - 1))/v2/models/dlrm_cpu/ready" > /dev/null && break
-  kill -0 "$SERVER" 2> /dev/null || { cat "$OUT/serve.txt"; exit 1; }
-  sleep 0.5
-done
+serve "$A/repo" load
+trap stop EXIT
 say "sweep: our generator and perf_analyzer on the same requests, concurrency $CONCURRENCY, $REPEATS repeats"
 $T bench sweep --url "127.0.0.1:$PORT" --metrics-url "http://127.0.0.1:$((PORT + 1))/metrics" --spec "$SPEC" \
   --model dlrm_cpu --concurrency "$CONCURRENCY" --repeats "$REPEATS" --query-skew "$SKEW" --out "$OUT/sweep" \

@@ -12,31 +12,8 @@
 # Environment: ROWS (1000000), EPOCHS (2), PORT (8001; HTTP PORT-1, metrics PORT+1).
 set -euo pipefail
 OUT="${1:?usage: bash examples/dlrm/study.sh OUT}"
-ROWS="${ROWS:-1000000}"
-EPOCHS="${EPOCHS:-2}"
-PORT="${PORT:-8001}"
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$ROOT"
-T=.venv/bin/tritonrec
-SPEC=examples/dlrm/spec.toml
-A=artifacts/dlrm
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-export PYTHONUNBUFFERED=1
-say() { echo "== $(date -u +%H:%M:%S) $*"; }
-
-serve() {  # serve REPO NAME: the bundled tritonserver on the CPU, until the spec's model is ready
-  $T serve --repo "$1" --models dlrm_cpu --grpc-port "$PORT" --http-port $((PORT - 1)) --metrics-port $((PORT + 1)) \
-    --log-file "$OUT/server-$2.log" > "$OUT/serve-$2.txt" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 600); do
-    curl -sf "localhost:$((PORT - 1))/v2/models/dlrm_cpu/ready" > /dev/null && return 0
-    kill -0 "$SERVER" 2> /dev/null || { cat "$OUT/serve-$2.txt"; return 1; }
-    sleep 0.5
-  done
-  return 1
-}
-stop() { kill -TERM "$SERVER" && wait "$SERVER" || true; }
+# shellcheck source=examples/dlrm/common.sh
+source "$(dirname "$0")/common.sh"
 
 say "generate $ROWS rows"
 .venv/bin/python examples/dlrm/generate.py --rows "$ROWS" --out "$A/rows.parquet" | tee "$OUT/generate.txt"
