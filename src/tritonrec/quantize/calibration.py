@@ -61,6 +61,24 @@ class FeedBatches:
         """The batches, in order."""
         return list(self.batches)
 
+    def save(self, path: Path) -> Path:
+        """Write every batch as one array per input to an ``.npz`` file (what a calibrator in another process reads).
+
+        Batches whose per-row dims differ (a dynamic dim, a query's candidates) are padded with 0 to the widest.
+        """
+        arrays = {}
+        for name in self.batches[0]:
+            parts = [b[name] for b in self.batches]
+            widest = tuple(max(p.shape[k] for p in parts) for k in range(1, parts[0].ndim))
+            grown = []
+            for part in parts:
+                full = np.zeros((part.shape[0], *widest), dtype=part.dtype)
+                full[(slice(None), *(slice(0, n) for n in part.shape[1:]))] = part
+                grown.append(full)
+            arrays[name] = np.concatenate(grown)
+        np.savez(path, **arrays)
+        return path
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CalibrationSet:

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonrec.quantize.calibration import CalibrationSet
+from tritonrec.quantize.calibration import CalibrationSet, FeedBatches
 
 __all__ = ["LOCAL_INSTALL", "ModelOptMethod", "ModelOptResult", "find_modelopt_python", "quantize_modelopt"]
 
@@ -60,7 +60,7 @@ def find_modelopt_python(path: Path | None = None) -> Path | None:
 def quantize_modelopt(
     source: Path,
     out: Path,
-    rows: CalibrationSet,
+    rows: CalibrationSet | FeedBatches,
     *,
     method: ModelOptMethod = ModelOptMethod.MAX,
     exclude_nodes: tuple[str, ...] = (),
@@ -72,7 +72,7 @@ def quantize_modelopt(
     Args:
         source: the FP32 ONNX file.
         out: the ``.onnx`` file to write.
-        rows: calibration rows (real training users).
+        rows: calibration rows (real training users, or a spec's calibration rows).
         method: ModelOpt's calibration method.
         exclude_nodes: node names to keep in float.
         python: ModelOpt's interpreter (default: :func:`find_modelopt_python`).
