@@ -110,10 +110,15 @@ def test_ragged_batch_with_one_bad_request_fails_alone_and_the_rest_match_eager(
             history = np.array([[3, -5]])
         sent[i] = (history.astype(np.int64), rng.integers(1, data.spec.n_items + 1, (1, int(rng.integers(1, 300)))))
     results: dict[int, object] = {}
+    ready = threading.Barrier(len(sent))
 
     def send(i):
+        raw = grpcclient.InferenceServerClient(server.grpc_url)  # connected before the barrier: the 16 requests
+        inputs = infer_inputs({"history": sent[i][0], "candidates": sent[i][1]})  # then leave within a few ms
+        raw.is_server_live()
+        ready.wait(timeout=60)
         try:
-            results[i] = _infer(server, *sent[i], model=BF16.name)
+            results[i] = raw.infer(BF16.name, inputs).as_numpy("scores")
         except InferenceServerException as e:
             results[i] = e
 
