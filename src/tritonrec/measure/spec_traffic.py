@@ -26,7 +26,7 @@ from tritonclient.grpc import service_pb2
 from tritonrec.client.features import FeatureLimits, check_features, feature_request
 from tritonrec.errors import ConfigError
 from tritonrec.spec.model_spec import ModelSpec
-from tritonrec.spec.rows import SpecRows, read_rows, split_rows
+from tritonrec.spec.rows import SpecRows, pad_alike, read_rows, split_rows
 
 __all__ = [
     "FeatureRequest",
@@ -134,15 +134,8 @@ def spec_requests(
 
 def _padded_alike(requests: list[Features], pads: dict[str, float]) -> list[Features]:
     """Each input's per-row dims padded (with the input's pad value) to the longest of all ``requests``."""
-    out: list[Features] = [{} for _ in requests]
-    for name in requests[0]:
-        widest = tuple(max(r[name].shape[k] for r in requests) for k in range(1, requests[0][name].ndim))
-        for k, request in enumerate(requests):
-            values = request[name]
-            grown = np.full((values.shape[0], *widest), pads.get(name, 0), dtype=values.dtype)
-            grown[(slice(None), *(slice(0, n) for n in values.shape[1:]))] = values
-            out[k][name] = grown
-    return out
+    grown = {name: pad_alike([r[name] for r in requests], pads.get(name, 0)) for name in requests[0]}
+    return [{name: grown[name][k] for name in grown} for k in range(len(requests))]
 
 
 def feature_input_data(requests: list[FeatureRequest]) -> tuple[dict[str, Any], int]:

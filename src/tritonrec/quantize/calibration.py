@@ -24,6 +24,7 @@ import numpy.typing as npt
 from tritonrec.contract import CANDIDATES, HISTORY
 from tritonrec.data.splits import FeatureBatch, NextItemTrainSet
 from tritonrec.errors import ConfigError, DataError
+from tritonrec.spec.rows import pad_alike
 
 if TYPE_CHECKING:
     from onnxruntime.quantization import CalibrationDataReader
@@ -66,17 +67,7 @@ class FeedBatches:
 
         Batches whose per-row dims differ (a dynamic dim, a query's candidates) are padded with 0 to the widest.
         """
-        arrays = {}
-        for name in self.batches[0]:
-            parts = [b[name] for b in self.batches]
-            widest = tuple(max(p.shape[k] for p in parts) for k in range(1, parts[0].ndim))
-            grown = []
-            for part in parts:
-                full = np.zeros((part.shape[0], *widest), dtype=part.dtype)
-                full[(slice(None), *(slice(0, n) for n in part.shape[1:]))] = part
-                grown.append(full)
-            arrays[name] = np.concatenate(grown)
-        np.savez(path, **arrays)
+        np.savez(path, **{name: np.concatenate(pad_alike([b[name] for b in self.batches])) for name in self.batches[0]})
         return path
 
 

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from tritonrec.errors import DataError
 from tritonrec.spec.model_spec import InputSpec, ModelSpec, Role
 
-__all__ = ["SpecRows", "evaluation_query", "read_rows", "split_rows"]
+__all__ = ["SpecRows", "evaluation_query", "pad_alike", "read_rows", "split_rows"]
 
 Features = dict[str, npt.NDArray[Any]]
 
@@ -176,6 +176,17 @@ class SpecRows:
         bounds = np.concatenate([[0], change, [len(self)]])
         for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
             yield int(start), int(stop)
+
+
+def pad_alike(arrays: list[npt.NDArray[Any]], pad: float = 0) -> list[npt.NDArray[Any]]:
+    """``arrays`` of one input with every per-row dim padded (with ``pad``) to the widest among them."""
+    widest = tuple(max(a.shape[k] for a in arrays) for k in range(1, arrays[0].ndim))
+    out = []
+    for values in arrays:
+        grown = np.full((values.shape[0], *widest), pad, dtype=values.dtype)
+        grown[(slice(None), *(slice(0, n) for n in values.shape[1:]))] = values
+        out.append(grown)
+    return out
 
 
 def _column(table: Any, name: str, where: str) -> Any:
