@@ -1,4 +1,4 @@
-# Shared by examples/dlrm/study.sh and load.sh (sourced after OUT is set): where things are, the defaults, and the
+# Shared by examples/dlrm/study.sh, load.sh and select.sh (sourced after OUT is set): where things are, the defaults, and the
 # bundled tritonserver serving the spec's model.
 ROWS="${ROWS:-1000000}"
 EPOCHS="${EPOCHS:-2}"
@@ -12,6 +12,13 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 export PYTHONUNBUFFERED=1
 say() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+train_and_export() {  # the guide's first commands: a million synthetic rows, the trained DLRM, its ONNX export
+  say "generate $ROWS rows, train $EPOCHS epochs, export"
+  .venv/bin/python examples/dlrm/generate.py --rows "$ROWS" --out "$A/rows.parquet"
+  .venv/bin/python examples/dlrm/train.py --spec "$SPEC" --epochs "$EPOCHS"
+  $T export onnx --spec "$SPEC" --out "$A/onnx"
+}
 
 serve() {  # serve REPO NAME: the bundled tritonserver on the CPU, until the spec's model is ready
   $T serve --repo "$1" --models dlrm_cpu --grpc-port "$PORT" --http-port $((PORT - 1)) --metrics-port $((PORT + 1)) \

@@ -16,10 +16,7 @@ SKEW="${SKEW:-1.0}"
 source "$(dirname "$0")/common.sh"
 
 if [ ! -f "$A/repo/dlrm_cpu/config.pbtxt" ]; then
-  say "generate $ROWS rows, train $EPOCHS epochs, export, repo build"
-  .venv/bin/python examples/dlrm/generate.py --rows "$ROWS" --out "$A/rows.parquet"
-  .venv/bin/python examples/dlrm/train.py --spec "$SPEC" --epochs "$EPOCHS"
-  $T export onnx --spec "$SPEC" --out "$A/onnx"
+  train_and_export
   rm -rf "$A/repo"
   $T repo build --spec "$SPEC" --export "$A/onnx" --out "$A/repo"
 fi

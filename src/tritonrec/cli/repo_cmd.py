@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from tritonrec.cli.common import Console, add_data_source, names, prepare_from_args
@@ -27,7 +28,8 @@ def register(p: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--from-selection",
         type=Path,
-        help="select.json of `tritonrec select`: ranker_cpu serving the chosen candidate's graph",
+        help="select.json of `tritonrec select`: ranker_cpu (with --spec: <name>_cpu) serving the chosen candidate's "
+        "graph",
     )
     build.add_argument(
         "--spec",
@@ -130,8 +132,11 @@ def _build_spec(args: argparse.Namespace) -> int:
     from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind, default_batching
     from tritonrec.spec import load_spec
 
-    if args.export is None:
-        raise ConfigError("--spec builds from the folder `tritonrec export onnx --spec` wrote: give it as --export")
+    if args.export is None and args.from_selection is None:
+        raise ConfigError(
+            "--spec builds from the folder `tritonrec export onnx --spec` wrote (--export), or from the pick of "
+            "`tritonrec select --spec` (--from-selection)"
+        )
     if args.tuned or args.ort_tensorrt or args.configs_only:
         raise ConfigError("with --spec: --tuned, --ort-tensorrt and --configs-only are not supported yet")
     chosen = ["cpu"] if args.variants == ",".join(DEFAULT_VARIANTS) else names(args.variants)
@@ -146,18 +151,28 @@ def _build_spec(args: argparse.Namespace) -> int:
         preferred_batch_sizes=(),
         max_queue_delay_us=default.max_queue_delay_us if args.max_queue_delay_us is None else args.max_queue_delay_us,
     )
+    if args.from_selection is not None:
+        from tritonrec.select.spec_run import selected_spec_variant
+
+        if kinds != [SpecVariantKind.CPU] or args.cpu_precision or args.cpu_runtime:
+            raise ConfigError("--from-selection builds the pick's <name>_cpu: its precision and runtime are the pick's")
+        picked, export_dir = selected_spec_variant(args.from_selection, spec)
+        variants = [picked]
+    else:
+        export_dir = args.export
+        variants = [
+            SpecVariant(
+                kind=kind,
+                precision=(args.cpu_precision or "fp32") if kind is SpecVariantKind.CPU else "fp32",
+                runtime=args.cpu_runtime or _int8_runtime(args),
+            )
+            for kind in kinds
+        ]
     variants = [
-        SpecVariant(
-            kind=kind,
-            precision=(args.cpu_precision or "fp32") if kind is SpecVariantKind.CPU else "fp32",
-            runtime=args.cpu_runtime or _int8_runtime(args),
-            instances=args.instances or 0,
-            cpu_threads=args.cpu_threads or 0,
-            batching=batching,
-        )
-        for kind in kinds
+        dataclasses.replace(v, instances=args.instances or 0, cpu_threads=args.cpu_threads or 0, batching=batching)
+        for v in variants
     ]
-    written = spec_repository_step(spec, args.export, args.out, variants)
+    written = spec_repository_step(spec, export_dir, args.out, variants)
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(p.relative_to(args.out)) for p in files))
     if any(k.gpu for k in kinds):

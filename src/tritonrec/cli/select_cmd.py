@@ -29,8 +29,34 @@ def register(p: argparse.ArgumentParser) -> None:
     """The arguments of ``tritonrec select``."""
     from tritonrec.select.candidates import Precision, Runtime
 
-    p.add_argument("--checkpoint", type=Path, required=True, help="the base model's checkpoint (the FP32 reference)")
-    p.add_argument("--export", type=Path, default=None, help="its `tritonrec export onnx` folder (default: exported)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="the base model's checkpoint (the FP32 reference)")
+    source.add_argument(
+        "--spec", type=Path, help="a model spec (TOML): a team's own model on its evaluation rows (needs --export)"
+    )
+    p.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        help="its `tritonrec export onnx` folder (default: exported); with --spec, its `export onnx --spec` folder",
+    )
+    p.add_argument(
+        "--graph",
+        type=Path,
+        action="append",
+        default=[],
+        help="with --spec: another graph of the model (e.g. an INT8 variant `quantize --spec` kept; .onnx for ONNX "
+        "Runtime, .xml for OpenVINO), measured in process and served; named by its file's stem; repeatable",
+    )
+    p.add_argument(
+        "--query-skew", type=float, default=0.0, help="with --spec: Zipf skew of the served requests' queries"
+    )
+    p.add_argument(
+        "--rows-per-request",
+        type=int,
+        default=0,
+        help="with --spec, rows layout: every served request this many rows (default: the median query's)",
+    )
     p.add_argument(
         "--int8",
         type=Path,
@@ -46,7 +72,7 @@ def register(p: argparse.ArgumentParser) -> None:
         metavar="NAME=CHECKPOINT",
         help="another model to consider (a compressed checkpoint), repeatable",
     )
-    add_data_source(p)
+    add_data_source(p, required=False)  # with --checkpoint: checked in run_select_command
     p.add_argument("--out", type=Path, required=True, help="report folder (select.json, .md, .html, plots)")
     p.add_argument("--p99-ms", type=float, default=50.0, help="served p99 SLA (default 50 ms)")
     p.add_argument("--max-auc-drop", type=float, default=0.0008, help="AUC budget (default 0.0008, MLPerf 99.9%%)")
@@ -63,8 +89,8 @@ def register(p: argparse.ArgumentParser) -> None:
         "--quality-users",
         type=int,
         default=0,
-        help="test users scored per candidate (0 = all; else a random sample seeded by --seed, and the reference on "
-        "all of them too)",
+        help="test users (with --spec: evaluation queries) scored per candidate (0 = all; else a random sample "
+        "seeded by --seed, and the reference on all of them too)",
     )
     p.add_argument("--repeats", type=int, default=3, help="in-process trials and served rounds (default 3)")
     p.add_argument("--rate", type=float, default=100.0, help="requests/s of the served latency point (default 100)")
@@ -135,12 +161,11 @@ def run_select_command(args: argparse.Namespace) -> int:
     except ValueError as e:
         known = f"runtimes: {[r.value for r in Runtime]}, precisions: {[x.value for x in Precision]}"
         raise ConfigError(f"{e}; {known}") from None
-    traffic, _ = traffic_from_args(args)
-    traffic = dataclasses.replace(traffic, seed=args.seed)
-    data = prepare_from_args(args)
+    # With --json, stdout carries only the JSON document; progress goes to stderr.
+    progress = _to_stderr if args.json else Console().show
     settings = SelectSettings(
         constraints=Constraints(args.p99_ms, args.max_auc_drop, args.max_ndcg_drop, args.memory_mib),
-        traffic=traffic,
+        traffic=_traffic(args),
         quality_users=args.quality_users,
         price_per_hour=args.price_per_hour,
         in_process=InProcessSettings(repeats=args.repeats, min_s=args.min_s),
@@ -155,6 +180,13 @@ def run_select_command(args: argparse.Namespace) -> int:
         precisions=precisions,
         seed=args.seed,
     )
+    if args.spec is not None:
+        return _select_spec(args, settings, progress)
+    if args.graph:
+        raise ConfigError("--graph goes with --spec; the bundled model's INT8 graphs are given with --int8")
+    if args.dataset is None:
+        raise ConfigError("--checkpoint needs --dataset, the data it was trained on (e.g. beauty)")
+    data = prepare_from_args(args)
     peers = []
     if args.navigator:
         from tritonrec.select.navigator import NavigatorSettings
@@ -175,8 +207,6 @@ def run_select_command(args: argparse.Namespace) -> int:
                 timeout_s=args.navigator_timeout_s,
             )
         )
-    # With --json, stdout carries only the JSON document; progress goes to stderr.
-    progress = _to_stderr if args.json else Console().show
     report = run_select(
         _models(args),
         data,
@@ -187,11 +217,47 @@ def run_select_command(args: argparse.Namespace) -> int:
         peers=peers,
         progress=progress,
     )
+    return _print(args, report)
+
+
+def _print(args: argparse.Namespace, report: Any) -> int:
     if args.json:
         print_json(_json({**report.record, "report_dir": str(args.out)}))
     else:
         print(report.markdown)
     return 0
+
+
+def _traffic(args: argparse.Namespace) -> Any:
+    """The requests' traffic: Beauty users (the bundled model), or drawn from a spec's evaluation queries."""
+    if args.spec is not None:
+        from tritonrec.measure.spec_traffic import SpecTraffic
+
+        return SpecTraffic(skew=args.query_skew, seed=args.seed, rows_per_request=args.rows_per_request)
+    traffic, _ = traffic_from_args(args)
+    return dataclasses.replace(traffic, seed=args.seed)
+
+
+def _select_spec(args: argparse.Namespace, settings: Any, progress: Any) -> int:
+    """``select --spec``: the spec's export and ``--graph`` files, on its evaluation rows."""
+    from tritonrec.select.spec_run import run_spec_select
+    from tritonrec.spec import load_spec
+
+    if args.export is None:
+        raise ConfigError("--spec needs --export, the `tritonrec export onnx --spec` folder of the model")
+    if args.int8 or args.model or args.navigator:
+        raise ConfigError("with --spec, give other graphs with --graph (--int8, --model and --navigator are not used)")
+    report = run_spec_select(
+        load_spec(args.spec),
+        args.export,
+        args.out,
+        settings,
+        graphs=args.graph,
+        perf_analyzer=perf_analyzer_from_args(args.perf_analyzer),
+        command=command_line(),
+        progress=progress,
+    )
+    return _print(args, report)
 
 
 def _to_stderr(message: str) -> None:

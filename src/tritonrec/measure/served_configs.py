@@ -20,12 +20,16 @@ from tritonrec.client.options import ClientOptions
 from tritonrec.data.feature_spec import FeatureSpec
 from tritonrec.measure.loadgen import LoadMode, PointSettings, PreparedRequest
 from tritonrec.measure.points import PaSettings, Target, run_ours, run_theirs
+from tritonrec.measure.spec_traffic import FeatureRequest
 from tritonrec.records import Progress
 from tritonrec.repository import Variant, build_repository
+from tritonrec.repository.spec_variants import SpecVariant, build_spec_repository
 from tritonrec.serving.server import LocalTriton
+from tritonrec.spec.model_spec import ModelSpec
+from tritonrec.spec.rows import SpecRows
 from tritonrec.spread import Spread, compare, shuffled_trials, spread
 
-__all__ = ["Contender", "ServedModels", "best_point"]
+__all__ = ["Contender", "ServedModels", "SpecContender", "best_point"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,28 @@ class Contender:
     export_dir: Path
     spec: FeatureSpec
     label: str
+
+    def write(self, repository: Path, name: str) -> None:
+        """Build it into ``repository`` as the model ``name``."""
+        build_repository(
+            repository, self.spec, [dataclasses.replace(self.variant, name=name)], export_dir=self.export_dir
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SpecContender:
+    """A spec's variant to serve: the variant (its ``served_name`` is replaced), its export, the warm-up rows."""
+
+    variant: SpecVariant
+    export_dir: Path
+    spec: ModelSpec
+    label: str
+    warmup: SpecRows | None = None
+
+    def write(self, repository: Path, name: str) -> None:
+        """Build it into ``repository`` as the model ``name``."""
+        variant = dataclasses.replace(self.variant, served_name=name)
+        build_spec_repository(repository, self.spec, [variant], export_dir=self.export_dir, warmup=self.warmup)
 
 
 def best_point(points: list[dict[str, Any]], p99_ms: float) -> dict[str, Any] | None:
@@ -62,7 +88,7 @@ class ServedModels:
         self,
         server: LocalTriton,
         target: Target,
-        requests: list[PreparedRequest],
+        requests: list[PreparedRequest] | list[FeatureRequest],
         settings: PaSettings,
         *,
         concurrencies: tuple[int, ...],
@@ -75,9 +101,9 @@ class ServedModels:
         self.tool = "perf_analyzer" if target.perf_analyzer is not None else "tritonrec"
         self.measured: dict[Hashable, dict[str, Any]] = {}
         self._names: dict[Hashable, str] = {}
-        self._contenders: dict[Hashable, Contender] = {}
+        self._contenders: dict[Hashable, Contender | SpecContender] = {}
 
-    def add(self, key: Hashable, contender: Contender) -> None:
+    def add(self, key: Hashable, contender: Contender | SpecContender) -> None:
         """Know ``contender`` as ``key`` (built and loaded when first measured)."""
         self._contenders.setdefault(key, contender)
 
@@ -87,10 +113,8 @@ class ServedModels:
 
     def load(self, key: Hashable) -> str:
         """Build ``key``'s model into the repository and load it; its name."""
-        c = self._contenders[key]
         name = self.name(key)
-        variant = dataclasses.replace(c.variant, name=name)
-        build_repository(self.server.repository, c.spec, [variant], export_dir=c.export_dir)
+        self._contenders[key].write(self.server.repository, name)
         self._control("load", name)
         return name
 

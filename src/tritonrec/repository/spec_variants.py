@@ -80,6 +80,10 @@ class SpecVariant:
         max_len: the longest a dynamic per-row dim may be (the CPU variant refuses more; TensorRT profiles end there).
         max_candidates: the most candidates of one query (query + candidates layout).
         batching: rows (queries) per execution, queue delay and bounds (default: :func:`default_batching`).
+        served_name: the model's name in the repository (default ``<spec name>_<kind>``), for several CPU variants
+            of one spec side by side (``tritonrec select --spec``).
+        file: the CPU variant's graph in the export folder, instead of the precision's default name (a variant
+            ``tritonrec quantize --spec`` kept under ``variants/``, as ``select --spec`` serves each).
     """
 
     kind: SpecVariantKind
@@ -90,6 +94,8 @@ class SpecVariant:
     max_len: int = 512
     max_candidates: int = DEFAULT_MAX_CANDIDATES
     batching: Batching | None = None
+    served_name: str | None = None
+    file: str | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "fp16", "int8"):
@@ -100,20 +106,24 @@ class SpecVariant:
             raise ConfigError(f"runtime {self.runtime!r}: openvino is an option of the cpu variant")
         if self.instances < 0 or self.cpu_threads < 0 or self.max_len < 1 or self.max_candidates < 1:
             raise ConfigError("instances and cpu_threads must be >= 0, max_len and max_candidates >= 1")
+        if self.file is not None and self.kind.gpu:
+            raise ConfigError(f"{self.kind.value}: a graph file of its own is an option of the cpu variant")
 
     def batching_of(self, spec: ModelSpec) -> Batching:
         """The variant's batching, or the layout's default."""
         return self.batching or default_batching(spec)
 
     def name(self, spec: ModelSpec) -> str:
-        """The served model's name: ``<spec name>_<kind>``."""
-        return f"{spec.name}_{self.kind.value}"
+        """The served model's name: ``served_name``, else ``<spec name>_<kind>``."""
+        return self.served_name or f"{spec.name}_{self.kind.value}"
 
     @property
     def artifact(self) -> str:
         """The file in the version folder."""
         if self.kind is SpecVariantKind.TRT_FP16:
             return "model.plan"
+        if self.file is not None:
+            return self.file
         if self.precision == "int8":
             return "model_int8.xml" if self.runtime == "openvino" else "model_int8.onnx"
         return "model_fp16.onnx" if self.precision == "fp16" else "model.onnx"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tritonrec.records import host_facts
 
-__all__ = ["Candidate", "ModelArtifacts", "Precision", "Runtime", "plan"]
+__all__ = ["Candidate", "ModelArtifacts", "Precision", "Runtime", "int8_onnx_skip", "plan"]
 
 
 class Runtime(enum.StrEnum):
@@ -130,7 +130,8 @@ def batch_dependent_ops(path: Path) -> list[str]:
     return sorted({n.op_type for n in graph.node if n.op_type in _BATCH_DEPENDENT_OPS})
 
 
-def _int8_onnx_skip(path: Path | None, missing: str) -> str | None:
+def int8_onnx_skip(path: Path | None, missing: str) -> str | None:
+    """Why the INT8 graph ``path`` cannot be a candidate (``missing`` when None), or None when it can."""
     if path is None:
         return missing
     ops = batch_dependent_ops(path)
@@ -156,7 +157,7 @@ def _model_candidates(
     no_ov_int8 = f"no INT8 OpenVINO IR of {m.name}: pass the .xml `tritonrec quantize` wrote with --int8"
     int8_onnx, int8_ir = m.int8_file(".onnx"), m.int8_file(".xml")
     ir_skip = _ov_skip(openvino, int8_ir, no_ov_int8)
-    onnx_skip = _int8_onnx_skip(int8_onnx, no_int8)
+    onnx_skip = int8_onnx_skip(int8_onnx, no_int8)
     no_bf16 = "the CPU has no bf16 instructions (avx512_bf16 / amx_bf16)"
     no_openvino = _ov_skip(False, None, "")
     out = [

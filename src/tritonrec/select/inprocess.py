@@ -1,7 +1,8 @@
 """In-process speed of every measurable candidate: repeated trials in a shuffled order, one process per trial.
 
 Inputs are real Beauty users (``tritonrec.measure.traffic``): single-user calls with the traffic's candidate counts
-for the latency at one user, and a serving batch of ``batch_users`` x ``batch_candidates`` for throughput. Each
+for the latency at one user, and a serving batch of ``batch_users`` x ``batch_candidates`` for throughput; for a
+model spec, its own evaluation queries (:func:`write_spec_inputs`). Each
 trial runs :mod:`tritonrec.select.inprocess_worker` in a fresh interpreter; ``repeats`` trials per candidate
 visit the candidates in a seeded random order, so a busy moment of a shared machine does not land on one
 candidate. Figures are medians with their min-max spread.
@@ -24,9 +25,10 @@ import numpy.typing as npt
 from tritonrec.measure.traffic import CandidateCounts, TrafficSpec, load_user_pool
 from tritonrec.records import Progress, quiet
 from tritonrec.select.candidates import Candidate
+from tritonrec.spec.rows import SpecRows
 from tritonrec.spread import shuffled_trials, spread
 
-__all__ = ["InProcessSettings", "measure_in_process", "write_inputs"]
+__all__ = ["InProcessSettings", "measure_in_process", "write_inputs", "write_spec_inputs"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,8 +89,31 @@ def write_inputs(path: Path, traffic: TrafficSpec, settings: InProcessSettings, 
     return path
 
 
-def _trial(candidate: Candidate, inputs: Path, settings: InProcessSettings, work: Path, tag: str) -> dict[str, Any]:
+def write_spec_inputs(path: Path, rows: SpecRows, settings: InProcessSettings) -> Path:
+    """The worker's inputs from a spec's evaluation rows: one-query requests and the serving batch (``.npz``).
+
+    The one-query requests are the first ``single_users`` queries, each with its own candidates; the serving batch
+    is the next ``batch_users`` queries together, as the served model's dynamic batcher stacks them.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    queries = list(rows.queries())
+    singles = queries[: settings.single_users]
+    together = queries[len(singles) : len(singles) + settings.batch_users] or queries[: settings.batch_users]
+    arrays: dict[str, Any] = {"singles": len(singles)}
+    for i, bounds in enumerate(singles):
+        arrays |= {f"single_{i}__{name}": values for name, values in rows.batch(*bounds).items()}
+    start, stop = together[0][0], together[-1][1]
+    arrays |= {f"batch__{name}": values for name, values in rows.batch(start, stop).items()}
+    arrays["batch_rows"] = stop - start
+    np.savez(path, **arrays)
+    return path
+
+
+def _trial(
+    candidate: Candidate, inputs: Path, settings: InProcessSettings, work: Path, tag: str, spec: Path | None
+) -> dict[str, Any]:
     job = {
+        "spec": None if spec is None else str(spec),
         "runtime": candidate.runtime.value,
         "precision": candidate.precision.value,
         "artifact": str(candidate.artifact),
@@ -140,14 +165,18 @@ def measure_in_process(
     settings: InProcessSettings,
     *,
     seed: int = 0,
+    spec: Path | None = None,
     progress: Progress = quiet,
 ) -> dict[str, dict[str, Any]]:
-    """Each candidate's in-process figures (by name): spreads over ``settings.repeats`` trials."""
+    """Each candidate's in-process figures (by name): spreads over ``settings.repeats`` trials.
+
+    ``spec``: the candidates are a model spec's (its file; ``inputs`` from :func:`write_spec_inputs`).
+    """
     trials: dict[str, list[dict[str, Any]]] = {c.name: [] for c in candidates}
     by_name = {c.name: c for c in candidates}
     order = shuffled_trials(list(by_name), settings.repeats, seed=seed)
     with tempfile.TemporaryDirectory(prefix="tritonrec-select-") as work:
         for i, (name, repeat) in enumerate(order, start=1):
             progress(f"in process [{i}/{len(order)}] {name} (trial {repeat + 1}) ...")
-            trials[name].append(_trial(by_name[name], inputs, settings, Path(work), f"t{i}"))
+            trials[name].append(_trial(by_name[name], inputs, settings, Path(work), f"t{i}", spec))
     return {name: _summary(t) for name, t in trials.items()}

@@ -1,13 +1,14 @@
 """One candidate's in-process speed, in a process of its own: ``python -m tritonrec.select.inprocess_worker JOB OUT``.
 
 A fresh process per trial gives each candidate its own peak RSS and a cold load. The job (JSON) names the runtime,
-precision, artifact and threads, and an ``.npz`` of inputs; the worker writes its figures (JSON) to ``OUT``:
+precision, artifact and threads, and an ``.npz`` of inputs (Beauty users, or with ``spec`` a model spec's evaluation
+queries, scored eager or by the graph in ONNX Runtime / OpenVINO); the worker writes its figures (JSON) to ``OUT``:
 
 - ``load_s``: from nothing to a ready scorer (reading the file, building the session or model, compiling lazily
   excluded), ``warmup_s``: the first call at the serving batch (``torch.compile`` compiles there); every one-user
   request is then run once, untimed, so shapes seen for the first time do not land in the timed calls;
-- ``latency_ms``: one user per call (Beauty users, their own candidate counts), p50/p99 over the calls;
-- ``batch_cand_per_s``: ``B x N`` candidates per call at the serving batch over the median call time;
+- ``latency_ms``: one user (one query) per call, with its own candidate count, p50/p99 over the calls;
+- ``batch_cand_per_s``: the serving batch's candidates per call over the median call time;
 - ``peak_rss_mib`` (``VmHWM`` of this process, data included) and ``base_rss_mib`` (before the model).
 """
 
@@ -17,12 +18,13 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tritonrec.data.splits import FeatureBatch
-from tritonrec.metrics import Scorer
 from tritonrec.select.candidates import Precision, Runtime
 from tritonrec.select.runtimes import open_scorer
 
@@ -41,7 +43,7 @@ def _rss_mib() -> float:
 
 
 def _timed_calls(
-    call: Scorer, inputs: list[FeatureBatch], *, min_s: float, min_calls: int, max_calls: int
+    call: Callable[[Any], Any], inputs: list[Any], *, min_s: float, min_calls: int, max_calls: int
 ) -> list[float]:
     times: list[float] = []
     start = time.perf_counter()
@@ -55,30 +57,59 @@ def _timed_calls(
     return times
 
 
-def main(argv: list[str]) -> int:
-    """Run the job ``argv[0]`` and write its figures to ``argv[1]``."""
-    job = json.loads(Path(argv[0]).read_text())
+def _bundled(job: dict[str, Any]) -> tuple[Callable[[Any], Any], list[Any], Any, int]:
+    """The bundled model's scorer, its one-user requests and serving batch (Beauty users), the batch's candidates."""
     arrays = np.load(job["inputs"])
     singles = [
         FeatureBatch(arrays["single_histories"][i : i + 1], arrays[f"single_candidates_{i}"][None, :])
         for i in range(len(arrays["single_histories"]))
     ]
     batch = FeatureBatch(arrays["batch_histories"], arrays["batch_candidates"])
-    base_rss = _rss_mib()
-    t = time.perf_counter()
     scorer = open_scorer(
         Runtime(job["runtime"]), Precision(job["precision"]), Path(job["artifact"]), threads=job["threads"]
     )
+    return scorer, singles, batch, int(batch.candidates.size)
+
+
+def _spec(job: dict[str, Any]) -> tuple[Callable[[Any], Any], list[Any], Any, int]:
+    """A spec's model: its scorer (eager, or the graph in ONNX Runtime / OpenVINO), one-query requests, the batch."""
+    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
+    from tritonrec.spec import load_spec
+
+    spec = load_spec(Path(job["spec"]))
+    arrays = np.load(job["inputs"])
+    names = [i.name for i in spec.inputs]
+    singles = [{n: arrays[f"single_{q}__{n}"] for n in names} for q in range(int(arrays["singles"]))]
+    batch = {n: arrays[f"batch__{n}"] for n in names}
+    runtime = Runtime(job["runtime"])
+    if runtime is Runtime.EAGER:
+        import torch
+
+        from tritonrec.spec.module import load_module
+
+        if job["threads"]:
+            torch.set_num_threads(job["threads"])
+        scorer = module_rows_scorer(load_module(spec), spec)
+    else:
+        scorer = onnx_rows_scorer(Path(job["artifact"]), spec, threads=job["threads"], runtime=runtime.cpu_runtime)
+    return scorer, singles, batch, int(arrays["batch_rows"])
+
+
+def main(argv: list[str]) -> int:
+    """Run the job ``argv[0]`` and write its figures to ``argv[1]``."""
+    job = json.loads(Path(argv[0]).read_text())
+    base_rss = _rss_mib()
+    t = time.perf_counter()
+    scorer, singles, batch, batch_candidates = _spec(job) if job.get("spec") else _bundled(job)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     scorer(batch)
     warmup_s = time.perf_counter() - t
     for single in singles:
-        scorer(single)  # every one-user shape once: a compiled model specializes on them here, not while timed
+        scorer(single)  # every one-request shape once: a compiled model specializes on them here, not while timed
     rule = job["timing"]
     single_times = _timed_calls(scorer, singles, **rule)
     batch_times = _timed_calls(scorer, [batch], **rule)
-    b, n = batch.candidates.shape
     figures = {
         "load_s": round(load_s, 4),
         "warmup_s": round(warmup_s, 4),
@@ -87,8 +118,8 @@ def main(argv: list[str]) -> int:
             "p99": round(float(np.percentile(single_times, 99)) * 1e3, 3),
             "calls": len(single_times),
         },
-        "batch": {"users": b, "candidates_per_user": n, "calls": len(batch_times)},
-        "batch_cand_per_s": round(b * n / float(np.median(batch_times)), 1),
+        "batch": {"candidates": batch_candidates, "calls": len(batch_times)},
+        "batch_cand_per_s": round(batch_candidates / float(np.median(batch_times)), 1),
         "peak_rss_mib": round(_rss_mib(), 1),
         "base_rss_mib": round(base_rss, 1),
     }

@@ -18,15 +18,16 @@ __all__ = ["HOW_TO_READ", "write_select_report"]
 
 HOW_TO_READ = [
     "Each row is one way to deploy one model: a runtime, a precision and a model (the base checkpoint or a "
-    "compressed one). Every measured row was scored on the same test users by the same metrics module as "
-    "`tritonrec evaluate`, and timed on the same requests (real Beauty users).",
+    "compressed one; with --spec, the spec's model or a graph of it given with --graph). Every measured row was "
+    "scored on the same evaluation rows (test users; a spec's evaluation queries) by the same metrics module as "
+    "`tritonrec evaluate`, and timed on the same requests (real Beauty users; the spec's own queries).",
     "Quality deltas are against the FP32 reference (the base model in PyTorch eager). The quality budget is an "
     "absolute drop: the default AUC budget (0.0008) is MLPerf's 99.9% tier for DLRM; NDCG@10 0.005.",
-    "Served rows are what users get: `ranker_cpu` in Triton over gRPC. Their throughput is perf_analyzer's "
-    "candidates/s at the best concurrency whose p99 meets the SLA, re-measured side by side in shuffled rounds "
-    "(median, min-max). In-process rows time the runtime alone in its own process (one user per call for the p99, "
-    "a batch of users for the throughput): they show what a runtime could give, but only served rows can be "
-    "picked, because the SLA is a served latency.",
+    "Served rows are what users get: the CPU variant (`ranker_cpu`, a spec's `<name>_cpu`) in Triton over gRPC. "
+    "Their throughput is perf_analyzer's candidates/s at the best concurrency whose p99 meets the SLA, re-measured "
+    "side by side in shuffled rounds (median, min-max). In-process rows time the runtime alone in its own process "
+    "(one user or query per call for the p99, a batch for the throughput): they show what a runtime could give, "
+    "but only served rows can be picked, because the SLA is a served latency.",
     "Two throughputs whose min-max ranges overlap are the same to this report: among the candidates tied with the "
     "fastest, the pick is the best NDCG@10, then the smallest model. That keeps the pick stable across reruns.",
     "Cost per million candidates = the machine price per hour / (candidates/s x 3600) x 10^6, at the row's "
@@ -164,13 +165,14 @@ def _peer_lines(record: dict[str, Any]) -> list[str]:
 
 
 def _sample_text(record: dict[str, Any]) -> str:
-    """Which test users the quality figures are on (and the reference on all of them, when sampled)."""
+    """Which test users (a spec's evaluation queries) the quality figures are on, and the reference on all of them."""
     sample = record.get("quality_sample")
     if sample is None:  # records before the sample was drawn at random: the first users
         return f"on the first {record['quality_users']:,} test users"
+    unit = sample.get("unit", "test users")  # a spec's model: its evaluation queries
     if sample["users"] >= sample["of"]:
-        return f"on all {sample['of']:,} test users"
-    text = f"on {sample['users']:,} of {sample['of']:,} test users (a random sample, seed {sample['seed']})"
+        return f"on all {sample['of']:,} {unit}"
+    text = f"on {sample['users']:,} of {sample['of']:,} {unit} (a random sample, seed {sample['seed']})"
     full = sample.get("reference_all_users")
     if full:
         text += (
@@ -180,6 +182,11 @@ def _sample_text(record: dict[str, Any]) -> str:
     return text
 
 
+def _wall_text(record: dict[str, Any]) -> str:
+    wall = record.get("wall_s")  # absent from records made before it was kept
+    return "" if wall is None else f" The run took {wall / 60:.1f} min."
+
+
 def _markdown_parts(record: dict[str, Any]) -> tuple[list[str], str, list[str]]:
     """The report's Markdown in three parts: the header, the pick sentence, the rest."""
     measured = sum(1 for r in record["candidates"] if r["measured"])
@@ -187,7 +194,7 @@ def _markdown_parts(record: dict[str, Any]) -> tuple[list[str], str, list[str]]:
     body = [
         "",
         f"{measured} of {len(record['candidates'])} candidates measured; quality {_sample_text(record)}; plots: "
-        "`select_quality.png`, `select_latency.png`.",
+        f"`select_quality.png`, `select_latency.png`.{_wall_text(record)}",
         "",
         "## All candidates",
         "",

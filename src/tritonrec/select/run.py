@@ -16,6 +16,7 @@ Steps (each reported on the progress line):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from typing import Any
 
 from tritonrec.data.registry import PreparedData
 from tritonrec.data.splits import EvalSet
+from tritonrec.errors import ConfigError
+from tritonrec.measure.spec_traffic import SpecTraffic
 from tritonrec.measure.traffic import TrafficSpec
 from tritonrec.metrics import evaluate
 from tritonrec.records import Progress, Report, new_record, quiet
@@ -35,7 +38,16 @@ from tritonrec.select.selection import Constraints, choose, pareto
 from tritonrec.select.served_figures import ServedSettings, measure_served
 from tritonrec.serving.endpoint import local_endpoint
 
-__all__ = ["ModelSource", "SelectSettings", "run_select"]
+__all__ = [
+    "ModelSource",
+    "SelectSettings",
+    "candidate_row",
+    "frontiers",
+    "judge",
+    "mark_reference",
+    "run_select",
+    "settings_dict",
+]
 
 QUALITY_KEYS = ("auc", "ndcg@10", "hr@10", "logloss")
 
@@ -65,9 +77,10 @@ class SelectSettings:
 
     Attributes:
         constraints: SLA, quality budget and memory cap.
-        traffic: the requests of every speed figure (Beauty users, 50-500 candidates by default).
-        quality_users: test users scored per candidate (0 = all): a random sample seeded by ``seed``, and the
-            reference is scored on all of them too (its figure beside the sample's in the report).
+        traffic: the requests of every speed figure (Beauty users, 50-500 candidates by default; for a model spec, a
+            :class:`~tritonrec.measure.spec_traffic.SpecTraffic` over its evaluation queries).
+        quality_users: test users (a spec's evaluation queries) scored per candidate (0 = all): a random sample
+            seeded by ``seed``, and the reference is scored on all of them too (its figure beside the sample's).
         price_per_hour: machine price per hour, for the cost per million candidates.
         in_process: in-process trials.
         served: served measurements.
@@ -77,7 +90,7 @@ class SelectSettings:
     """
 
     constraints: Constraints
-    traffic: TrafficSpec = field(default_factory=TrafficSpec)
+    traffic: TrafficSpec | SpecTraffic = field(default_factory=TrafficSpec)
     quality_users: int = 0
     price_per_hour: float = 1.0
     in_process: InProcessSettings = field(default_factory=InProcessSettings)
@@ -123,23 +136,25 @@ def _int8_beside_export(source: ModelSource, export_dir: Path, work: Path) -> tu
 
 
 def _bytes(c: Candidate) -> int:
+    """The bytes the runtime loads: the checkpoint's weights, or the graph with its external data or ``.bin``."""
     if c.artifact.is_dir():
         return sum(p.stat().st_size for p in c.artifact.glob("*.pt"))
-    data = c.artifact.with_name(c.artifact.name + ".data")
-    return c.artifact.stat().st_size + (data.stat().st_size if data.is_file() else 0)
+    parts = (c.artifact, c.artifact.with_name(c.artifact.name + ".data"), c.artifact.with_suffix(".bin"))
+    return sum(p.stat().st_size for p in dict.fromkeys(parts) if p.is_file())
 
 
 def _quality(c: Candidate, rows: EvalSet, threads: int) -> dict[str, float]:
     return evaluate(open_scorer(c.runtime, c.precision, c.artifact, threads=threads), rows)
 
 
-def _row(
+def candidate_row(
     c: Candidate,
     inproc: dict[str, Any] | None,
     quality: dict[str, float] | None,
     served: dict[str, Any] | None,
     price: float,
 ) -> dict[str, Any]:
+    """One candidate's row of the report: its figures, where they were measured, or why it was not measured."""
     row: dict[str, Any] = {
         "name": c.name,
         "model": c.model.name,
@@ -173,7 +188,8 @@ def _row(
     return row
 
 
-def _deltas(rows: list[dict[str, Any]]) -> str | None:
+def mark_reference(rows: list[dict[str, Any]]) -> str | None:
+    """Give every row its quality ``delta`` from the FP32 reference (base eager, else base FP32); its name."""
     measured = [r for r in rows if r["measured"]]
     ref = next((r for r in measured if r["name"] == "base/pytorch-eager/fp32"), None)
     ref = ref or next((r for r in measured if r["model"] == "base" and r["precision"] == "fp32"), None)
@@ -182,6 +198,22 @@ def _deltas(rows: list[dict[str, Any]]) -> str | None:
             {k: round(r[k] - ref[k], 6) for k in QUALITY_KEYS} if ref and r["measured"] else dict.fromkeys(QUALITY_KEYS)
         )
     return ref["name"] if ref else None
+
+
+def judge(
+    candidates: Sequence[Candidate],
+    inproc: dict[str, dict[str, Any]],
+    quality: dict[str, dict[str, float]],
+    served: dict[str, dict[str, Any]],
+    settings: SelectSettings,
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """Every candidate's row with its quality delta from the reference; the reference's name; the pick's name."""
+    rows = [
+        candidate_row(c, inproc.get(c.name), quality.get(c.name), served.get(c.name), settings.price_per_hour)
+        for c in candidates
+    ]
+    reference = mark_reference(rows)
+    return rows, reference, choose(rows, settings.constraints)
 
 
 def run_select(
@@ -200,13 +232,17 @@ def run_select(
     ``peers`` (:mod:`tritonrec.select.peers`) run after the pick, each given the rows, the pick and the
     reference's quality, so a peer tool's pick is judged by the same quality budget.
     """
+    if not isinstance(settings.traffic, TrafficSpec):
+        raise ConfigError("the bundled model's selection draws Beauty users: give a TrafficSpec")
+    traffic = settings.traffic
+    started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     artifacts = [_export(m, data, out_dir / "work", progress) for m in models]
     candidates = plan(artifacts, runtimes=settings.runtimes, precisions=settings.precisions)
     runnable = [c for c in candidates if c.skip is None]
     rows_eval = data.test.sample(settings.quality_users, seed=settings.seed)
 
-    inputs = write_inputs(out_dir / "work" / "inputs.npz", settings.traffic, settings.in_process, data.spec.history_len)
+    inputs = write_inputs(out_dir / "work" / "inputs.npz", traffic, settings.in_process, data.spec.history_len)
     inproc = measure_in_process(runnable, inputs, settings.in_process, seed=settings.seed, progress=progress)
     quality: dict[str, dict[str, float]] = {}
     for c in runnable:
@@ -225,7 +261,7 @@ def run_select(
             served = measure_served(
                 served_candidates,
                 server,
-                settings.traffic,
+                traffic,
                 rows_eval,
                 settings.served,
                 perf_analyzer=perf_analyzer,
@@ -233,12 +269,7 @@ def run_select(
             )
         quality |= {name: s["quality"] for name, s in served.items()}
 
-    rows = [
-        _row(c, inproc.get(c.name), quality.get(c.name), served.get(c.name), settings.price_per_hour)
-        for c in candidates
-    ]
-    reference = _deltas(rows)
-    chosen = choose(rows, settings.constraints)
+    rows, reference, chosen = judge(candidates, inproc, quality, served, settings)
     measured = [r for r in rows if r["measured"]]
     reference_quality = next((r["quality"] for r in measured if r["name"] == reference), None)
     sample: dict[str, Any] = {"users": len(rows_eval), "of": len(data.test), "seed": settings.seed}
@@ -254,20 +285,21 @@ def run_select(
         peer_entries.append(peer(rows, chosen, reference_quality))
     record = {
         **new_record(command, tritonserver=server_version, perf_analyzer=perf_analyzer is not None),
-        "settings": _settings_dict(settings),
+        "settings": settings_dict(settings, {"source": traffic.source.value, "candidates": asdict(traffic.candidates)}),
         "reference": reference,
         "chosen": chosen,
         "chosen_row": next((r for r in rows if r["name"] == chosen), None),
         "candidates": rows,
-        "pareto": _frontiers(measured),
+        "pareto": frontiers(measured),
         "quality_users": len(rows_eval),
         "quality_sample": sample,
         "peers": peer_entries,
+        "wall_s": round(time.perf_counter() - started, 1),
     }
     return write_select_report(out_dir, record)
 
 
-def _frontiers(measured: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+def frontiers(measured: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
     """Pareto frontiers per group: served figures and in-process figures are not on the same scale."""
     out: dict[str, dict[str, list[str]]] = {}
     for group, rows in (
@@ -286,9 +318,10 @@ def _frontiers(measured: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]
     return out
 
 
-def _settings_dict(settings: SelectSettings) -> dict[str, Any]:
+def settings_dict(settings: SelectSettings, traffic: dict[str, Any]) -> dict[str, Any]:
+    """The settings as the record keeps them, with what the report says of the ``traffic``."""
     out = asdict(settings)
     out["runtimes"] = [r.value for r in settings.runtimes] if settings.runtimes else None
     out["precisions"] = [p.value for p in settings.precisions] if settings.precisions else None
-    out["traffic"] = {"source": settings.traffic.source.value, "candidates": asdict(settings.traffic.candidates)}
+    out["traffic"] = traffic
     return out

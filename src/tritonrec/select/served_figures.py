@@ -35,7 +35,7 @@ from tritonrec.repository import VARIANTS, Variant, VariantName, graph_file_layo
 from tritonrec.scorers.triton import triton_scorer
 from tritonrec.select.candidates import Candidate, Runtime
 
-__all__ = ["ServedSettings", "measure_served", "selected_variant", "served_variant"]
+__all__ = ["ServedSettings", "measure_served", "rate_point", "selected_variant", "served_variant"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +100,12 @@ def selected_variant(report: Path) -> tuple[Variant, Path]:
     return _cpu_variant(artifact, row["precision"], runtime.cpu_runtime), artifact.parent
 
 
+def rate_point(point: dict[str, Any], rate: float) -> dict[str, Any]:
+    """What the report keeps of the open-loop point at ``rate`` requests/s."""
+    keys = ("latency_ms", "stable", "unstable_reason", "errors")
+    return {"rate": rate, **{k: point[k] for k in keys}}
+
+
 def measure_served(
     candidates: Sequence[Candidate],
     server: Any,
@@ -142,16 +148,7 @@ def measure_served(
             )
         finally:
             models.unload(c.name)
-        out[c.name] = {
-            "quality": quality,
-            "rate_point": {
-                "rate": settings.rate,
-                "latency_ms": point["latency_ms"],
-                "stable": point["stable"],
-                "unstable_reason": point["unstable_reason"],
-                "errors": point["errors"],
-            },
-        }
+        out[c.name] = {"quality": quality, "rate_point": rate_point(point, settings.rate)}
     names = {c.name: c.name for c in candidates}
     baseline = candidates[0].name
     confirmed = models.confirm(names, settings.repeats, progress, baseline=baseline)

@@ -1,0 +1,118 @@
+"""The candidates of ``tritonrec select --spec``: a team's model x runtimes x precisions, and its quantized graphs.
+
+The same :class:`~tritonrec.select.candidates.Candidate` s as the bundled model's, planned from a model spec:
+
+- ``base``: the spec's model eager in PyTorch (when the spec names a module), its ``export onnx --spec`` graph in ONNX
+  Runtime and OpenVINO in process, and served by ``<name>_cpu`` on each (FP32, and FP16 where exported);
+- one model per graph given (``--graph``, e.g. the INT8 variants ``tritonrec quantize --spec`` kept): its file in
+  ONNX Runtime or OpenVINO (an ``.xml``) in process and served, named by its file's stem;
+- the GPU paths (TensorRT FP16 of ``export trt --spec``, eager on CUDA), listed with why they are not measured here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+from tritonrec.errors import ConfigError
+from tritonrec.records import host_facts
+from tritonrec.select.candidates import (
+    Candidate,
+    ModelArtifacts,
+    Precision,
+    Runtime,
+    int8_onnx_skip,
+)
+from tritonrec.spec.model_spec import ModelSpec
+
+__all__ = ["eager_artifact", "spec_plan"]
+
+_NO_OPENVINO = "OpenVINO is not installed (pip install '.[quantize]')"
+
+
+def eager_artifact(spec: ModelSpec) -> Path | None:
+    """The file the spec's module is loaded from (weights, TorchScript, program); None: the spec names an ONNX file."""
+    model = spec.model
+    if model.onnx is not None:
+        return None
+    return model.weights or model.torchscript or model.program or spec.path
+
+
+def _graph_precision(path: Path) -> Precision:
+    return Precision.FP16 if "fp16" in path.stem.lower() else Precision.INT8
+
+
+def _base(spec: ModelSpec, m: ModelArtifacts, *, openvino: bool, gpu: bool) -> list[Candidate]:
+    fp32, fp16 = m.export_dir / "model.onnx", m.export_dir / "model_fp16.onnx"
+    no_fp16 = "exported without FP16 (`tritonrec export onnx --spec` writes model_fp16.onnx)"
+    no_module = "the spec names an ONNX file: there is no PyTorch module to run eager"
+    ov = None if openvino else _NO_OPENVINO
+    no_gpu = (
+        "GPU paths are measured by bench/gpu/run.sh, not yet by select"
+        if gpu
+        else "needs an NVIDIA GPU and none is visible here; bench/gpu/run.sh measures it on one"
+    )
+    return [
+        Candidate(m, Runtime.EAGER, Precision.FP32, m.checkpoint, None if eager_artifact(spec) else no_module),
+        Candidate(m, Runtime.ONNXRUNTIME, Precision.FP32, fp32),
+        Candidate(m, Runtime.ONNXRUNTIME, Precision.FP16, fp16, None if fp16.is_file() else no_fp16),
+        Candidate(m, Runtime.OPENVINO, Precision.FP32, fp32, ov),
+        Candidate(m, Runtime.TRITON, Precision.FP32, fp32),
+        Candidate(m, Runtime.TRITON, Precision.FP16, fp16, None if fp16.is_file() else no_fp16),
+        Candidate(m, Runtime.TRITON_OPENVINO, Precision.FP32, fp32, ov),
+        Candidate(m, Runtime.TENSORRT, Precision.FP16, fp32, no_gpu),
+        Candidate(m, Runtime.TORCH_CUDA, Precision.FP32, m.checkpoint, no_gpu),
+    ]
+
+
+def _graph(m: ModelArtifacts, path: Path, *, openvino: bool) -> list[Candidate]:
+    precision = _graph_precision(path)
+    if path.suffix == ".xml":
+        skip = None if openvino else _NO_OPENVINO
+        return [
+            Candidate(m, Runtime.OPENVINO, precision, path, skip),
+            Candidate(m, Runtime.TRITON_OPENVINO, precision, path, skip),
+        ]
+    skip = int8_onnx_skip(path, "") if precision is Precision.INT8 else None
+    return [
+        Candidate(m, Runtime.ONNXRUNTIME, precision, path, skip),
+        Candidate(m, Runtime.TRITON, precision, path, skip),
+    ]
+
+
+def spec_plan(
+    spec: ModelSpec,
+    export_dir: Path,
+    graphs: Sequence[Path] = (),
+    *,
+    runtimes: Sequence[Runtime] | None = None,
+    precisions: Sequence[Precision] | None = None,
+) -> list[Candidate]:
+    """Every candidate of the spec's model and of ``graphs`` (only the runtimes and precisions given), in order.
+
+    Raises:
+        ConfigError: the export has no ``model.onnx``, a graph is missing or not ``.onnx`` / ``.xml``, or two graphs
+            share a file stem.
+    """
+    if not (export_dir / "model.onnx").is_file():
+        raise ConfigError(f"{export_dir} has no model.onnx: run `tritonrec export onnx --spec SPEC --out {export_dir}`")
+    bad = [str(p) for p in graphs if p.suffix not in (".onnx", ".xml") or not p.is_file()]
+    if bad:
+        raise ConfigError(f"--graph wants existing .onnx or .xml files, got {bad}")
+    stems = [p.stem for p in graphs]
+    if len(set(stems)) != len(stems) or "base" in stems:
+        raise ConfigError(f"--graph files need distinct stems other than 'base' (their candidates' names): {stems}")
+    host = host_facts()
+    openvino = importlib.util.find_spec("openvino") is not None
+    eager = eager_artifact(spec) or export_dir / "model.onnx"
+    base = ModelArtifacts("base", eager, export_dir, lineage={"spec": str(spec.path)})
+    out = _base(spec, base, openvino=openvino, gpu=host.gpu != "none")
+    for path in graphs:
+        m = ModelArtifacts(path.stem, path, path.parent, lineage={"graph": str(path)})
+        out += _graph(m, path, openvino=openvino)
+    return [
+        c
+        for c in out
+        if (runtimes is None or c.runtime in runtimes) and (precisions is None or c.precision in precisions)
+    ]

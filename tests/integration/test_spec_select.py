@@ -1,0 +1,116 @@
+"""`tritonrec select --spec` on a model defined only in a test file (a history ranker in the query + candidates
+layout): the whole chain a team runs, through the public CLI, the real tritonserver and the real perf_analyzer.
+Requests drawn from the spec's own evaluation rows, perf_analyzer's input data generated from them, every candidate's
+quality on every evaluation query by the shared metrics, and the pick under the same rules as the bundled model's."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tritonrec.cli import main
+from tritonrec.errors import ConfigError
+from tritonrec.export.spec_export import export_spec
+from tritonrec.pipeline.spec_steps import spec_rows
+from tritonrec.select.spec_run import check_export_matches
+from tritonrec.spec import load_spec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))  # the test-file model and its rows
+from test_spec_query_layout import QUERY_SPEC_TOML, write_query_rows  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+UNIT = Path(__file__).resolve().parents[1] / "unit"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    work = tmp_path_factory.mktemp("spec-select")
+    write_query_rows(work / "rows.parquet", n_queries=60)
+    (work / "spec.toml").write_text(QUERY_SPEC_TOML.format(factory="make_history_ranker", here=UNIT))
+    spec = load_spec(work / "spec.toml")
+    export_spec(spec, spec_rows(spec), work / "export", fp16=True)
+    return work
+
+
+def test_select_measures_a_spec_model_in_process_and_served_and_picks_a_served_candidate(exported, perf_analyzer):
+    work = exported
+    graphs = work / "graphs"
+    graphs.mkdir(exist_ok=True)
+    other = Path(shutil.copy2(work / "export" / "model_fp16.onnx", graphs / "half_fp16.onnx"))  # a graph of its own
+    out = work / "select"
+    args = [
+        "select", "--spec", str(work / "spec.toml"), "--export", str(work / "export"), "--graph", str(other),
+        "--out", str(out), "--runtimes", "pytorch-eager,onnxruntime,triton,tensorrt", "--repeats", "2",
+        "--concurrency", "2", "--measurement-ms", "1000", "--min-s", "0.2", "--rate", "50", "--p99-ms", "60000",
+        "--query-skew", "1.0", "--perf-analyzer", str(perf_analyzer), "--json",
+    ]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((out / "select.json").read_text())
+    rows = {r["name"]: r for r in record["candidates"]}
+    served = ["base/triton/fp32", "base/triton/fp16", "half_fp16/triton/fp16"]
+    in_process = [
+        "base/pytorch-eager/fp32",
+        "base/onnxruntime/fp32",
+        "base/onnxruntime/fp16",
+        "half_fp16/onnxruntime/fp16",
+    ]
+    assert all(rows[n]["measured"] for n in served + in_process), {n: rows[n].get("reason") for n in rows}
+    assert record["reference"] == "base/pytorch-eager/fp32" and record["spec"]["export_max_abs_diff"] < 1e-4
+    # every evaluation query, one request each through the server: the served FP32 quality is the in-process one
+    for key in ("auc", "ndcg@10", "logloss"):
+        assert rows["base/triton/fp32"][key] == pytest.approx(rows["base/onnxruntime/fp32"][key], abs=1e-6)
+        assert abs(rows["base/onnxruntime/fp32"]["delta"][key]) < 1e-4  # the export is the module's
+    assert record["quality_sample"]["unit"] == "evaluation queries"
+    queries = spec_rows(load_spec(work / "spec.toml")).n_queries  # every evaluation query, not a sample
+    assert record["quality_sample"]["users"] == record["quality_sample"]["of"] == queries > 0
+    for name in served:  # perf_analyzer replayed the spec's requests, side by side in two shuffled rounds
+        throughput = rows[name]["served_figures"]["throughput"]
+        assert throughput["tool"] == "perf_analyzer" and throughput["candidates_per_second"]["n"] == 2, throughput
+        assert rows[name]["served_figures"]["rate_point"]["errors"] == 0
+    traffic = record["settings"]["traffic"]
+    assert traffic["layout"] == "query_candidates" and traffic["query_skew"] == 1.0 and traffic["distinct_requests"]
+    assert not rows["base/tensorrt/fp16"]["measured"] and "GPU" in rows["base/tensorrt/fp16"]["reason"]
+    assert record["chosen"] in served and rows[record["chosen"]]["eligible"]
+    assert rows["half_fp16/triton/fp16"]["bytes"] == rows["base/triton/fp16"]["bytes"]
+    page = (out / "select.html").read_text()
+    assert "evaluation queries" in page and record["chosen"] in page
+
+    repo = work / "repo"  # the pick, built as the spec's served model
+    build = ["repo", "build", "--spec", str(work / "spec.toml"), "--from-selection", str(out / "select.json")]
+    assert main([*build, "--out", str(repo)]) == 0
+    chosen = rows[record["chosen"]]
+    config = (repo / "history_ranker_cpu" / "config.pbtxt").read_text()
+    assert f'string_value: "{Path(chosen["artifact"]).name}"' in config
+    assert (repo / "history_ranker_cpu" / "1" / Path(chosen["artifact"]).name).is_file()
+
+
+def test_select_refuses_an_export_made_from_other_weights(exported, tmp_path):
+    spec_file = tmp_path / "spec.toml"
+    text = QUERY_SPEC_TOML.format(factory="make_history_ranker", here=UNIT).replace(
+        "[[inputs]]", "factory_kwargs = { dim = 4 }\n[[inputs]]", 1
+    )  # the same inputs, another module: as if retrained after the export
+    spec_file.write_text(text.replace('path = "rows.parquet"', f'path = "{exported / "rows.parquet"}"'))
+    spec = load_spec(spec_file)
+    with pytest.raises(ConfigError, match="exported from other weights. Re-export"):
+        check_export_matches(spec, exported / "export", spec_rows(spec))
+    original = load_spec(exported / "spec.toml")
+    assert check_export_matches(original, exported / "export", spec_rows(original)) < 1e-4
+
+
+def test_select_spec_says_what_it_needs(exported, tmp_path, capsys):
+    spec = str(exported / "spec.toml")
+    assert main(["select", "--spec", spec, "--out", str(tmp_path / "o")]) != 0
+    assert "--spec needs --export" in capsys.readouterr().err
+    bad = ["select", "--spec", spec, "--export", str(exported / "export"), "--graph", str(tmp_path / "nope.onnx")]
+    assert main([*bad, "--out", str(tmp_path / "o")]) != 0
+    assert "--graph wants existing .onnx or .xml files" in capsys.readouterr().err
+    assert main(["select", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "o")]) != 0
+    assert "--checkpoint needs --dataset" in capsys.readouterr().err
+    other = tmp_path / "select.json"
+    other.write_text(json.dumps({"chosen_row": None, "spec": {"name": "another"}}))
+    build = ["repo", "build", "--spec", spec, "--from-selection", str(other), "--out", str(tmp_path / "r")]
+    assert main(build) != 0
+    assert "selected for the spec 'another', not 'history_ranker'" in capsys.readouterr().err
