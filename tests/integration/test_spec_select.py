@@ -114,3 +114,37 @@ def test_select_spec_says_what_it_needs(exported, tmp_path, capsys):
     build = ["repo", "build", "--spec", spec, "--from-selection", str(other), "--out", str(tmp_path / "r")]
     assert main(build) != 0
     assert "selected for the spec 'another', not 'history_ranker'" in capsys.readouterr().err
+
+
+def test_tune_searches_a_spec_models_batcher_and_repo_build_serves_its_choice(exported, perf_analyzer):
+    work = exported
+    spec, export, out = str(work / "spec.toml"), str(work / "export"), work / "tune"
+    args = [
+        "bench", "tune", "--spec", spec, "--export", export, "--out", str(out), "--perf-analyzer", str(perf_analyzer),
+        "--concurrency", "2", "--max-batch-sizes", "4,16", "--queue-delays-us", "0", "--instance-threads", "1x1,2x1",
+        "--passes", "1", "--confirm-repeats", "2", "--requests", "64", "--measurement-ms", "1000",
+        "--pa-stability-pct", "100000", "--p99-ms", "60000", "--query-skew", "1.0",
+    ]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((out / "tune.json").read_text())
+    assert record["model"] == "history_ranker_cpu" and record["spec"]["name"] == "history_ranker"
+    assert record["traffic"]["layout"] == "query_candidates" and record["traffic"]["query_skew"] == 1.0
+    configs = [r["config"] for r in record["ranked"]]
+    assert {c["layout"] for c in configs} == {"query_candidates"}  # the spec's layout is not searched
+    assert {c["max_batch_size"] for c in configs} >= {4, 16, 64}  # the shipped 64 queries, and each value tried
+    assert {(c["instances"], c["threads"]) for c in configs} >= {(1, 1), (2, 1)}
+    assert all(r["tool"] == "perf_analyzer" and r["best"] for r in record["ranked"]), record["ranked"]
+    assert set(record["confirmation"]) == {"shipped", "tuned"}
+    assert record["confirmation"]["tuned"]["candidates_per_second"]["n"] == 2
+
+    repo = work / "repo-tuned"
+    assert (
+        main(
+            ["repo", "build", "--spec", spec, "--export", export, "--tuned", str(out / "tune.json"), "--out", str(repo)]
+        )
+        == 0
+    )
+    config = (repo / "history_ranker_cpu" / "config.pbtxt").read_text()
+    chosen = record["chosen"]["config"]
+    assert f"max_batch_size: {chosen['max_batch_size']}" in config and f"count: {chosen['instances']}" in config
+    assert f'key: "intra_op_threads"\n  value {{\n    string_value: "{chosen["threads"]}"' in config

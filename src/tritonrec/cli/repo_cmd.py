@@ -137,8 +137,8 @@ def _build_spec(args: argparse.Namespace) -> int:
             "--spec builds from the folder `tritonrec export onnx --spec` wrote (--export), or from the pick of "
             "`tritonrec select --spec` (--from-selection)"
         )
-    if args.tuned or args.ort_tensorrt or args.configs_only:
-        raise ConfigError("with --spec: --tuned, --ort-tensorrt and --configs-only are not supported yet")
+    if args.ort_tensorrt or args.configs_only:
+        raise ConfigError("with --spec: --ort-tensorrt and --configs-only are not supported yet")
     chosen = ["cpu"] if args.variants == ",".join(DEFAULT_VARIANTS) else names(args.variants)
     try:
         kinds = [SpecVariantKind(k) for k in chosen]
@@ -172,6 +172,16 @@ def _build_spec(args: argparse.Namespace) -> int:
         dataclasses.replace(v, instances=args.instances or 0, cpu_threads=args.cpu_threads or 0, batching=batching)
         for v in variants
     ]
+    if args.tuned is not None:  # the CPU variant's batcher, instances and threads as `bench tune --spec` chose
+        from tritonrec.bench.tuning.tune import spec_tuned_variant
+
+        tuned = spec_tuned_variant(args.tuned, spec)
+        variants = [
+            dataclasses.replace(v, instances=tuned.instances, cpu_threads=tuned.cpu_threads, batching=tuned.batching)
+            if v.kind is SpecVariantKind.CPU
+            else v
+            for v in variants
+        ]
     written = spec_repository_step(spec, export_dir, args.out, variants)
     for name, files in written.items():
         print(f"{name}: " + ", ".join(str(p.relative_to(args.out)) for p in files))

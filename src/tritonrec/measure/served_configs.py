@@ -4,13 +4,14 @@
 models) ask the same questions of each contender: what does it serve at each concurrency, which is its best
 point within the p99 target, and, measured side by side in shuffled rounds, how do the contenders compare with
 their spread. Each contender is a model of its own (explicit model control), built into the server's repository
-from its :class:`~tritonrec.repository.Variant` and export folder, loaded only while it is measured.
+from its :class:`~tritonrec.repository.Variant` (a spec's :class:`~tritonrec.repository.spec_variants.SpecVariant`) and
+export folder, loaded only while it is measured.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,18 @@ class ServedModels:
     def add(self, key: Hashable, contender: Contender | SpecContender) -> None:
         """Know ``contender`` as ``key`` (built and loaded when first measured)."""
         self._contenders.setdefault(key, contender)
+
+    def requests_from(self, key: Hashable, draw: Callable[[str], list[FeatureRequest]]) -> None:
+        """Draw the requests every contender gets from ``key``'s served model (loaded for the draw).
+
+        A spec's requests are checked against the served config's inputs and limits, so they are drawn once a
+        contender is loaded; every contender of one spec takes the same inputs.
+        """
+        name = self.load(key)
+        try:
+            self.requests = draw(name)
+        finally:
+            self.unload(key)
 
     def name(self, key: Hashable) -> str:
         """The model name ``key`` is served under."""

@@ -16,7 +16,6 @@ The steps of :mod:`tritonrec.select.run`, keyed by a model spec instead of a che
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -29,7 +28,7 @@ from tritonrec.errors import ConfigError
 from tritonrec.measure.loadgen import LoadMode, measure_point
 from tritonrec.measure.points import Target
 from tritonrec.measure.served_configs import ServedModels, SpecContender
-from tritonrec.measure.spec_traffic import SpecTraffic, served_spec_requests, spec_traffic_record
+from tritonrec.measure.spec_traffic import FeatureRequest, SpecTraffic, served_spec_requests, spec_traffic_record
 from tritonrec.metrics import evaluate_rows, grouped_metrics
 from tritonrec.records import Progress, Report, new_record, quiet
 from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind
@@ -39,6 +38,7 @@ from tritonrec.select.report import write_select_report
 from tritonrec.select.run import SelectSettings, frontiers, judge, settings_dict
 from tritonrec.select.served_figures import rate_point
 from tritonrec.select.spec_candidates import eager_artifact, spec_plan
+from tritonrec.serving.endpoint import empty_endpoint
 from tritonrec.serving.server import LocalTriton
 from tritonrec.spec.model_spec import ModelSpec, ScoreKind
 from tritonrec.spec.rows import SpecRows
@@ -170,17 +170,20 @@ def _measure_served(
     )
     for c in candidates:
         models.add(c.name, served_contender(spec, c, rows))
-    out: dict[str, dict[str, Any]] = {}
     traffic_record: dict[str, Any] = {}
+
+    def draw(name: str) -> list[FeatureRequest]:
+        requests, drawn = served_spec_requests(
+            server.grpc_url, name, spec, s.requests, traffic, one_batch_size=perf_analyzer is not None
+        )
+        traffic_record.update(spec_traffic_record(spec, drawn, requests))
+        return requests
+
+    models.requests_from(candidates[0].name, draw)
+    out: dict[str, dict[str, Any]] = {}
     for c in candidates:
         name = models.load(c.name)
         try:
-            if not models.requests:  # every contender has the same inputs and limits: one set of requests for all
-                requests, drawn = served_spec_requests(
-                    server.grpc_url, name, spec, s.requests, traffic, one_batch_size=perf_analyzer is not None
-                )
-                models.requests = requests
-                traffic_record = spec_traffic_record(spec, drawn, requests)
             progress(f"served {c.name}: quality over gRPC ({rows.n_queries:,} queries) ...")
             quality = _metrics(spec, served_query_scores(server.grpc_url, name, rows), rows)
             progress(f"served {c.name}: {s.rate:g} requests/s, open loop ...")
@@ -241,26 +244,21 @@ def run_spec_select(
     traffic: dict[str, Any] = {}
     server_version = None
     if served_candidates:
-        with tempfile.TemporaryDirectory(prefix="tritonrec-select-") as work:
-            repository = Path(work) / "repository"
-            repository.mkdir()
-            with LocalTriton(
-                repository, log_file=Path(work) / "server.log", startup_timeout_s=300, models=[]
-            ) as server:
-                from tritonrec.client import RankingClient
+        with empty_endpoint() as server:
+            from tritonrec.client import RankingClient
 
-                with RankingClient(server.grpc_url) as client:
-                    server_version = client.server_version()
-                served, traffic = _measure_served(
-                    spec,
-                    served_candidates,
-                    server,
-                    rows,
-                    settings,
-                    spec_traffic,
-                    perf_analyzer=perf_analyzer,
-                    progress=progress,
-                )
+            with RankingClient(server.grpc_url) as client:
+                server_version = client.server_version()
+            served, traffic = _measure_served(
+                spec,
+                served_candidates,
+                server,
+                rows,
+                settings,
+                spec_traffic,
+                perf_analyzer=perf_analyzer,
+                progress=progress,
+            )
         quality |= {name: s["quality"] for name, s in served.items()}
 
     table, reference, chosen = judge(candidates, inproc, quality, served, settings)

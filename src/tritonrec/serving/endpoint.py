@@ -11,7 +11,7 @@ from tritonrec.export.manifest import read_export_spec
 from tritonrec.repository import VARIANTS, Variant, VariantName, build_repository
 from tritonrec.serving.server import LocalTriton
 
-__all__ = ["local_endpoint"]
+__all__ = ["empty_endpoint", "local_endpoint"]
 
 
 @contextlib.contextmanager
@@ -28,4 +28,14 @@ def local_endpoint(export_dir: Path, variants: list[Variant] | None = None) -> I
         with LocalTriton(
             repo, log_file=Path(work) / "server.log", startup_timeout_s=300, models=[v.name for v in chosen]
         ) as server:
+            yield server
+
+
+@contextlib.contextmanager
+def empty_endpoint() -> Iterator[LocalTriton]:
+    """The bundled Triton on an empty temporary repository, for models built and loaded while it runs."""
+    with tempfile.TemporaryDirectory(prefix="tritonrec-bench-") as work:
+        repo = Path(work) / "repository"
+        repo.mkdir()
+        with LocalTriton(repo, log_file=Path(work) / "server.log", startup_timeout_s=300, models=[]) as server:
             yield server

@@ -1,6 +1,7 @@
 """``tritonrec bench tune``: the serving configuration that ranks the most candidates/s within a p99 target.
 
-A coordinate search over the dynamic batcher and the instances of ``ranker_cpu``: starting from the shipped
+A coordinate search over the dynamic batcher and the instances of ``ranker_cpu`` (or of a model spec's
+``<name>_cpu``, on requests drawn from its evaluation rows; its layout is the spec's): starting from the shipped
 configuration, each dimension in turn (``max_batch_size``, preferred batch sizes, ``max_queue_delay``, instances x
 threads per instance, the graph layout) is set to each of its values while the others keep their best so far;
 the search keeps a value only when it serves measurably more (more than the previous best's spread allows) and
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +35,25 @@ from tritonrec.errors import ConfigError
 from tritonrec.export.manifest import read_export_spec
 from tritonrec.measure.loadgen import prepare_requests
 from tritonrec.measure.points import PaSettings, Target
-from tritonrec.measure.served_configs import Contender, ServedModels
+from tritonrec.measure.served_configs import Contender, ServedModels, SpecContender
+from tritonrec.measure.spec_traffic import FeatureRequest, SpecTraffic, served_spec_requests, spec_traffic_record
 from tritonrec.measure.traffic import TrafficSpec, load_user_pool
 from tritonrec.records import Progress, Report, markdown_header, new_record, quiet, write_report
-from tritonrec.repository import VARIANTS, VariantName, VariantOverrides
-from tritonrec.serving.endpoint import local_endpoint
+from tritonrec.repository import VARIANTS, Batching, VariantName, VariantOverrides
+from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind, default_batching
+from tritonrec.serving.endpoint import empty_endpoint, local_endpoint
+from tritonrec.spec.model_spec import Layout, ModelSpec
 from tritonrec.spread import Spread
 
-__all__ = ["TuneConfig", "TuneSettings", "overrides_from_report", "run_tune", "write_markdown"]
+__all__ = [
+    "TuneConfig",
+    "TuneSettings",
+    "overrides_from_report",
+    "run_tune",
+    "spec_batch_sizes",
+    "spec_variant",
+    "write_markdown",
+]
 
 BASE = VariantName.CPU
 
@@ -147,46 +160,74 @@ def _score(result: dict[str, Any]) -> float:
     return float(result["best"]["candidates_per_second"]) if result["best"] else 0.0
 
 
+def spec_batch_sizes(spec: ModelSpec) -> tuple[int, ...]:
+    """``max_batch_size`` values worth trying for a spec: rows (rows layout) or queries (query + candidates)."""
+    return (1, 4, 16, 64) if spec.layout is Layout.QUERY_CANDIDATES else (64, 256, 1024, 4096)
+
+
+def _spec_shipped(spec: ModelSpec) -> TuneConfig:
+    """What ``repo build --spec`` ships for ``spec``'s ``<name>_cpu``: its layout's batching, 2 instances."""
+    b = default_batching(spec)
+    instances = 2
+    threads = max(1, serving_cpus() // instances)
+    return TuneConfig(b.max_batch_size, (), b.max_queue_delay_us, instances, threads, spec.layout.value)
+
+
+def spec_variant(config: TuneConfig) -> SpecVariant:
+    """The spec's ``<name>_cpu`` variant of ``config`` (its batcher, instances and threads)."""
+    o = config.overrides()
+    batching = Batching(
+        max_batch_size=config.max_batch_size,
+        preferred_batch_sizes=o.preferred_batch_sizes or (),
+        max_queue_delay_us=config.queue_delay_us,
+    )
+    return SpecVariant(
+        kind=SpecVariantKind.CPU, instances=config.instances, cpu_threads=config.threads, batching=batching
+    )
+
+
 def run_tune(
     export_dir: Path,
     out_dir: Path,
     settings: TuneSettings,
-    traffic: TrafficSpec,
+    traffic: TrafficSpec | SpecTraffic,
     *,
     perf_analyzer: Path,
     command: str,
     requests: int = 512,
     extra: dict[str, TuneConfig] | None = None,
+    spec: ModelSpec | None = None,
     progress: Progress = quiet,
 ) -> Report:
-    """Search ``ranker_cpu``'s configurations on the export served locally; write tune.json/.md/.png.
+    """Search the CPU variant's configurations on the export served locally; write tune.json/.md/.png.
 
+    Without ``spec``: ``ranker_cpu`` of the bundled export, on Beauty users (``traffic`` a ``TrafficSpec``). With
+    ``spec``: its ``<name>_cpu`` of the ``export onnx --spec`` folder, on requests drawn from its evaluation rows
+    (``traffic`` a ``SpecTraffic``); the layout is the spec's, so that dimension is not searched.
     ``extra`` adds named configurations (Model Analyzer's best, say) to the side-by-side confirmation.
     """
-    spec = read_export_spec(export_dir / "model.onnx")
     dimensions = ("layout", "max_batch_size", "preferred", "queue_delay_us", "instances_threads")
-    with local_endpoint(export_dir) as server:
+    if spec is not None:
+        settings = dataclasses.replace(settings, layouts=())  # the spec's layout is its model's: not a choice
+    endpoint = local_endpoint(export_dir) if spec is None else empty_endpoint()
+    with endpoint as server:
         target = Target.at(server.grpc_url, metrics_url=server.metrics_url, perf_analyzer=perf_analyzer)
         with RankingClient(server.grpc_url) as client:
-            limits = client.limits()
             server_version = client.server_version()
-        pool = load_user_pool(traffic, history_len=limits.max_history)
-        prepared = prepare_requests(pool.sample(requests), limits)
         search = ServedModels(
             server,
             target,
-            prepared,
+            [],
             settings.perf_analyzer,
             concurrencies=settings.concurrencies,
             p99_ms=settings.p99_ms,
         )
+        contender, shipped, traffic_record = _setup(search, export_dir, settings, traffic, spec, requests)
 
         def measure(config: TuneConfig) -> dict[str, Any]:
-            variant = config.overrides().apply(VARIANTS[BASE])
-            search.add(config, Contender(variant, export_dir, spec, config.label()))
+            search.add(config, contender(config))
             return search.sweep(config, progress)
 
-        shipped = _shipped(settings)
         best = shipped
         measure(shipped)
         for _ in range(settings.passes):
@@ -215,8 +256,10 @@ def run_tune(
     chosen = {"config": asdict(best), **search.measured[best]}
     record = {
         **new_record(command, tritonserver=server_version, perf_analyzer=True),
+        "model": "ranker_cpu" if spec is None else f"{spec.name}_cpu",
+        "spec": None if spec is None else {"name": spec.name, "path": str(spec.path), "layout": spec.layout.value},
         "settings": asdict(settings),
-        "traffic": {"source": traffic.source.value, "candidates": asdict(traffic.candidates)},
+        "traffic": traffic_record,
         "p99_target_ms": settings.p99_ms,
         "shipped": {"config": asdict(shipped), **search.measured[shipped]},
         "chosen": chosen,
@@ -227,6 +270,63 @@ def run_tune(
     }
     plots = {"tune.png": lambda path: _plot(record, path)}
     return write_report(out_dir, "tune", record, write_markdown(record), plots)
+
+
+Contenders = Callable[[TuneConfig], Contender | SpecContender]
+
+
+def _setup(
+    search: ServedModels,
+    export_dir: Path,
+    settings: TuneSettings,
+    traffic: TrafficSpec | SpecTraffic,
+    spec: ModelSpec | None,
+    requests: int,
+) -> tuple[Contenders, TuneConfig, dict[str, Any]]:
+    """How a configuration is served, the shipped configuration, and the requests drawn (what the record says)."""
+    server = search.server
+    if spec is None:
+        if not isinstance(traffic, TrafficSpec):
+            raise ConfigError("the bundled model is tuned on Beauty users: give a TrafficSpec")
+        with RankingClient(server.grpc_url) as client:
+            limits = client.limits()
+        pool = load_user_pool(traffic, history_len=limits.max_history)
+        search.requests = prepare_requests(pool.sample(requests), limits)
+        users = {"source": traffic.source.value, "candidates": asdict(traffic.candidates)}
+        return _bundled_contender(export_dir), _shipped(settings), users
+    if not isinstance(traffic, SpecTraffic):
+        raise ConfigError("a spec's model is tuned on requests drawn from its rows: give a SpecTraffic")
+    contender, shipped = _spec_contender(export_dir, spec), _spec_shipped(spec)
+    search.add(shipped, contender(shipped))
+    record: dict[str, Any] = {}
+
+    def draw(name: str) -> list[FeatureRequest]:
+        drawn, used = served_spec_requests(server.grpc_url, name, spec, requests, traffic, one_batch_size=True)
+        record.update(spec_traffic_record(spec, used, drawn))
+        return drawn
+
+    search.requests_from(shipped, draw)
+    return contender, shipped, record
+
+
+def _bundled_contender(export_dir: Path) -> Callable[[TuneConfig], Contender]:
+    features = read_export_spec(export_dir / "model.onnx")
+
+    def contender(config: TuneConfig) -> Contender:
+        return Contender(config.overrides().apply(VARIANTS[BASE]), export_dir, features, config.label())
+
+    return contender
+
+
+def _spec_contender(export_dir: Path, spec: ModelSpec) -> Callable[[TuneConfig], SpecContender]:
+    from tritonrec.pipeline.spec_steps import spec_rows
+
+    warmup = spec_rows(spec)
+
+    def contender(config: TuneConfig) -> SpecContender:
+        return SpecContender(spec_variant(config), export_dir, spec, config.label(), warmup)
+
+    return contender
 
 
 def overrides_from_report(path: Path) -> VariantOverrides:
@@ -244,10 +344,30 @@ def overrides_from_report(path: Path) -> VariantOverrides:
     return VariantOverrides(**chosen)
 
 
+def spec_tuned_variant(path: Path, spec: ModelSpec) -> SpecVariant:
+    """The ``<name>_cpu`` variant a ``bench tune --spec`` report on ``spec`` chose.
+
+    Raises:
+        ConfigError: the file is not a tune report, or it tuned another model.
+    """
+    try:
+        record = json.loads(path.read_text())
+        tuned, config = record.get("spec"), dict(record["chosen"]["config"])
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path} is not a `tritonrec bench tune` report: {e}") from e
+    if not tuned or tuned.get("name") != spec.name:
+        raise ConfigError(f"{path} tuned {tuned['name'] if tuned else 'the bundled ranker_cpu'}, not {spec.name}")
+    config["preferred"] = tuple(config["preferred"])
+    return spec_variant(TuneConfig(**config))
+
+
 def write_markdown(record: dict[str, Any]) -> str:
     """Render the ranked configurations (every figure from ``record``)."""
     lines = [
-        *markdown_header(f"Tuning ranker_cpu: most candidates/s within p99 {record['p99_target_ms']:g} ms", record),
+        *markdown_header(
+            f"Tuning {record.get('model', 'ranker_cpu')}: most candidates/s within p99 {record['p99_target_ms']:g} ms",
+            record,
+        ),
         f"Shipped: {record['shipped']['label']}; chosen: **{record['chosen']['label']}**, "
         f"{record['gain_over_shipped']:.2f}x the shipped configuration's candidates/s (perf_analyzer, best "
         "concurrency within the target). A change was kept only when it served more than 3% more.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tritonrec.cli.bench.options import (
     add_export_out,
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from tritonrec.measure.points import PaSettings
 
 __all__ = ["register"]
+
+MAX_BATCH_SIZES = "1,4,8,16,32,64"
+"""The bundled model's users per execution tried by ``bench tune``."""
 
 
 def register(sub: Subparsers) -> None:
@@ -58,7 +61,9 @@ def _tune(sub: Subparsers) -> None:
     p.add_argument("--p99-ms", type=float, default=100.0, help="latency target (default 100 ms)")
     p.add_argument("--concurrency", default="8,16,32", help="concurrencies per configuration (default 8,16,32)")
     p.add_argument("--layouts", default="ragged,padded", help="graph layouts to try (default ragged,padded)")
-    p.add_argument("--max-batch-sizes", default="1,4,8,16,32,64", help="max_batch_size values (default 1,4,8,16,32,64)")
+    p.add_argument(
+        "--max-batch-sizes", default=MAX_BATCH_SIZES, help=f"max_batch_size values (default {MAX_BATCH_SIZES})"
+    )
     p.add_argument("--queue-delays-us", default="0,2000,5000", help="max_queue_delay values (default 0,2000,5000)")
     p.add_argument(
         "--instance-threads",
@@ -77,6 +82,15 @@ def _tune(sub: Subparsers) -> None:
         help="a `bench model-analyzer` report (folder or model_analyzer.json): its best configuration joins the "
         "side-by-side confirmation as 'model analyzer'",
     )
+    p.add_argument(
+        "--spec",
+        type=Path,
+        default=None,
+        help="a model spec: tune its <name>_cpu (--export: its `export onnx --spec` folder) on requests drawn from its "
+        "evaluation rows; --max-batch-sizes then counts rows (rows layout; default 64,256,1024,4096) or queries "
+        "(default 1,4,16,64), and the layout is the spec's",
+    )
+    p.add_argument("--query-skew", type=float, default=0.0, help="with --spec: Zipf skew over queries (default 0)")
     add_traffic(p)
     add_perf_analyzer(p)
     p.set_defaults(handler=run_tune)
@@ -87,11 +101,24 @@ def run_tune(args: argparse.Namespace) -> int:
     from tritonrec.bench.tuning.tune import TuneSettings
     from tritonrec.bench.tuning.tune import run_tune as tune
 
-    traffic, _ = traffic_from_args(args)
+    spec = None
+    if args.spec is not None:
+        from tritonrec.bench.tuning.tune import spec_batch_sizes
+        from tritonrec.measure.spec_traffic import SpecTraffic
+        from tritonrec.spec import load_spec
+
+        if args.model_analyzer is not None:
+            raise ConfigError("--model-analyzer compares with the bundled model's ranker_cpu; not with --spec yet")
+        spec = load_spec(args.spec)
+        traffic: Any = SpecTraffic(skew=args.query_skew)
+        sizes = spec_batch_sizes(spec) if args.max_batch_sizes == MAX_BATCH_SIZES else numbers(args.max_batch_sizes)
+    else:
+        traffic, _ = traffic_from_args(args)
+        sizes = numbers(args.max_batch_sizes)
     settings = TuneSettings(
         p99_ms=args.p99_ms,
         concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
-        max_batch_sizes=tuple(int(b) for b in numbers(args.max_batch_sizes)),
+        max_batch_sizes=tuple(int(b) for b in sizes),
         queue_delays_us=tuple(int(d) for d in numbers(args.queue_delays_us)),
         instance_threads=_instance_threads(args.instance_threads),
         layouts=tuple(names(args.layouts)),
@@ -113,6 +140,7 @@ def run_tune(args: argparse.Namespace) -> int:
         command=command_line(),
         requests=args.requests,
         extra=extra,
+        spec=spec,
         progress=Console().show,
     )
     return finish(report)
