@@ -53,6 +53,11 @@ class DLRM(nn.Module):
         return self.top(torch.cat([d, pairs], dim=1)).squeeze(1)
 
 
-def build(table_sizes: list[int] | None = None, dim: int = 16) -> DLRM:
-    """The model the spec's ``factory`` names (``dlrm:build``); sizes default to :data:`TABLE_SIZES`."""
-    return DLRM(list(table_sizes or TABLE_SIZES), dim=dim)
+def build(table_sizes: list[int] | None = None, dim: int = 16, max_rows: int | None = None) -> DLRM:
+    """The model the spec's ``factory`` names (``dlrm:build``); sizes default to :data:`TABLE_SIZES`.
+
+    ``max_rows`` caps every table: ids beyond it share rows (taken modulo the cap, the hashing trick), the shared
+    tables `tritonrec compress share --spec` retrains with ``--student-kwargs '{"max_rows": 20000}'``.
+    """
+    sizes = list(table_sizes or TABLE_SIZES)
+    return DLRM([min(n, max_rows) for n in sizes] if max_rows else sizes, dim=dim)

@@ -41,27 +41,8 @@ def main() -> None:
     from dlrm import build
 
     model = build()
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    dense = torch.from_numpy(calibrate.features["dense"])
-    sparse = torch.from_numpy(calibrate.features["sparse"])
-    labels = torch.from_numpy(calibrate.labels.astype(np.float32))
-    deadline = time.monotonic() + args.max_minutes * 60
-    for epoch in range(args.epochs):
-        order = torch.randperm(len(labels))
-        model.train()
-        total = 0.0
-        for start in range(0, len(order), args.batch):
-            idx = order[start : start + args.batch]
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(dense[idx], sparse[idx]), labels[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-            if time.monotonic() > deadline:
-                break
-        print(f"epoch {epoch + 1}: train logloss {total / len(order):.4f}", flush=True)
-        if time.monotonic() > deadline:
-            break
+    fit(model, calibrate, calibrate.labels.astype(np.float32), epochs=args.epochs, batch=args.batch, lr=args.lr,
+        max_minutes=args.max_minutes)  # fmt: skip
     spec.model.weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), spec.model.weights)
     model.eval()
@@ -71,6 +52,45 @@ def main() -> None:
     if best is not None:
         line = line + f" (ceiling {best['auc']:.4f}), NDCG@10 {got['ndcg@10']:.4f} (ceiling {best['ndcg@10']:.4f})"
     print(line)
+
+
+def fit(
+    model: torch.nn.Module,
+    rows: SpecRows,
+    targets: np.ndarray,
+    *,
+    epochs: int = 2,
+    batch: int = 2048,
+    lr: float = 3e-3,
+    max_minutes: float = 20.0,
+) -> None:
+    """Train ``model`` in place on ``rows`` toward ``targets`` (one float in [0, 1] per row), Adam on the logloss.
+
+    The spec's training hook (``[model] train_hook = "train:fit"``): `tritonrec compress --spec` calls it with the
+    calibration rows and the labels (pruning, shared tables) or the teacher's probabilities (distillation).
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    dense = torch.from_numpy(rows.features["dense"])
+    sparse = torch.from_numpy(rows.features["sparse"])
+    goal = torch.from_numpy(np.asarray(targets, dtype=np.float32))
+    deadline = time.monotonic() + max_minutes * 60
+    for epoch in range(epochs):
+        order = torch.randperm(len(goal))
+        model.train()
+        total = 0.0
+        for start in range(0, len(order), batch):
+            idx = order[start : start + batch]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(dense[idx], sparse[idx]), goal[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+            if time.monotonic() > deadline:
+                break
+        print(f"epoch {epoch + 1}: train logloss {total / len(order):.4f}", flush=True)
+        if time.monotonic() > deadline:
+            break
+    model.eval()
 
 
 def ceiling(spec: ModelSpec, evaluate: SpecRows) -> dict[str, float] | None:

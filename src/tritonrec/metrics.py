@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tritonrec.spec.rows import SpecRows
 
 __all__ = [
+    "BUDGET_CUTOFF",
     "CUTOFFS",
     "RowsScorer",
     "Scorer",
@@ -38,6 +39,7 @@ __all__ = [
     "roc_auc",
     "score_eval_set",
     "score_rows",
+    "with_budget_cutoff",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -47,6 +49,8 @@ RowsScorer = Callable[[dict[str, npt.NDArray[Any]]], npt.NDArray[np.floating[Any
 
 CUTOFFS = (1, 5, 10)
 NDCG_CUTOFFS = (5, 10)
+BUDGET_CUTOFF = 10
+"""The K of the NDCG@K that quality budgets and selections read, whatever cutoffs a spec asks for."""
 _PAIRWISE_CHUNK = 2048
 
 
@@ -249,6 +253,11 @@ def score_rows(scorer: RowsScorer, rows: SpecRows, *, batch_rows: int = 4096) ->
     """
     parts = [rows.scores_of(scorer(rows.batch(start, stop)), start, stop) for start, stop in rows.bounds(batch_rows)]
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def with_budget_cutoff(cutoffs: tuple[int, ...]) -> tuple[int, ...]:
+    """``cutoffs`` with :data:`BUDGET_CUTOFF` added, sorted."""
+    return tuple(sorted({*cutoffs, BUDGET_CUTOFF}))
 
 
 def evaluate_rows(

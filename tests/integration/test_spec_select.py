@@ -42,7 +42,7 @@ def test_select_measures_a_spec_model_in_process_and_served_and_picks_a_served_c
     other = Path(shutil.copy2(work / "export" / "model_fp16.onnx", graphs / "half_fp16.onnx"))  # a graph of its own
     out = work / "select"
     args = [
-        "select", "--spec", str(work / "spec.toml"), "--export", str(work / "export"), "--graph", str(other),
+        "select", "--spec", str(work / "spec.toml"), "--export", str(work / "export"), "--graph", f"half={other}",
         "--out", str(out), "--runtimes", "pytorch-eager,onnxruntime,triton,tensorrt", "--repeats", "2",
         "--concurrency", "2", "--measurement-ms", "1000", "--min-s", "0.2", "--rate", "50", "--p99-ms", "60000",
         "--query-skew", "1.0", "--perf-analyzer", str(perf_analyzer), "--json",
@@ -50,12 +50,12 @@ def test_select_measures_a_spec_model_in_process_and_served_and_picks_a_served_c
     assert main(args) == 0
     record = json.loads((out / "select.json").read_text())
     rows = {r["name"]: r for r in record["candidates"]}
-    served = ["base/triton/fp32", "base/triton/fp16", "half_fp16/triton/fp16"]
+    served = ["base/triton/fp32", "base/triton/fp16", "half/triton/fp16"]
     in_process = [
         "base/pytorch-eager/fp32",
         "base/onnxruntime/fp32",
         "base/onnxruntime/fp16",
-        "half_fp16/onnxruntime/fp16",
+        "half/onnxruntime/fp16",
     ]
     assert all(rows[n]["measured"] for n in served + in_process), {n: rows[n].get("reason") for n in rows}
     assert record["reference"] == "base/pytorch-eager/fp32" and record["spec"]["export_max_abs_diff"] < 1e-4
@@ -74,7 +74,7 @@ def test_select_measures_a_spec_model_in_process_and_served_and_picks_a_served_c
     assert traffic["layout"] == "query_candidates" and traffic["query_skew"] == 1.0 and traffic["distinct_requests"]
     assert not rows["base/tensorrt/fp16"]["measured"] and "GPU" in rows["base/tensorrt/fp16"]["reason"]
     assert record["chosen"] in served and rows[record["chosen"]]["eligible"]
-    assert rows["half_fp16/triton/fp16"]["bytes"] == rows["base/triton/fp16"]["bytes"]
+    assert rows["half/triton/fp16"]["bytes"] == rows["base/triton/fp16"]["bytes"]
     page = (out / "select.html").read_text()
     assert "evaluation queries" in page and record["chosen"] in page
 
@@ -106,7 +106,7 @@ def test_select_spec_says_what_it_needs(exported, tmp_path, capsys):
     assert "--spec needs --export" in capsys.readouterr().err
     bad = ["select", "--spec", spec, "--export", str(exported / "export"), "--graph", str(tmp_path / "nope.onnx")]
     assert main([*bad, "--out", str(tmp_path / "o")]) != 0
-    assert "--graph wants existing .onnx or .xml files" in capsys.readouterr().err
+    assert "--graph wants an existing .onnx or .xml file" in capsys.readouterr().err
     assert main(["select", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "o")]) != 0
     assert "--checkpoint needs --dataset" in capsys.readouterr().err
     other = tmp_path / "select.json"

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tritonrec.cli.common import add_data_source, prepare_from_args, print_json
+from tritonrec.cli.common import Console, add_data_source, prepare_from_args, print_json
+from tritonrec.errors import ConfigError
 
 __all__ = ["register", "run_compress"]
 
@@ -26,15 +27,29 @@ def _finetune_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _common(p: argparse.ArgumentParser, parent_flag: str, parent_help: str) -> None:
-    p.add_argument(parent_flag, dest="parent", type=Path, required=True, help=parent_help)
-    add_data_source(p)
+def _common(p: argparse.ArgumentParser, parent_flag: str, parent_help: str, spec_help: str | None = None) -> None:
+    if spec_help is None:
+        p.add_argument(parent_flag, dest="parent", type=Path, required=True, help=parent_help)
+    else:  # a team's model: its spec, trained by the spec's hook
+        source = p.add_mutually_exclusive_group(required=True)
+        source.add_argument(parent_flag, dest="parent", type=Path, help=parent_help)
+        source.add_argument("--spec", type=Path, help=spec_help)
+    add_data_source(p, required=spec_help is None)  # with a checkpoint: checked in run_compress
     p.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
     p.add_argument("--eval-users", type=int, default=0, help="score only the first N test users (0 = all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.set_defaults(handler=run_compress)
+
+
+def _student_kwargs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--student-kwargs",
+        default=None,
+        metavar="JSON",
+        help="with --spec: the factory's keyword arguments that change, as JSON (e.g. '{\"dim\": 8}')",
+    )
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -47,14 +62,29 @@ def register(p: argparse.ArgumentParser) -> None:
     prune = sub.add_parser(
         CompressionMethod.PRUNE.value, help="structured pruning of the cross network, MLP and attention + fine-tuning"
     )
-    _common(prune, "--checkpoint", parent_help)
-    prune.add_argument("--ratio", type=float, required=True, help="share of channels removed per layer, in (0, 1)")
+    _common(
+        prune,
+        "--checkpoint",
+        parent_help,
+        "a model spec with a training hook: the given share of its Linear weights zeroed by global magnitude, "
+        "fine-tuned by the hook (--out gets its spec)",
+    )
+    prune.add_argument(
+        "--ratio", type=float, required=True, help="share of channels removed per layer (with --spec: of weights)"
+    )
     prune.add_argument("--calibration-rows", type=int, default=2048, help="training rows that rank the channels")
     _finetune_arguments(prune)
 
     student_choices = [p.value for p in Preset]
     distill = sub.add_parser(CompressionMethod.DISTILL.value, help="train a smaller student on labels + teacher scores")
-    _common(distill, "--teacher", "the teacher checkpoint (a trained base or large)")
+    _common(
+        distill,
+        "--teacher",
+        "the teacher checkpoint (a trained base or large)",
+        "a model spec with a training hook: the teacher; the student is its factory with --student-kwargs, trained "
+        "by the hook toward the teacher's probabilities",
+    )
+    _student_kwargs(distill)
     student = distill.add_mutually_exclusive_group()
     student.add_argument("--student", choices=student_choices, default=Preset.SMALL.value, help="student preset")
     student.add_argument(
@@ -66,10 +96,17 @@ def register(p: argparse.ArgumentParser) -> None:
     distill.add_argument("--max-minutes", type=float, default=14.0, help="training time budget (default 14)")
 
     share = sub.add_parser(CompressionMethod.SHARE.value, help="shared item-id rows (hashing, QR) + fine-tuning")
-    _common(share, "--checkpoint", parent_help)
+    _common(
+        share,
+        "--checkpoint",
+        parent_help,
+        "a model spec with a training hook: its factory with --student-kwargs that share rows (smaller hashed "
+        "tables, say), retrained by the hook on the labels",
+    )
+    _student_kwargs(share)
     kinds = [k.value for k in TableSharing if k is not TableSharing.NONE]
-    share.add_argument("--kind", choices=kinds, required=True, help="hash: hashing trick; qr: quotient-remainder")
-    share.add_argument("--ratio", type=float, required=True, help="logical item rows per stored row (> 1)")
+    share.add_argument("--kind", choices=kinds, help="hash: hashing trick; qr: quotient-remainder (a checkpoint)")
+    share.add_argument("--ratio", type=float, help="logical item rows per stored row (> 1; a checkpoint)")
     _finetune_arguments(share)
 
     quantize = sub.add_parser(
@@ -109,13 +146,19 @@ def _options(args: argparse.Namespace) -> Any:
     )
     if method is CompressionMethod.PRUNE:
         return PruneOptions(ratio=args.ratio, calibration_rows=args.calibration_rows, finetune=finetune)
+    if args.kind is None or args.ratio is None:
+        raise ConfigError("share --checkpoint needs --kind and --ratio")
     return ShareOptions(kind=args.kind, ratio=args.ratio, finetune=finetune)
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    """Compress the checkpoint, write the new one and print its figures."""
+    """Compress the checkpoint (or the spec's model), write the new one and print its figures."""
     from tritonrec.compress.run import compress_checkpoint
 
+    if getattr(args, "spec", None) is not None:
+        return _compress_spec(args)
+    if args.dataset is None:
+        raise ConfigError(f"{args.method} needs --dataset, the data the checkpoint was trained on (e.g. beauty)")
     options = _options(args)
     result = compress_checkpoint(
         args.parent,
@@ -139,4 +182,33 @@ def run_compress(args: argparse.Namespace) -> int:
         f"  ndcg@10 {summary['parent_ndcg@10']:.4f} -> {summary['ndcg@10']:.4f} ({summary['ndcg@10_delta']:+.4f}), "
         f"auc {summary['parent_auc']:.4f} -> {summary['auc']:.4f} ({summary['auc_delta']:+.4f})"
     )
+    return 0
+
+
+def _compress_spec(args: argparse.Namespace) -> int:
+    """``compress {prune,distill,share} --spec``: the spec's training hook trains; print the record."""
+    import json
+
+    from tritonrec.compress.spec_compress import SpecCompressConfig, SpecMethod, run_spec_compress
+    from tritonrec.spec import load_spec
+
+    try:
+        kwargs = json.loads(args.student_kwargs) if getattr(args, "student_kwargs", None) else {}
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--student-kwargs is not JSON: {e}") from None
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"--student-kwargs wants a JSON object of keyword arguments, got {args.student_kwargs}")
+    config = SpecCompressConfig(
+        method=SpecMethod(args.method),
+        out_dir=args.out,
+        ratio=args.ratio if args.method == SpecMethod.PRUNE.value else 0.5,
+        student_kwargs=kwargs,
+        seed=args.seed,
+    )
+    quiet = args.quiet or args.json
+    result = run_spec_compress(load_spec(args.spec), config, progress=(lambda _m: None) if quiet else Console().show)
+    if args.json:
+        print_json(result.report.record)
+    else:
+        print(result.report.markdown)
     return 0

@@ -42,11 +42,12 @@ def register(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--graph",
-        type=Path,
         action="append",
+        metavar="[NAME=]FILE",
         default=[],
-        help="with --spec: another graph of the model (e.g. an INT8 variant `quantize --spec` kept; .onnx for ONNX "
-        "Runtime, .xml for OpenVINO), measured in process and served; named by its file's stem; repeatable",
+        help="with --spec: another graph of the model (an INT8 variant `quantize --spec` kept, the export of a "
+        "compressed model; .onnx for ONNX Runtime, .xml for OpenVINO), measured in process and served; named NAME "
+        "or by its file's stem; repeatable",
     )
     p.add_argument(
         "--query-skew", type=float, default=0.0, help="with --spec: Zipf skew of the served requests' queries"
@@ -240,6 +241,7 @@ def _traffic(args: argparse.Namespace) -> Any:
 
 def _select_spec(args: argparse.Namespace, settings: Any, progress: Any) -> int:
     """``select --spec``: the spec's export and ``--graph`` files, on its evaluation rows."""
+    from tritonrec.select.spec_candidates import named_graphs
     from tritonrec.select.spec_run import run_spec_select
     from tritonrec.spec import load_spec
 
@@ -252,7 +254,7 @@ def _select_spec(args: argparse.Namespace, settings: Any, progress: Any) -> int:
         args.export,
         args.out,
         settings,
-        graphs=args.graph,
+        graphs=named_graphs(args.graph),
         perf_analyzer=perf_analyzer_from_args(args.perf_analyzer),
         command=command_line(),
         progress=progress,

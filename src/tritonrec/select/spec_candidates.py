@@ -4,15 +4,16 @@ The same :class:`~tritonrec.select.candidates.Candidate` s as the bundled model'
 
 - ``base``: the spec's model eager in PyTorch (when the spec names a module), its ``export onnx --spec`` graph in ONNX
   Runtime and OpenVINO in process, and served by ``<name>_cpu`` on each (FP32, and FP16 where exported);
-- one model per graph given (``--graph``, e.g. the INT8 variants ``tritonrec quantize --spec`` kept): its file in
-  ONNX Runtime or OpenVINO (an ``.xml``) in process and served, named by its file's stem;
+- one model per graph given (``--graph [NAME=]FILE``: the INT8 variants ``tritonrec quantize --spec`` kept, the export
+  of a compressed model): its file in ONNX Runtime or OpenVINO (an ``.xml``) in process and served, named NAME or by
+  its file's stem;
 - the GPU paths (TensorRT FP16 of ``export trt --spec``, eager on CUDA), listed with why they are not measured here.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tritonrec.errors import ConfigError
@@ -26,7 +27,7 @@ from tritonrec.select.candidates import (
 )
 from tritonrec.spec.model_spec import ModelSpec
 
-__all__ = ["eager_artifact", "spec_plan"]
+__all__ = ["eager_artifact", "named_graphs", "spec_plan"]
 
 _NO_OPENVINO = "OpenVINO is not installed (pip install '.[quantize]')"
 
@@ -81,35 +82,49 @@ def _graph(m: ModelArtifacts, path: Path, *, openvino: bool) -> list[Candidate]:
     ]
 
 
+def named_graphs(values: Sequence[str]) -> dict[str, Path]:
+    """``--graph`` values, ``FILE`` or ``NAME=FILE``, as candidate model names (a file's stem by default) -> files.
+
+    Raises:
+        ConfigError: a file is missing or not ``.onnx`` / ``.xml``, or two graphs would have one name (or ``base``).
+    """
+    out: dict[str, Path] = {}
+    for value in values:
+        name, sep, file = value.partition("=")
+        path = Path(file if sep else value)
+        name = name if sep else path.stem
+        if path.suffix not in (".onnx", ".xml") or not path.is_file():
+            raise ConfigError(f"--graph wants an existing .onnx or .xml file (FILE or NAME=FILE), got {value!r}")
+        if not name or name == "base" or name in out or "/" in name:
+            raise ConfigError(
+                f"--graph {value!r}: each graph needs a name of its own other than 'base' (NAME=FILE names it)"
+            )
+        out[name] = path
+    return out
+
+
 def spec_plan(
     spec: ModelSpec,
     export_dir: Path,
-    graphs: Sequence[Path] = (),
+    graphs: Mapping[str, Path] | None = None,
     *,
     runtimes: Sequence[Runtime] | None = None,
     precisions: Sequence[Precision] | None = None,
 ) -> list[Candidate]:
-    """Every candidate of the spec's model and of ``graphs`` (only the runtimes and precisions given), in order.
+    """Every candidate of the spec's model and of ``graphs`` (name -> file; only the runtimes and precisions given).
 
     Raises:
-        ConfigError: the export has no ``model.onnx``, a graph is missing or not ``.onnx`` / ``.xml``, or two graphs
-            share a file stem.
+        ConfigError: the export has no ``model.onnx``.
     """
     if not (export_dir / "model.onnx").is_file():
         raise ConfigError(f"{export_dir} has no model.onnx: run `tritonrec export onnx --spec SPEC --out {export_dir}`")
-    bad = [str(p) for p in graphs if p.suffix not in (".onnx", ".xml") or not p.is_file()]
-    if bad:
-        raise ConfigError(f"--graph wants existing .onnx or .xml files, got {bad}")
-    stems = [p.stem for p in graphs]
-    if len(set(stems)) != len(stems) or "base" in stems:
-        raise ConfigError(f"--graph files need distinct stems other than 'base' (their candidates' names): {stems}")
     host = host_facts()
     openvino = importlib.util.find_spec("openvino") is not None
     eager = eager_artifact(spec) or export_dir / "model.onnx"
     base = ModelArtifacts("base", eager, export_dir, lineage={"spec": str(spec.path)})
     out = _base(spec, base, openvino=openvino, gpu=host.gpu != "none")
-    for path in graphs:
-        m = ModelArtifacts(path.stem, path, path.parent, lineage={"graph": str(path)})
+    for name, path in (graphs or {}).items():
+        m = ModelArtifacts(name, path, path.parent, lineage={"graph": str(path)})
         out += _graph(m, path, openvino=openvino)
     return [
         c

@@ -17,7 +17,7 @@ The steps of :mod:`tritonrec.select.run`, keyed by a model spec instead of a che
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from tritonrec.measure.loadgen import LoadMode, measure_point
 from tritonrec.measure.points import Target
 from tritonrec.measure.served_configs import ServedModels, SpecContender
 from tritonrec.measure.spec_traffic import FeatureRequest, SpecTraffic, served_spec_requests, spec_traffic_record
-from tritonrec.metrics import evaluate_rows, grouped_metrics
+from tritonrec.metrics import evaluate_rows, grouped_metrics, with_budget_cutoff
 from tritonrec.records import Progress, Report, new_record, quiet
 from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind
 from tritonrec.select.candidates import Candidate, Runtime
@@ -51,9 +51,6 @@ __all__ = [
     "served_contender",
 ]
 
-RANKING_CUTOFF = 10
-"""NDCG@10 is the ranking figure the quality budget and the tie-break read, whatever the spec's own cutoffs."""
-
 
 def sample_queries(rows: SpecRows, n: int, seed: int) -> SpecRows:
     """``n`` queries of ``rows`` drawn at random (seeded), their rows in the file's order; all of them if n is 0."""
@@ -65,7 +62,7 @@ def sample_queries(rows: SpecRows, n: int, seed: int) -> SpecRows:
 
 
 def _metrics(spec: ModelSpec, scores: Any, rows: SpecRows) -> dict[str, float]:
-    cutoffs = tuple(sorted({*spec.metrics.cutoffs, RANKING_CUTOFF}))
+    cutoffs = with_budget_cutoff(spec.metrics.cutoffs)
     probabilities = spec.output.kind is ScoreKind.PROBABILITY
     return grouped_metrics(scores, rows.labels, rows.query_ids, cutoffs=cutoffs, probabilities=probabilities)
 
@@ -79,7 +76,7 @@ def _quality(spec: ModelSpec, c: Candidate, rows: SpecRows, threads: int) -> dic
         scorer = module_rows_scorer(load_module(spec), spec)
     else:
         scorer = onnx_rows_scorer(c.artifact, spec, threads=threads, runtime=c.runtime.cpu_runtime)
-    cutoffs = tuple(sorted({*spec.metrics.cutoffs, RANKING_CUTOFF}))
+    cutoffs = with_budget_cutoff(spec.metrics.cutoffs)
     return evaluate_rows(scorer, rows, cutoffs=cutoffs, probabilities=spec.output.kind is ScoreKind.PROBABILITY)
 
 
@@ -205,12 +202,12 @@ def run_spec_select(
     out_dir: Path,
     settings: SelectSettings,
     *,
-    graphs: Sequence[Path] = (),
+    graphs: Mapping[str, Path] | None = None,
     perf_analyzer: Path | None,
     command: str,
     progress: Progress = quiet,
 ) -> Report:
-    """Measure every candidate of the spec's model (and of ``graphs``) on its evaluation rows; pick; write the report.
+    """Measure every candidate of the spec's model and of ``graphs`` (name -> file) on its evaluation rows; pick.
 
     Raises:
         ConfigError: the export or a graph is missing (:func:`~tritonrec.select.spec_candidates.spec_plan`).

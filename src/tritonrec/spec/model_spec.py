@@ -172,6 +172,10 @@ class ModelSource:
         program: a ``torch.export`` program (``torch.export.save``).
         python_path: folders put on ``sys.path`` to import the factory.
         factory_kwargs: keyword arguments of the factory.
+        train_hook: ``package.module:callable`` that trains a module of the factory in place:
+            ``fit(module, rows, targets)``, ``rows`` a :class:`~tritonrec.spec.rows.SpecRows` (the calibration rows),
+            ``targets`` one float in [0, 1] per row (the labels, or a teacher's probabilities); what
+            ``tritonrec compress --spec`` fine-tunes and distills with (None: those methods are not offered).
     """
 
     onnx: Path | None = None
@@ -181,6 +185,7 @@ class ModelSource:
     program: Path | None = None
     python_path: tuple[Path, ...] = ()
     factory_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    train_hook: str | None = None
 
     def __post_init__(self) -> None:
         given = [k for k in ("onnx", "factory", "torchscript", "program") if getattr(self, k) is not None]
@@ -190,6 +195,10 @@ class ModelSource:
             raise _fail("model.factory", f"{self.factory!r} is not package.module:callable")
         if self.weights is not None and self.factory is None:
             raise _fail("model.weights", "weights go with a factory")
+        if self.train_hook is not None and not re.match(r"^[\w.]+:[\w.]+$", self.train_hook):
+            raise _fail("model.train_hook", f"{self.train_hook!r} is not package.module:callable")
+        if self.train_hook is not None and self.factory is None:
+            raise _fail("model.train_hook", "a training hook goes with a factory (the module it trains is rebuilt)")
 
     @property
     def kind(self) -> str:
@@ -297,7 +306,9 @@ class ModelSpec:
         root = base or Path(".")
         model = _table(data, "model", required=True)
         _known(
-            model, {"onnx", "factory", "weights", "torchscript", "program", "python_path", "factory_kwargs"}, "model"
+            model,
+            {"onnx", "factory", "weights", "torchscript", "program", "python_path", "factory_kwargs", "train_hook"},
+            "model",
         )
         source = ModelSource(
             onnx=_path(model.get("onnx"), root),
@@ -307,6 +318,7 @@ class ModelSpec:
             program=_path(model.get("program"), root),
             python_path=tuple(root / p for p in _list(model.get("python_path", []), "model.python_path")),
             factory_kwargs=dict(_table(model, "factory_kwargs")),
+            train_hook=_str(model.get("train_hook"), "model.train_hook"),
         )
         raw_inputs = data.get("inputs")
         if not isinstance(raw_inputs, list) or not raw_inputs:

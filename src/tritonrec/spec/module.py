@@ -16,13 +16,17 @@ from tritonrec.spec.model_spec import ModelSpec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["load_module"]
+__all__ = ["load_module", "spec_callable"]
 
 
-def _factory(spec: ModelSpec) -> Any:
-    source = spec.model
-    module_name, _, attribute = (source.factory or "").partition(":")
-    for folder in reversed(source.python_path):
+def spec_callable(spec: ModelSpec, dotted: str, field: str) -> Any:
+    """The callable ``package.module:callable`` named by the spec's ``field``, found on ``model.python_path``.
+
+    Raises:
+        ConfigError: it cannot be imported or is not callable.
+    """
+    module_name, _, attribute = dotted.partition(":")
+    for folder in reversed(spec.model.python_path):
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
     try:
@@ -30,10 +34,14 @@ def _factory(spec: ModelSpec) -> Any:
         for part in attribute.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as e:
-        raise ConfigError(f"model.factory {source.factory!r} cannot be imported: {type(e).__name__}: {e}") from None
+        raise ConfigError(f"{field} {dotted!r} cannot be imported: {type(e).__name__}: {e}") from None
     if not callable(target):
-        raise ConfigError(f"model.factory {source.factory!r} is not callable")
+        raise ConfigError(f"{field} {dotted!r} is not callable")
     return target
+
+
+def _factory(spec: ModelSpec) -> Any:
+    return spec_callable(spec, spec.model.factory or "", "model.factory")
 
 
 def load_module(spec: ModelSpec) -> nn.Module:
