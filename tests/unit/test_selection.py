@@ -208,3 +208,27 @@ def test_quality_is_on_a_seeded_random_sample_and_the_report_says_so_with_the_re
     assert f"the reference {record['reference']} on all of them: NDCG@10 0.3100, AUC 0.8000" in text
     every = _record(tmp_path) | {"quality_sample": {"users": 50, "of": 50, "seed": 0, "reference_all_users": None}}
     assert "quality on all 50 test users" in markdown(every)
+
+
+def test_a_specs_graphs_are_named_by_stem_or_name_and_each_is_measured_in_its_runtime(tmp_path):
+    from tritonrec.select.spec_candidates import named_graphs, spec_plan
+    from tritonrec.spec import InputSpec, ModelSource, ModelSpec
+
+    export, d8 = tmp_path / "export", tmp_path / "d8"
+    export.mkdir()
+    d8.mkdir()
+    fp32 = _graph(export / "model.onnx", "Relu")
+    mixed = _graph(tmp_path / "int8_mixed.onnx", "DequantizeLinear")  # a quantize op: INT8, whatever the name
+    distilled = _graph(d8 / "model.onnx", "Relu")  # a compressed model's FP32 export
+    (tmp_path / "ov_int8.xml").write_text('<net><layer type="FakeQuantize"/></net>')
+    graphs = named_graphs([str(mixed), f"distill-d8={distilled}", str(tmp_path / "ov_int8.xml")])
+    assert graphs == {"int8_mixed": mixed, "distill-d8": distilled, "ov_int8": tmp_path / "ov_int8.xml"}
+    for bad in ([str(fp32), str(fp32)], [f"base={mixed}"], [str(tmp_path / "nope.onnx")], [f"x={tmp_path}/w.pt"]):
+        with pytest.raises(ConfigError, match="--graph"):
+            named_graphs(bad)
+    spec = ModelSpec(name="m", model=ModelSource(onnx=fp32), inputs=(InputSpec(name="x", dtype="float32", shape=(2,)),))
+    plan_ = {c.name: c for c in spec_plan(spec, export, graphs)}
+    assert "ONNX file" in plan_["base/pytorch-eager/fp32"].skip  # no module to run eager
+    assert plan_["int8_mixed/triton/int8"].skip is None and plan_["distill-d8/triton/fp32"].skip is None
+    assert {"distill-d8/onnxruntime/fp32", "ov_int8/openvino/int8", "ov_int8/triton-openvino/int8"} <= set(plan_)
+    assert "GPU" in plan_["base/tensorrt/fp16"].skip

@@ -27,7 +27,7 @@ from tritonrec.select.candidates import (
 )
 from tritonrec.spec.model_spec import ModelSpec
 
-__all__ = ["eager_artifact", "named_graphs", "spec_plan"]
+__all__ = ["eager_artifact", "graph_precision", "named_graphs", "spec_plan"]
 
 _NO_OPENVINO = "OpenVINO is not installed (pip install '.[quantize]')"
 
@@ -40,8 +40,40 @@ def eager_artifact(spec: ModelSpec) -> Path | None:
     return model.weights or model.torchscript or model.program or spec.path
 
 
-def _graph_precision(path: Path) -> Precision:
-    return Precision.FP16 if "fp16" in path.stem.lower() else Precision.INT8
+_INT8_OPS = {
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearMatMul",
+    "QLinearConv",
+    "QGemm",
+    "MatMulInteger",
+    "ConvInteger",
+    "MatMulIntegerToFloat",
+    "DynamicQuantizeLinear",
+    "DynamicQuantizeMatMul",
+}
+
+
+def graph_precision(path: Path) -> Precision:
+    """What a graph computes in, read from the file: INT8 (quantize ops or 8-bit weights), FP16 weights, or FP32.
+
+    An ONNX graph is read without its external data; an OpenVINO IR ``.xml`` by its ``FakeQuantize`` layers and
+    element types (OpenVINO stores FP32 models with FP16 weights by default, so only i8/u8 and ``FakeQuantize`` count
+    as INT8, and an IR without them is FP32).
+    """
+    if path.suffix == ".xml":
+        text = path.read_text(errors="replace")
+        quantized = "FakeQuantize" in text or 'element_type="i8"' in text or 'element_type="u8"' in text
+        return Precision.INT8 if quantized else Precision.FP32
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    eight_bit = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT4, onnx.TensorProto.UINT4}
+    if any(n.op_type in _INT8_OPS for n in graph.node) or any(t.data_type in eight_bit for t in graph.initializer):
+        return Precision.INT8
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer):
+        return Precision.FP16
+    return Precision.FP32
 
 
 def _base(spec: ModelSpec, m: ModelArtifacts, *, openvino: bool, gpu: bool) -> list[Candidate]:
@@ -68,7 +100,7 @@ def _base(spec: ModelSpec, m: ModelArtifacts, *, openvino: bool, gpu: bool) -> l
 
 
 def _graph(m: ModelArtifacts, path: Path, *, openvino: bool) -> list[Candidate]:
-    precision = _graph_precision(path)
+    precision = graph_precision(path)
     if path.suffix == ".xml":
         skip = None if openvino else _NO_OPENVINO
         return [

@@ -29,7 +29,7 @@ from tritonrec.measure.loadgen import LoadMode, measure_point
 from tritonrec.measure.points import Target
 from tritonrec.measure.served_configs import ServedModels, SpecContender
 from tritonrec.measure.spec_traffic import FeatureRequest, SpecTraffic, served_spec_requests, spec_traffic_record
-from tritonrec.metrics import evaluate_rows, grouped_metrics, with_budget_cutoff
+from tritonrec.metrics import grouped_metrics, score_rows, with_budget_cutoff
 from tritonrec.records import Progress, Report, new_record, quiet
 from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind
 from tritonrec.select.candidates import Candidate, Runtime
@@ -76,8 +76,7 @@ def _quality(spec: ModelSpec, c: Candidate, rows: SpecRows, threads: int) -> dic
         scorer = module_rows_scorer(load_module(spec), spec)
     else:
         scorer = onnx_rows_scorer(c.artifact, spec, threads=threads, runtime=c.runtime.cpu_runtime)
-    cutoffs = with_budget_cutoff(spec.metrics.cutoffs)
-    return evaluate_rows(scorer, rows, cutoffs=cutoffs, probabilities=spec.output.kind is ScoreKind.PROBABILITY)
+    return _metrics(spec, score_rows(scorer, rows), rows)
 
 
 STALE_EXPORT_ATOL = 1e-3
@@ -91,7 +90,6 @@ def check_export_matches(spec: ModelSpec, export_dir: Path, rows: SpecRows, *, q
         ConfigError: it exceeds :data:`STALE_EXPORT_ATOL`: the export was made from other weights (retrained since),
             so its quality would be judged against the wrong reference.
     """
-    from tritonrec.metrics import score_rows
     from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
     from tritonrec.spec.module import load_module
 
