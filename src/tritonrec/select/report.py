@@ -112,7 +112,14 @@ def _served_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def _in_process_table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    head = ["candidate", "p50 ms (1 user)", "p99 ms (1 user)", "batch cand/s", "warm-up s", "model RSS MiB"]
+    head = [
+        "candidate",
+        "p50 ms (1 user or query)",
+        "p99 ms (1 user or query)",
+        "batch cand/s",
+        "warm-up s",
+        "model RSS MiB",
+    ]
     rows = []
     for r in record["candidates"]:
         ip = r.get("in_process")
