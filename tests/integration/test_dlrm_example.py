@@ -1,5 +1,6 @@
 """The DLRM example as docs/bring-your-own-model.md writes it: generate, train, export, build, serve, query, evaluate,
-then INT8 on its own rows: quantize, build, serve, evaluate.
+then INT8 on its own rows: quantize, build, serve, evaluate; then compression through the spec's training hook.
+(The guide's `select --spec` block is parsed by the CLI test; test_spec_select.py runs the command.)
 
 The guide's command lines run as written, in a copy of `examples/dlrm`, at a smaller scale and on free ports:
 `--rows 1000000` becomes `--rows 30000`, `--epochs 2` becomes `--epochs 1`, port 8001 a free port (and the server's
@@ -82,7 +83,7 @@ def workdir(tmp_path_factory):
 
 
 def test_the_guide_takes_dlrm_from_nothing_to_a_served_scored_model(workdir):
-    train, serve, _ = _guide_blocks()
+    train, serve, *_ = _guide_blocks()
     assert len(serve) <= 5 and [w for w in SCALE if not any(w in line for line in train)] == []
     outputs = [_run(line, workdir) for line in train]
     assert (workdir / "artifacts" / "dlrm" / "weights.pt").is_file()
@@ -110,7 +111,7 @@ def test_the_guide_takes_dlrm_from_nothing_to_a_served_scored_model(workdir):
 
 
 def test_the_guide_serves_the_dlrm_int8_file_quantize_published(workdir):
-    *_, int8 = _guide_blocks()
+    int8 = _guide_blocks()[2]
     if not (workdir / "artifacts" / "dlrm" / "onnx" / "model.onnx").is_file():
         pytest.skip("runs after the guide's first blocks (the export)")  # the module runs them in order
     assert len(int8) == 4 and int8[2].endswith("&")
@@ -129,6 +130,25 @@ def test_the_guide_serves_the_dlrm_int8_file_quantize_published(workdir):
     assert served["n_rows"] == published["metrics"]["n_rows"]
     for key in ("auc", "logloss", "ndcg@10"):
         assert served[key] == pytest.approx(published[key], abs=1e-4), key  # the JSON rounds to 4 decimals
+
+
+def test_the_guides_compression_trains_through_the_dlrm_hook_and_writes_specs_that_evaluate(workdir):
+    compress = _guide_blocks()[4]
+    if not (workdir / "artifacts" / "dlrm" / "weights.pt").is_file():
+        pytest.skip("runs after the guide's first block (the trained model)")  # the module runs them in order
+    assert [line.split()[2] for line in compress] == ["distill", "share", "prune"]
+    for line in compress:
+        _run(line, workdir)
+    made = {}
+    for name in ("distill-d8", "share-20k", "prune-0.5"):
+        folder = workdir / "artifacts" / "dlrm" / name
+        made[name] = json.loads((folder / "compress.json").read_text())
+        evaluated = json.loads(_run(f".venv/bin/tritonrec evaluate --spec {folder}/spec.toml --json", workdir))
+        assert evaluated["auc"] == pytest.approx(made[name]["compressed"]["quality"]["auc"], abs=1e-4)
+    assert made["distill-d8"]["factory_kwargs"] == {"dim": 8}
+    assert made["distill-d8"]["compressed"]["params"] < made["distill-d8"]["parent"]["params"]
+    assert made["share-20k"]["compressed"]["params"] < made["share-20k"]["parent"]["params"]  # tables cut to 20,000
+    assert made["prune-0.5"]["compressed"]["zero_params"] > 0 == made["prune-0.5"]["parent"]["zero_params"]
 
 
 def test_the_criteo_sample_goes_through_the_same_spec(workdir):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tritonrec.cli.common import Console, add_data_source, prepare_from_args, print_json
+from tritonrec.cli.common import Console, add_data_source, command_line, prepare_from_args, print_json
 from tritonrec.errors import ConfigError
 
 __all__ = ["register", "run_compress"]
@@ -206,7 +206,8 @@ def _compress_spec(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     quiet = args.quiet or args.json
-    result = run_spec_compress(load_spec(args.spec), config, progress=(lambda _m: None) if quiet else Console().show)
+    progress = (lambda _m: None) if quiet else Console().show
+    result = run_spec_compress(load_spec(args.spec), config, command=command_line(), progress=progress)
     if args.json:
         print_json(result.report.record)
     else:

@@ -154,8 +154,10 @@ class SpecCompressResult:
     report: Report
 
 
-def run_spec_compress(spec: ModelSpec, config: SpecCompressConfig, *, progress: Progress = quiet) -> SpecCompressResult:
-    """Make the compressed model with the spec's training hook; write its spec, weights and record.
+def run_spec_compress(
+    spec: ModelSpec, config: SpecCompressConfig, *, command: str = "", progress: Progress = quiet
+) -> SpecCompressResult:
+    """Make the compressed model with the spec's training hook; write its spec, weights and record (of ``command``).
 
     Raises:
         ConfigError: the spec has no factory or no training hook, or the method's arguments are wrong.
@@ -213,7 +215,7 @@ def run_spec_compress(spec: ModelSpec, config: SpecCompressConfig, *, progress: 
     torch.save(student.state_dict(), weights)
     spec_path = write_derived_spec(spec, config.out_dir, kwargs, weights)
     record = {
-        **new_record(f"tritonrec compress {config.method.value} --spec {spec.path}"),
+        **new_record(command or f"tritonrec compress {config.method.value} --spec {spec.path}"),
         "spec": str(spec.path),
         "method": config.method.value,
         "ratio": config.ratio if config.method is SpecMethod.PRUNE else None,
