@@ -95,7 +95,8 @@ def needs_hook(spec: ModelSpec) -> str | None:
 def _probabilities(spec: ModelSpec, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
     if spec.output.kind is ScoreKind.PROBABILITY:
         return scores.astype(np.float32)
-    return (1.0 / (1.0 + np.exp(-scores))).astype(np.float32)
+    sigmoid: npt.NDArray[np.float32] = np.exp(-np.logaddexp(0.0, -scores)).astype(np.float32)  # no overflow
+    return sigmoid
 
 
 def _size(module: nn.Module) -> dict[str, int]:

@@ -80,15 +80,11 @@ class SpecQuality:
 
 def _in_process(spec: ModelSpec, onnx: Path | None) -> tuple[RowsScorer, str]:
     """The spec's model in process: the ``onnx`` file (OpenVINO for ``.xml``), the spec's ONNX model, or eager."""
-    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
+    from tritonrec.scorers.rows import spec_scorer
 
     path = onnx or spec.model.onnx
-    if path is not None:
-        runtime = "openvino" if path.suffix == ".xml" else "onnxruntime"
-        return onnx_rows_scorer(path, spec, runtime=runtime), runtime
-    from tritonrec.spec.module import load_module
-
-    return module_rows_scorer(load_module(spec), spec), "eager"
+    runtime = "eager" if path is None else "openvino" if path.suffix == ".xml" else "onnxruntime"
+    return spec_scorer(spec, runtime, path), runtime
 
 
 def spec_quality_step(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from tritonrec.errors import ExportError
+from tritonrec.errors import ConfigError, ExportError
 from tritonrec.metrics import RowsScorer
 from tritonrec.spec.model_spec import ModelSpec
 from tritonrec.spec.rows import SpecRows
@@ -22,7 +22,7 @@ from tritonrec.spec.rows import SpecRows
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["module_rows_scorer", "onnx_rows_scorer", "served_query_scores"]
+__all__ = ["module_rows_scorer", "onnx_rows_scorer", "served_query_scores", "spec_scorer"]
 
 
 def module_rows_scorer(module: nn.Module, spec: ModelSpec) -> RowsScorer:
@@ -64,6 +64,28 @@ def onnx_rows_scorer(path: Path, spec: ModelSpec, *, threads: int = 0, runtime: 
         return np.asarray(out, dtype=np.float32)
 
     return score
+
+
+def spec_scorer(spec: ModelSpec, runtime: str, path: Path | None = None, *, threads: int = 0) -> RowsScorer:
+    """The spec's model in ``runtime``: ``eager`` (its module), or ``onnxruntime`` / ``openvino`` on ``path``.
+
+    ``threads``: torch's threads (eager) or the session's intra-op threads; 0 keeps the runtime's default.
+
+    Raises:
+        ConfigError: eager on a spec that names an ONNX file, or no ``path`` for a graph runtime.
+        ExportError: the module or the graph cannot be loaded.
+    """
+    if runtime == "eager":
+        import torch
+
+        from tritonrec.spec.module import load_module
+
+        if threads:
+            torch.set_num_threads(threads)
+        return module_rows_scorer(load_module(spec), spec)
+    if path is None:
+        raise ConfigError(f"{runtime} scores a graph file: none was given")
+    return onnx_rows_scorer(path, spec, threads=threads, runtime=runtime)
 
 
 def served_query_scores(

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tritonrec.records import host_facts
 
-__all__ = ["Candidate", "ModelArtifacts", "Precision", "Runtime", "int8_onnx_skip", "plan"]
+__all__ = ["NO_OPENVINO", "Candidate", "ModelArtifacts", "Precision", "Runtime", "gpu_skip", "int8_onnx_skip", "plan"]
 
 
 class Runtime(enum.StrEnum):
@@ -46,6 +46,11 @@ class Runtime(enum.StrEnum):
     def served(self) -> bool:
         """Measured through a Triton server (as well as in process)."""
         return self in (Runtime.TRITON, Runtime.TRITON_OPENVINO)
+
+    @property
+    def rows_runtime(self) -> str:
+        """What scores a spec's rows in process (``scorers.rows.spec_scorer``): ``eager`` or its graph's runtime."""
+        return "eager" if self is Runtime.EAGER else self.cpu_runtime
 
     @property
     def cpu_runtime(self) -> str:
@@ -113,6 +118,12 @@ class Candidate:
 
 _NO_GPU = "needs an NVIDIA GPU and none is visible here; bench/gpu/run.sh measures it on one"
 _GPU_ELSEWHERE = "GPU paths are measured by `tritonrec bench gpu` (bench/gpu/run.sh), not yet by select"
+NO_OPENVINO = "OpenVINO is not installed (pip install '.[quantize]')"
+
+
+def gpu_skip(gpu: bool) -> str:
+    """Why a GPU candidate is not measured by select: no GPU here, or GPU paths measured elsewhere."""
+    return _GPU_ELSEWHERE if gpu else _NO_GPU
 
 
 _BATCH_DEPENDENT_OPS = ("DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM")
@@ -145,7 +156,7 @@ def int8_onnx_skip(path: Path | None, missing: str) -> str | None:
 
 def _ov_skip(openvino: bool, ir: Path | None, missing: str) -> str | None:
     if not openvino:
-        return "OpenVINO is not installed (pip install '.[quantize]')"
+        return NO_OPENVINO
     return None if ir else missing
 
 
@@ -180,7 +191,7 @@ def _model_candidates(
         Candidate(m, Runtime.TRITON_OPENVINO, Precision.FP32, ragged, None if openvino else no_openvino),
         Candidate(m, Runtime.TRITON_OPENVINO, Precision.INT8, int8_ir or ragged, ir_skip),
     ]
-    no_gpu = _GPU_ELSEWHERE if gpu else _NO_GPU
+    no_gpu = gpu_skip(gpu)
     offsets = m.export_dir / "model_offsets.onnx"
     out += [
         Candidate(m, Runtime.TENSORRT, Precision.FP16, offsets, no_gpu),

@@ -73,7 +73,7 @@ def _bundled(job: dict[str, Any]) -> tuple[Callable[[Any], Any], list[Any], Any,
 
 def _spec(job: dict[str, Any]) -> tuple[Callable[[Any], Any], list[Any], Any, int]:
     """A spec's model: its scorer (eager, or the graph in ONNX Runtime / OpenVINO), one-query requests, the batch."""
-    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
+    from tritonrec.scorers.rows import spec_scorer
     from tritonrec.spec import load_spec
 
     spec = load_spec(Path(job["spec"]))
@@ -82,16 +82,7 @@ def _spec(job: dict[str, Any]) -> tuple[Callable[[Any], Any], list[Any], Any, in
     singles = [{n: arrays[f"single_{q}__{n}"] for n in names} for q in range(int(arrays["singles"]))]
     batch = {n: arrays[f"batch__{n}"] for n in names}
     runtime = Runtime(job["runtime"])
-    if runtime is Runtime.EAGER:
-        import torch
-
-        from tritonrec.spec.module import load_module
-
-        if job["threads"]:
-            torch.set_num_threads(job["threads"])
-        scorer = module_rows_scorer(load_module(spec), spec)
-    else:
-        scorer = onnx_rows_scorer(Path(job["artifact"]), spec, threads=job["threads"], runtime=runtime.cpu_runtime)
+    scorer = spec_scorer(spec, runtime.rows_runtime, Path(job["artifact"]), threads=job["threads"])
     return scorer, singles, batch, int(arrays["batch_rows"])
 
 

@@ -19,17 +19,17 @@ from pathlib import Path
 from tritonrec.errors import ConfigError
 from tritonrec.records import host_facts
 from tritonrec.select.candidates import (
+    NO_OPENVINO,
     Candidate,
     ModelArtifacts,
     Precision,
     Runtime,
+    gpu_skip,
     int8_onnx_skip,
 )
 from tritonrec.spec.model_spec import ModelSpec
 
 __all__ = ["eager_artifact", "graph_precision", "named_graphs", "spec_plan"]
-
-_NO_OPENVINO = "OpenVINO is not installed (pip install '.[quantize]')"
 
 
 def eager_artifact(spec: ModelSpec) -> Path | None:
@@ -80,12 +80,8 @@ def _base(spec: ModelSpec, m: ModelArtifacts, *, openvino: bool, gpu: bool) -> l
     fp32, fp16 = m.export_dir / "model.onnx", m.export_dir / "model_fp16.onnx"
     no_fp16 = "exported without FP16 (`tritonrec export onnx --spec` writes model_fp16.onnx)"
     no_module = "the spec names an ONNX file: there is no PyTorch module to run eager"
-    ov = None if openvino else _NO_OPENVINO
-    no_gpu = (
-        "GPU paths are measured by bench/gpu/run.sh, not yet by select"
-        if gpu
-        else "needs an NVIDIA GPU and none is visible here; bench/gpu/run.sh measures it on one"
-    )
+    ov = None if openvino else NO_OPENVINO
+    no_gpu = gpu_skip(gpu)
     return [
         Candidate(m, Runtime.EAGER, Precision.FP32, m.checkpoint, None if eager_artifact(spec) else no_module),
         Candidate(m, Runtime.ONNXRUNTIME, Precision.FP32, fp32),
@@ -102,7 +98,7 @@ def _base(spec: ModelSpec, m: ModelArtifacts, *, openvino: bool, gpu: bool) -> l
 def _graph(m: ModelArtifacts, path: Path, *, openvino: bool) -> list[Candidate]:
     precision = graph_precision(path)
     if path.suffix == ".xml":
-        skip = None if openvino else _NO_OPENVINO
+        skip = None if openvino else NO_OPENVINO
         return [
             Candidate(m, Runtime.OPENVINO, precision, path, skip),
             Candidate(m, Runtime.TRITON_OPENVINO, precision, path, skip),

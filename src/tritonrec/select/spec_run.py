@@ -68,14 +68,9 @@ def _metrics(spec: ModelSpec, scores: Any, rows: SpecRows) -> dict[str, float]:
 
 
 def _quality(spec: ModelSpec, c: Candidate, rows: SpecRows, threads: int) -> dict[str, float]:
-    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
+    from tritonrec.scorers.rows import spec_scorer
 
-    if c.runtime is Runtime.EAGER:
-        from tritonrec.spec.module import load_module
-
-        scorer = module_rows_scorer(load_module(spec), spec)
-    else:
-        scorer = onnx_rows_scorer(c.artifact, spec, threads=threads, runtime=c.runtime.cpu_runtime)
+    scorer = spec_scorer(spec, c.runtime.rows_runtime, c.artifact, threads=threads)
     return _metrics(spec, score_rows(scorer, rows), rows)
 
 
@@ -90,14 +85,13 @@ def check_export_matches(spec: ModelSpec, export_dir: Path, rows: SpecRows, *, q
         ConfigError: it exceeds :data:`STALE_EXPORT_ATOL`: the export was made from other weights (retrained since),
             so its quality would be judged against the wrong reference.
     """
-    from tritonrec.scorers.rows import module_rows_scorer, onnx_rows_scorer
-    from tritonrec.spec.module import load_module
+    from tritonrec.scorers.rows import spec_scorer
 
     if eager_artifact(spec) is None:
         return 0.0
     head = rows.head_queries(queries)
-    eager = score_rows(module_rows_scorer(load_module(spec), spec), head)
-    exported = score_rows(onnx_rows_scorer(export_dir / "model.onnx", spec), head)
+    eager = score_rows(spec_scorer(spec, "eager"), head)
+    exported = score_rows(spec_scorer(spec, "onnxruntime", export_dir / "model.onnx"), head)
     difference = float(np.abs(eager - exported).max(initial=0.0))
     if difference > STALE_EXPORT_ATOL:
         raise ConfigError(
