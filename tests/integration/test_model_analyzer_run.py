@@ -155,3 +155,100 @@ def test_a_profile_that_writes_no_results_is_reported_as_the_results_step(export
     message, record = _run(export_dir, tmp_path, _stand_in(tmp_path, "exit 0\n"))
     assert record["failure"]["step"] == "results" and "metrics-model-inference.csv" in record["failure"]["reason"]
     assert "failed at step 'results'" in message
+
+
+# -- a team's model: Model Analyzer on a spec's <name>_cpu ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rows_spec(tmp_path_factory):
+    """The bag ranker of the unit tests (rows layout: a request is one query's rows), exported."""
+    from tritonrec.export.spec_export import export_spec
+    from tritonrec.pipeline.spec_steps import spec_rows
+    from tritonrec.spec import load_spec
+
+    sys.path.insert(0, str(UNIT))
+    from test_spec import SPEC_TOML, write_rows
+
+    work = tmp_path_factory.mktemp("ma-spec")
+    write_rows(work / "rows.parquet", n_queries=80)
+    (work / "spec.toml").write_text(SPEC_TOML.format(factory="make_bag_ranker", here=UNIT))
+    spec = load_spec(work / "spec.toml")
+    export_spec(spec, spec_rows(spec), work / "export", fp16=False)
+    return work
+
+
+UNIT = Path(__file__).resolve().parents[1] / "unit"
+
+
+def _spec_run(work, tmp_path, binary, **settings):
+    from tritonrec.measure.spec_traffic import SpecTraffic
+    from tritonrec.spec import load_spec
+
+    fast = ModelAnalyzerSettings(requests=16, perf_analyzer=PaSettings(measurement_ms=1000), **settings)
+    pa = tmp_path / "perf_analyzer"
+    pa.write_text("")
+    with pytest.raises(ToolError) as failed:
+        run_model_analyzer(work / "export", tmp_path / "out", fast, SpecTraffic(skew=1.0), perf_analyzer=pa,
+                           command="test", binary=binary, spec=load_spec(work / "spec.toml"))  # fmt: skip
+    return str(failed.value), json.loads((tmp_path / "out" / "model_analyzer.json").read_text())
+
+
+def test_a_specs_search_replays_its_rows_with_one_batch_size_in_the_config_model_analyzer_reads(rows_spec, tmp_path):
+    binary = _stand_in(tmp_path, 'echo "[Model Analyzer] Model Analyzer encountered an error: stop here" >&2\nexit 1\n')
+    _, record = _spec_run(rows_spec, tmp_path, binary, min_batch_size=16, max_batch_size=64)
+    assert record["failure"]["step"] == "profile" and record["model"] == "bag_ranker_cpu"
+    work = tmp_path / "out" / "ma"
+    config = json.loads((work / "config.yaml").read_text().split("\n", 1)[1])
+    rows = record["traffic"]["rows_per_request"]
+    assert list(config["profile_models"]) == ["bag_ranker_cpu"] and isinstance(rows, int) and 3 <= rows < 12
+    assert config["profile_models"]["bag_ranker_cpu"]["parameters"]["batch_sizes"] == [rows]  # perf_analyzer -b
+    entries = json.loads((work / "input_data.json").read_text())["data"]
+    assert len(entries) == 16 * rows and set(entries[0]) == {"title", "price"}  # one entry per row, 16 requests
+    assert record["mean_candidates"] == rows and record["traffic"]["query_skew"] == 1.0
+    assert (work / "repository" / "bag_ranker_cpu" / "config.pbtxt").is_file()
+    assert "bag_ranker_cpu" in (tmp_path / "out" / "model_analyzer.md").read_text()
+
+
+def test_a_specs_search_from_below_one_requests_rows_is_refused_before_model_analyzer_runs(rows_spec, tmp_path):
+    binary = _stand_in(tmp_path, "echo ran > ran.txt\nexit 1\n")
+    message, record = _spec_run(rows_spec, tmp_path, binary, min_batch_size=2, max_batch_size=4)
+    assert record["failure"]["step"] == "prepare" and "rows: search max_batch_size from at least" in message
+    assert not (tmp_path / "out" / "ma" / "ran.txt").exists()
+
+
+@pytest.mark.slow
+def test_model_analyzer_searches_a_specs_model_and_tune_confirms_its_best(rows_spec, tmp_path, perf_analyzer,
+                                                                           model_analyzer):  # fmt: skip
+    spec, export, out = str(rows_spec / "spec.toml"), str(rows_spec / "export"), tmp_path / "ma"
+    argv = ["bench", "model-analyzer", "--spec", spec, "--export", export, "--out", str(out)]
+    argv += ["--perf-analyzer", str(perf_analyzer), "--model-analyzer-bin", str(model_analyzer), "--query-skew", "1"]
+    argv += ["--min-concurrency", "1", "--max-concurrency", "2", "--min-instances", "1", "--max-instances", "1"]
+    argv += ["--min-batch-size", "16", "--max-batch-size", "32", "--requests", "32", "--measurement-ms", "1000"]
+    argv += ["--pa-stability-pct", "100000", "--p99-ms", "10000"]
+    assert main(argv) == 0
+    record = json.loads((out / "model_analyzer.json").read_text())
+    assert record["status"] == "ok" and record["model"] == "bag_ranker_cpu"
+    rows = record["traffic"]["rows_per_request"]
+    with (out / "ma" / "export" / "results" / "metrics-model-inference.csv").open(newline="") as f:
+        written = [r for r in csv.DictReader(f) if any(r.values())]
+    assert {int(r["Batch"]) for r in written} == {rows}  # perf_analyzer sent the spec's rows, -b rows
+    # Model Analyzer's throughput counts rows; our record says requests/s and candidates (rows)/s
+    for mine, its in zip(record["measured"], written, strict=True):
+        assert mine["requests_per_second"] == pytest.approx(float(its["Throughput (infer/sec)"]) / rows, rel=1e-6)
+        assert mine["candidates_per_second"] == pytest.approx(float(its["Throughput (infer/sec)"]), rel=1e-3)
+    assert {c["max_batch_size"] for n, c in record["configs"].items() if not n.endswith("default")} == {16, 32}
+    best = record["best"]
+    assert best is not None
+
+    tuned = tmp_path / "tune"
+    argv = ["bench", "tune", "--spec", spec, "--export", export, "--out", str(tuned), "--query-skew", "1"]
+    argv += ["--perf-analyzer", str(perf_analyzer), "--concurrency", "2", "--max-batch-sizes", "64"]
+    argv += ["--queue-delays-us", "0", "--instance-threads", "1x1", "--passes", "1", "--confirm-repeats", "1"]
+    argv += ["--requests", "32", "--measurement-ms", "1000", "--pa-stability-pct", "100000", "--p99-ms", "10000"]
+    argv += ["--model-analyzer", str(out)]
+    assert main(argv) == 0
+    confirmation = json.loads((tuned / "tune.json").read_text())["confirmation"]
+    fields = {**best["config"], "preferred_batch_sizes": (), "layout": "rows"}
+    assert confirmation["model analyzer"]["label"] == to_tune_config(MaConfig(**fields)).label()
+    assert {"shipped", "tuned", "model analyzer"} <= set(confirmation)

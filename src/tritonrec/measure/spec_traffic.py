@@ -33,6 +33,7 @@ __all__ = [
     "SpecTraffic",
     "evaluation_rows",
     "feature_input_data",
+    "replayable",
     "served_spec_requests",
     "spec_requests",
     "spec_traffic_record",
@@ -181,10 +182,21 @@ def served_spec_requests(
     with RankingClient(url, model=model) as client:
         limits = FeatureLimits.from_config(client.model_config())
     rows = evaluation_rows(spec)
-    if one_batch_size and not rows.query_layout and not traffic.rows_per_request:
-        sizes = [stop - start for start, stop in rows.queries()]
-        traffic = replace(traffic, rows_per_request=min(int(np.median(sizes)), limits.max_rows))
+    if one_batch_size:
+        traffic = replayable(rows, limits, traffic)
     return spec_requests(rows, limits, model, n, traffic), traffic
+
+
+def replayable(rows: SpecRows, limits: FeatureLimits, traffic: SpecTraffic) -> SpecTraffic:
+    """``traffic`` as perf_analyzer can replay it (one row count per run).
+
+    In the rows layout every request gets the median query's row count (at most the model's ``max_batch_size``)
+    unless ``rows_per_request`` already says how many; a query + candidates request is one query already.
+    """
+    if rows.query_layout or traffic.rows_per_request:
+        return traffic
+    sizes = [stop - start for start, stop in rows.queries()]
+    return replace(traffic, rows_per_request=min(int(np.median(sizes)), limits.max_rows))
 
 
 def spec_traffic_record(spec: ModelSpec, traffic: SpecTraffic, requests: list[FeatureRequest]) -> dict[str, Any]:

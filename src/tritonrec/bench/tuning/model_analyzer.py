@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from google.protobuf import json_format
 
 from tritonrec.backends.ranker_cpu_model import serving_cpus
 from tritonrec.bench.tuning.model_analyzer_results import (
@@ -48,15 +48,25 @@ from tritonrec.bench.tuning.model_analyzer_results import (
 )
 from tritonrec.bench.tuning.model_analyzer_view import plot, write_markdown
 from tritonrec.client import ModelLimits
+from tritonrec.client.features import FeatureLimits
 from tritonrec.errors import ConfigError, ToolError, TritonRecError
 from tritonrec.export.manifest import read_export_spec
 from tritonrec.measure.loadgen import prepare_requests
-from tritonrec.measure.perf_analyzer import input_data
+from tritonrec.measure.perf_analyzer import PaInput, pa_input
 from tritonrec.measure.points import PaSettings
+from tritonrec.measure.spec_traffic import (
+    SpecTraffic,
+    evaluation_rows,
+    replayable,
+    spec_requests,
+    spec_traffic_record,
+)
 from tritonrec.measure.traffic import TrafficSpec, load_user_pool
 from tritonrec.records import Progress, Report, new_record, quiet, write_report
 from tritonrec.repository import VARIANTS, VariantName, VariantOverrides, build_repository
+from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind, build_spec_repository, spec_model_config
 from tritonrec.serving.server import find_tritonserver, free_port, prepare_backends, server_environment
+from tritonrec.spec.model_spec import ModelSpec
 
 __all__ = [
     "KNOWN_INSTALLS",
@@ -131,6 +141,8 @@ class _Prepared:
     config: dict[str, Any]
     mean_candidates: float
     base_config: dict[str, Any]
+    model: str
+    traffic: dict[str, Any]
 
 
 class _StepFailedError(Exception):
@@ -201,6 +213,7 @@ def model_analyzer_version(binary: Path) -> str:
 
 def model_analyzer_config(
     *,
+    model: str = str(MODEL),
     repository: Path,
     work: Path,
     server_binary: Path,
@@ -208,14 +221,16 @@ def model_analyzer_config(
     environment: dict[str, str],
     perf_analyzer: Path,
     input_file: Path,
+    batch_size: int = 1,
     settings: ModelAnalyzerSettings,
     ports: tuple[int, int, int],
 ) -> dict[str, Any]:
-    """Model Analyzer's ``profile`` config (field names from its ``docs/config.md``) for ``ranker_cpu`` here.
+    """Model Analyzer's ``profile`` config (field names from its ``docs/config.md``) for ``model`` here.
 
-    Local launch mode with the bundled server, our perf_analyzer on the given input data, CPU-only instances, the
-    p99 constraint, throughput as the objective, the search limits of ``settings``, every output inside ``work``;
-    ``ports`` = (http, grpc, metrics) for the servers it starts.
+    Local launch mode with the bundled server, our perf_analyzer on the given input data (``batch_size``: its ``-b``,
+    the rows of one request of a spec in the rows layout), CPU-only instances, the p99 constraint, throughput as the
+    objective, the search limits of ``settings``, every output inside ``work``; ``ports`` = (http, grpc, metrics) for
+    the servers it starts.
     """
     http, grpc, metrics = ports
     pa = settings.perf_analyzer
@@ -246,8 +261,9 @@ def model_analyzer_config(
         "run_config_search_max_model_batch_size": settings.max_batch_size,
         "inference_output_fields": list(INFERENCE_FIELDS),
         "profile_models": {
-            str(MODEL): {
+            model: {
                 "cpu_only": True,
+                "parameters": {"batch_sizes": [batch_size]},
                 "perf_analyzer_flags": {
                     "input-data": str(input_file),
                     # our perf_analyzer runs' window: time windows (Model Analyzer's default counts 50 requests)
@@ -264,26 +280,30 @@ def model_analyzer_config(
 
 
 def _prepare(
-    export_dir: Path, out_dir: Path, settings: ModelAnalyzerSettings, traffic: TrafficSpec, perf_analyzer: Path
+    export_dir: Path,
+    out_dir: Path,
+    settings: ModelAnalyzerSettings,
+    traffic: TrafficSpec | SpecTraffic,
+    perf_analyzer: Path,
+    spec: ModelSpec | None,
 ) -> _Prepared:
     work = out_dir / "ma"
     if work.exists():
         shutil.rmtree(work)  # a checkpoint left in it would make Model Analyzer resume an old run
     work.mkdir(parents=True)
-    spec = read_export_spec(export_dir / "model.onnx")
-    variant = VARIANTS[MODEL]
-    if not settings.keep_preferred:
-        variant = VariantOverrides(preferred_batch_sizes=()).apply(variant)
     repository = work / "repository"
-    build_repository(repository, spec, [variant], export_dir=export_dir)
+    if spec is None:
+        served = _bundled_model(export_dir, repository, settings, traffic)
+    else:
+        if not isinstance(traffic, SpecTraffic):
+            raise ConfigError("a spec's model is measured on requests drawn from its rows: give a SpecTraffic")
+        served = _spec_model(export_dir, repository, settings, traffic, spec)
     install = find_tritonserver()
     backends = prepare_backends(install, work / "backends")
-    limits = ModelLimits(max_history=spec.history_len, max_candidates=variant.max_candidates)
-    pool = load_user_pool(traffic, history_len=limits.max_history)
-    requests = prepare_requests(pool.sample(settings.requests), limits)
     input_file = work / "input_data.json"
-    input_file.write_text(json.dumps(input_data([(r.history, r.candidates) for r in requests])))
+    input_file.write_text(json.dumps(served.input.data))
     config = model_analyzer_config(
+        model=served.name,
         repository=repository,
         work=work,
         server_binary=install.binary,
@@ -291,6 +311,7 @@ def _prepare(
         environment=server_environment(install),
         perf_analyzer=perf_analyzer,
         input_file=input_file,
+        batch_size=served.input.batch,
         settings=settings,
         ports=(free_port(), free_port(), free_port()),
     )
@@ -299,17 +320,83 @@ def _prepare(
     config_path.write_text("# Model Analyzer profile config written by `tritonrec bench model-analyzer`\n"
                            + json.dumps(config, indent=2) + "\n")  # fmt: skip
     base = {
-        "name": str(MODEL),
+        "name": served.name,
+        **served.base,
+        "preferred_batch_sizes_removed": not settings.keep_preferred,
+        "config_pbtxt": (repository / served.name / "config.pbtxt").read_text(),
+    }
+    return _Prepared(work, config_path, config, served.input.candidates_per_request, base, served.name, served.traffic)
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """The model Model Analyzer searches: its name, the requests replayed, its starting configuration."""
+
+    name: str
+    input: PaInput
+    base: dict[str, Any]
+    traffic: dict[str, Any]
+
+
+def _bundled_model(
+    export_dir: Path, repository: Path, settings: ModelAnalyzerSettings, traffic: TrafficSpec | SpecTraffic
+) -> _Served:
+    """``ranker_cpu`` of the bundled export on Beauty users (or synthetic ones)."""
+    if not isinstance(traffic, TrafficSpec):
+        raise ConfigError("the bundled model is measured on Beauty users: give a TrafficSpec")
+    spec = read_export_spec(export_dir / "model.onnx")
+    variant = VARIANTS[MODEL]
+    if not settings.keep_preferred:
+        variant = VariantOverrides(preferred_batch_sizes=()).apply(variant)
+    build_repository(repository, spec, [variant], export_dir=export_dir)
+    limits = ModelLimits(max_history=spec.history_len, max_candidates=variant.max_candidates)
+    pool = load_user_pool(traffic, history_len=limits.max_history)
+    base = {
         "instances": variant.instances,
         "max_batch_size": variant.batching.max_batch_size,
         "preferred_batch_sizes": list(variant.batching.preferred_batch_sizes),
         "max_queue_delay_us": variant.batching.max_queue_delay_us,
         "layout": variant.layout,
-        "preferred_batch_sizes_removed": not settings.keep_preferred,
-        "config_pbtxt": (repository / str(MODEL) / "config.pbtxt").read_text(),
     }
-    mean = float(np.mean([r.n_candidates for r in requests]))
-    return _Prepared(work, config_path, config, mean, base)
+    requests = pa_input(prepare_requests(pool.sample(settings.requests), limits))
+    users = {"source": traffic.source.value, "candidates": asdict(traffic.candidates)}
+    return _Served(str(MODEL), requests, base, users)
+
+
+def _spec_model(
+    export_dir: Path, repository: Path, settings: ModelAnalyzerSettings, traffic: SpecTraffic, spec: ModelSpec
+) -> _Served:
+    """The spec's ``<name>_cpu`` as ``repo build --spec`` ships it, on requests drawn from its evaluation rows.
+
+    Raises:
+        ConfigError: the smallest ``max_batch_size`` searched is below the rows of one request.
+    """
+    from tritonrec.pipeline.spec_steps import spec_rows
+
+    variant = SpecVariant(kind=SpecVariantKind.CPU, instances=2)
+    name = variant.name(spec)
+    warmup = spec_rows(spec)
+    build_spec_repository(repository, spec, [variant], export_dir=export_dir, warmup=warmup)
+    config = spec_model_config(spec, variant, warmup)
+    limits = FeatureLimits.from_config(json_format.MessageToDict(config, preserving_proto_field_name=True))
+    rows = evaluation_rows(spec)
+    used = replayable(rows, limits, traffic)
+    requests = spec_requests(rows, limits, name, settings.requests, used)
+    replayed = pa_input(requests)
+    if settings.min_batch_size < replayed.batch:
+        raise ConfigError(
+            f"each request holds {replayed.batch} rows: search max_batch_size from at least that "
+            f"(min_batch_size {settings.min_batch_size})"
+        )
+    batching = variant.batching_of(spec)
+    base = {
+        "instances": variant.instances,
+        "max_batch_size": batching.max_batch_size,
+        "preferred_batch_sizes": list(batching.preferred_batch_sizes),
+        "max_queue_delay_us": batching.max_queue_delay_us,
+        "layout": spec.layout.value,
+    }
+    return _Served(name, replayed, base, spec_traffic_record(spec, used, requests))
 
 
 def _descendants(pid: int) -> list[int]:
@@ -392,7 +479,7 @@ def _results(prepared: _Prepared, settings: ModelAnalyzerSettings) -> dict[str, 
     work, config, log = prepared.work, prepared.config, prepared.work / "model_analyzer.log"
     try:
         rows = read_measurements(Path(config["export_path"]) / INFERENCE_CSV)
-        configs = read_configs(latest_checkpoint(Path(config["checkpoint_directory"])), str(MODEL))
+        configs = read_configs(latest_checkpoint(Path(config["checkpoint_directory"])), prepared.model)
     except TritonRecError as e:
         raise _failure("results", str(e), log=log) from e
     unknown = sorted({r.config for r in rows} - set(configs))
@@ -428,14 +515,19 @@ def run_model_analyzer(
     export_dir: Path,
     out_dir: Path,
     settings: ModelAnalyzerSettings,
-    traffic: TrafficSpec,
+    traffic: TrafficSpec | SpecTraffic,
     *,
     perf_analyzer: Path,
     command: str,
     binary: Path | None = None,
+    spec: ModelSpec | None = None,
     progress: Progress = quiet,
 ) -> Report:
-    """Run Model Analyzer's search on ``ranker_cpu`` of the export; write model_analyzer.json/.md.
+    """Run Model Analyzer's search on the CPU variant of the export; write model_analyzer.json/.md.
+
+    Without ``spec``: ``ranker_cpu`` of the bundled export, on Beauty users (``traffic`` a ``TrafficSpec``). With
+    ``spec``: its ``<name>_cpu`` of the ``export onnx --spec`` folder on requests drawn from its evaluation rows
+    (``traffic`` a ``SpecTraffic``), as ``bench tune --spec`` measures it.
 
     Raises:
         ToolError: a step failed (the report, written first, says which, with the command, exit code and log).
@@ -446,9 +538,11 @@ def run_model_analyzer(
         **new_record(command, perf_analyzer=True),
         "status": "failed",
         "failure": None,
+        "model": str(MODEL) if spec is None else SpecVariant(kind=SpecVariantKind.CPU).name(spec),
+        "spec": None if spec is None else {"name": spec.name, "path": str(spec.path), "layout": spec.layout.value},
         "p99_target_ms": settings.p99_ms,
         "settings": {**asdict(settings), "max_instances": settings.instance_limit()},
-        "traffic": {"source": traffic.source.value, "candidates": asdict(traffic.candidates)},
+        "traffic": None,
         "model_analyzer": {"binary": None, "version": None},
         "best": None,
         "default": None,
@@ -465,9 +559,10 @@ def run_model_analyzer(
         record["model_analyzer"]["version"] = record["versions"]["model_analyzer"] = version
         progress(f"model-analyzer {version}: preparing the repository, backends and input data ...")
         try:
-            prepared = _prepare(export_dir, out_dir, settings, traffic, perf_analyzer)
+            prepared = _prepare(export_dir, out_dir, settings, traffic, perf_analyzer, spec)
         except (TritonRecError, OSError) as e:
             raise _failure("prepare", f"{type(e).__name__}: {e}") from e
+        record["traffic"] = prepared.traffic
         record["mean_candidates"] = round(prepared.mean_candidates, 2)
         record["base_config"] = prepared.base_config
         record["model_analyzer"]["config_file"] = str(prepared.config_path.relative_to(out_dir))

@@ -125,11 +125,12 @@ class MaMeasurement:
     Attributes:
         config: the configuration's name.
         concurrency: perf_analyzer's concurrency.
-        batch_size: perf_analyzer's ``-b`` (users per request).
+        batch_size: perf_analyzer's ``-b`` (users per request; rows per request of a spec in the rows layout).
         instance_group: as Model Analyzer shows it (``2:CPU``).
         max_batch_size: the configuration's.
         satisfies_constraints: Model Analyzer's verdict against the p99 constraint.
-        requests_per_second: ``Throughput (infer/sec)``.
+        requests_per_second: ``Throughput (infer/sec)`` / ``batch_size``: perf_analyzer counts each of a request's
+            ``-b`` rows as an inference.
         p99_ms: ``p99 Latency (ms)``.
         server_queue_ms: Triton's average queue time (None when the column is absent).
         server_compute_infer_ms: Triton's average compute time (None when the column is absent).
@@ -177,15 +178,16 @@ def read_measurements(path: Path) -> list[MaMeasurement]:
     out = []
     for r in rows:
         optional = {key: _number(r, col, path) if r.get(col) else None for key, col in _OPTIONAL_COLUMNS.items()}
+        batch = max(1, int(_number(r, _COLUMNS["batch_size"], path)))
         out.append(
             MaMeasurement(
                 config=r[_COLUMNS["config"]].strip(),
                 concurrency=int(_number(r, _COLUMNS["concurrency"], path)),
-                batch_size=int(_number(r, _COLUMNS["batch_size"], path)),
+                batch_size=batch,
                 instance_group=r[_COLUMNS["instance_group"]].strip(),
                 max_batch_size=int(_number(r, _COLUMNS["max_batch_size"], path)),
                 satisfies_constraints=r[_COLUMNS["satisfies"]].strip().lower() == "yes",
-                requests_per_second=_number(r, _COLUMNS["throughput"], path),
+                requests_per_second=_number(r, _COLUMNS["throughput"], path) / batch,
                 p99_ms=_number(r, _COLUMNS["p99"], path),
                 **optional,
             )
@@ -282,11 +284,17 @@ def to_tune_config(config: MaConfig, *, cpus: int | None = None) -> TuneConfig:
     )
 
 
-def report_contender(path: Path) -> TuneConfig:
+def report_contender(path: Path, model: str = "ranker_cpu", layout: str | None = None) -> TuneConfig:
     """Model Analyzer's best configuration in a ``bench model-analyzer`` report (its folder or its JSON).
 
+    Args:
+        path: the report's folder or its JSON.
+        model: the served model the caller tunes (``ranker_cpu``, or a spec's ``<name>_cpu``): the report must be of it.
+        layout: the layout to give it (a spec's own; default: the config's ``layout`` parameter, else the shipped).
+
     Raises:
-        ConfigError: the file is not such a report, or it has no best configuration within its target.
+        ConfigError: the file is not such a report, it measured another model, or it has no best configuration
+            within its target.
     """
     file = path / "model_analyzer.json" if path.is_dir() else path
     try:
@@ -295,10 +303,15 @@ def report_contender(path: Path) -> TuneConfig:
         status = record["status"]
     except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{file} is not a `tritonrec bench model-analyzer` report: {e!r}") from e
+    measured = record.get("model", "ranker_cpu")  # reports before specs searched ranker_cpu only
+    if measured != model:
+        raise ConfigError(f"{file} is Model Analyzer's search on {measured}, not on {model}")
     if best is None:
         reason = record.get("failure", {}) or {}
         detail = f"it failed at step {reason.get('step')!r}" if status == "failed" else "no configuration met its p99"
         raise ConfigError(f"{file} has no Model Analyzer best configuration ({detail})")
     fields = dict(best["config"])
     fields["preferred_batch_sizes"] = tuple(fields["preferred_batch_sizes"])
+    if layout is not None:
+        fields["layout"] = layout
     return to_tune_config(MaConfig(**fields))

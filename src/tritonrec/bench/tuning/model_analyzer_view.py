@@ -14,7 +14,6 @@ def _setup_lines(record: dict[str, Any]) -> list[str]:
     ma = record["model_analyzer"]
     s = record["settings"]
     pa = s["perf_analyzer"]
-    candidates = record["traffic"]["candidates"]
     lines = [
         f"Model Analyzer {ma.get('version') or '(version unknown)'} (`{ma.get('binary')}`), local launch mode: it "
         "started the bundled tritonserver itself for each configuration and measured it with our perf_analyzer.",
@@ -23,21 +22,37 @@ def _setup_lines(record: dict[str, Any]) -> list[str]:
         f"{s['min_batch_size']}-{s['max_batch_size']} (doubling), dynamic batching on, concurrency "
         f"{s['min_concurrency']}-{s['max_concurrency']} (doubling); objective throughput, constraint p99 <= "
         f"{record['p99_target_ms']:g} ms",
-        f"- traffic: {record['traffic']['source']} users, {candidates['low']}-{candidates['high']} candidates "
-        f"({candidates['distribution']}), {s['requests']} distinct requests"
-        + (f", {record['mean_candidates']:g} candidates on average" if "mean_candidates" in record else ""),
+        *_traffic_lines(record),
         f"- perf_analyzer: time windows of {pa['measurement_ms']} ms, stable within {pa['stability_pct']}%",
     ]
     if ma.get("config_file"):
         lines.append(f"- its config: `{ma['config_file']}`; its full log: `{ma['log']}`")
     base = record.get("base_config")
-    if base and base.get("preferred_batch_sizes_removed"):
+    if base and base.get("preferred_batch_sizes_removed") and record.get("spec") is None:
         lines.append(
             "- it started from the shipped ranker_cpu less its preferred batch sizes: its search keeps the base "
             "config's `preferred_batch_size`, so with the shipped 16/32/64 every max_batch_size below 64 is "
             "illegal to it and its walk ends at the first one (`--keep-preferred` shows it)"
         )
     return [*lines, ""]
+
+
+def _traffic_lines(record: dict[str, Any]) -> list[str]:
+    traffic, requests = record.get("traffic"), record["settings"]["requests"]
+    mean = f", {record['mean_candidates']:g} candidates on average" if "mean_candidates" in record else ""
+    if not traffic:
+        return []
+    if record.get("spec"):
+        rows = traffic["rows_per_request"]
+        return [
+            f"- traffic: {traffic['source']}, {requests} distinct requests drawn with query skew "
+            f"{traffic['query_skew']:g}, rows per request: {rows}{mean}"
+        ]
+    candidates = traffic["candidates"]
+    return [
+        f"- traffic: {traffic['source']} users, {candidates['low']}-{candidates['high']} candidates "
+        f"({candidates['distribution']}), {requests} distinct requests{mean}"
+    ]
 
 
 def _failure_lines(failure: dict[str, Any]) -> list[str]:
@@ -116,10 +131,9 @@ def _table_lines(record: dict[str, Any]) -> list[str]:
 
 def write_markdown(record: dict[str, Any]) -> str:
     """Render the record: setup, failure (if any), Model Analyzer's best and every measurement."""
+    model, target = record.get("model", "ranker_cpu"), record["p99_target_ms"]
     lines = [
-        *markdown_header(
-            f"NVIDIA Triton Model Analyzer on ranker_cpu: its best within p99 {record['p99_target_ms']:g} ms", record
-        ),
+        *markdown_header(f"NVIDIA Triton Model Analyzer on {model}: its best within p99 {target:g} ms", record),
         *_setup_lines(record),
     ]
     if record.get("failure"):

@@ -107,8 +107,6 @@ def run_tune(args: argparse.Namespace) -> int:
         from tritonrec.measure.spec_traffic import SpecTraffic
         from tritonrec.spec import load_spec
 
-        if args.model_analyzer is not None:
-            raise ConfigError("--model-analyzer compares with the bundled model's ranker_cpu; not with --spec yet")
         spec = load_spec(args.spec)
         traffic: Any = SpecTraffic(skew=args.query_skew)
         sizes = spec_batch_sizes(spec) if args.max_batch_sizes == MAX_BATCH_SIZES else numbers(args.max_batch_sizes)
@@ -130,7 +128,11 @@ def run_tune(args: argparse.Namespace) -> int:
     if args.model_analyzer is not None:
         from tritonrec.bench.tuning.model_analyzer_results import report_contender
 
-        extra = {"model analyzer": report_contender(args.model_analyzer)}
+        if spec is None:
+            extra = {"model analyzer": report_contender(args.model_analyzer)}
+        else:
+            served = f"{spec.name}_cpu"
+            extra = {"model analyzer": report_contender(args.model_analyzer, served, spec.layout.value)}
     report = tune(
         args.export,
         args.out,
@@ -161,8 +163,8 @@ def _instance_threads(text: str | None) -> tuple[tuple[int, int], ...] | None:
 def _model_analyzer(sub: Subparsers) -> None:
     p = sub.add_parser(
         "model-analyzer",
-        help="NVIDIA Triton Model Analyzer's search on ranker_cpu (local launch, bundled tritonserver, our "
-        "perf_analyzer, same traffic and p99 target as bench tune); its best beside its default",
+        help="NVIDIA Triton Model Analyzer's search on ranker_cpu or a spec's <name>_cpu (local launch, bundled "
+        "tritonserver, our perf_analyzer, same traffic and p99 target as bench tune); its best beside its default",
     )
     add_export_out(p, "model_analyzer.json, .md, .png; Model Analyzer's own files in OUT/ma")
     p.add_argument("--p99-ms", type=float, default=100.0, help="the p99 constraint (default 100 ms)")
@@ -172,8 +174,19 @@ def _model_analyzer(sub: Subparsers) -> None:
     p.add_argument(
         "--max-instances", type=int, default=None, help="most instances searched (default: the CPUs the server may use)"
     )
-    p.add_argument("--min-batch-size", type=int, default=16, help="smallest max_batch_size (default 16)")
-    p.add_argument("--max-batch-size", type=int, default=64, help="largest max_batch_size, doubling (default 64)")
+    p.add_argument(
+        "--min-batch-size",
+        type=int,
+        default=None,
+        help="smallest max_batch_size (default 16; with --spec 256 rows, or 4 queries in the query + candidates "
+        "layout)",
+    )
+    p.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=None,
+        help="largest max_batch_size, doubling (default 64; with --spec 4096 rows, or 64 queries)",
+    )
     _add_perf_analyzer_window(p)
     p.add_argument(
         "--keep-preferred",
@@ -188,25 +201,45 @@ def _model_analyzer(sub: Subparsers) -> None:
         default=None,
         help="the model-analyzer binary (default: $MODEL_ANALYZER, .tools/model_analyzer, /work/ma/venv, PATH)",
     )
+    p.add_argument(
+        "--spec",
+        type=Path,
+        default=None,
+        help="a model spec: search its <name>_cpu (--export: its `export onnx --spec` folder) on requests drawn from "
+        "its evaluation rows, as `bench tune --spec` measures it",
+    )
+    p.add_argument("--query-skew", type=float, default=0.0, help="with --spec: Zipf skew over queries (default 0)")
     add_traffic(p)
     add_perf_analyzer(p)
     p.set_defaults(handler=run_model_analyzer)
 
 
 def run_model_analyzer(args: argparse.Namespace) -> int:
-    """Model Analyzer's search on ranker_cpu; print model_analyzer.md."""
+    """Model Analyzer's search on ranker_cpu (or a spec's <name>_cpu); print model_analyzer.md."""
     from tritonrec.bench.tuning.model_analyzer import ModelAnalyzerSettings
     from tritonrec.bench.tuning.model_analyzer import run_model_analyzer as profile
 
-    traffic, _ = traffic_from_args(args)
+    spec = None
+    if args.spec is not None:
+        from tritonrec.bench.tuning.tune import spec_batch_sizes
+        from tritonrec.measure.spec_traffic import SpecTraffic
+        from tritonrec.spec import load_spec
+
+        spec = load_spec(args.spec)
+        traffic: Any = SpecTraffic(skew=args.query_skew)
+        sizes = spec_batch_sizes(spec)
+        low, high = sizes[1], sizes[-1]  # past the smallest: a rows request holds a query's rows
+    else:
+        traffic, _ = traffic_from_args(args)
+        low, high = 16, 64
     settings = ModelAnalyzerSettings(
         p99_ms=args.p99_ms,
         min_concurrency=args.min_concurrency,
         max_concurrency=args.max_concurrency,
         min_instances=args.min_instances,
         max_instances=args.max_instances,
-        min_batch_size=args.min_batch_size,
-        max_batch_size=args.max_batch_size,
+        min_batch_size=low if args.min_batch_size is None else args.min_batch_size,
+        max_batch_size=high if args.max_batch_size is None else args.max_batch_size,
         requests=args.requests,
         perf_analyzer=_pa_settings(args),
         keep_preferred=args.keep_preferred,
@@ -220,6 +253,7 @@ def run_model_analyzer(args: argparse.Namespace) -> int:
         perf_analyzer=required_perf_analyzer(args.perf_analyzer),
         command=command_line(),
         binary=args.model_analyzer_bin,
+        spec=spec,
         progress=Console().show,
     )
     return finish(report)
