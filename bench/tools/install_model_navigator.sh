@@ -54,6 +54,10 @@ VPY="$VENV/bin/python"
   "wrapt>=1.16" \
   "pyee>=11.1.0" \
   "rich>=13.7.1"
+# 4. What a spec's module imports beyond torch: the DLRM example's (and the tests' models') modules import pyarrow
+#    (the project's pin, the last release for numpy<2). A team's module that imports more needs it here too:
+#    .tools/navigator-venv/bin/python -m pip install <package>.
+"$VPY" -m pip install --quiet "pyarrow==21.0.0"
 # What is still unmet is expected (the GPU-only packages); print it for the record, do not fail on it.
 "$VPY" -m pip check || true
 # The import that the worker needs must work, with torch support on.

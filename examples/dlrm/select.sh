@@ -8,7 +8,8 @@
 #
 # OUT gets run-1/ .. run-RUNS/ (select.json/.md/.html and plots each) and stability.json/.md
 # (bench/tools/select_stability.py: every run's pick and the served throughputs side by side).
-# Environment: ROWS (1000000), EPOCHS (2), RUNS (3), P99_MS (50).
+# Environment: ROWS (1000000), EPOCHS (2), RUNS (3), P99_MS (50), NAVIGATOR (0; 1 adds --navigator: Model Navigator on
+# the DLRM module beside the selection, its venv from bench/tools/install_model_navigator.sh).
 set -euo pipefail
 OUT="${1:?usage: bash examples/dlrm/select.sh OUT}"
 RUNS="${RUNS:-3}"
@@ -27,9 +28,11 @@ for graph in int8_mixed.onnx int8_tables.onnx int8_ort_minmax.onnx openvino_int8
 done
 PA=()
 [ -x .tools/perf_analyzer/perf_analyzer ] && PA=(--perf-analyzer .tools/perf_analyzer/perf_analyzer)
+PEERS=()
+[ "${NAVIGATOR:-0}" = 1 ] && PEERS=(--navigator)
 for run in $(seq "$RUNS"); do
   say "select --spec, run $run of $RUNS"
-  $T select --spec "$SPEC" --export "$A/onnx" "${GRAPHS[@]}" --p99-ms "$P99_MS" "${PA[@]}" --out "$OUT/run-$run" \
+  $T select --spec "$SPEC" --export "$A/onnx" "${GRAPHS[@]}" --p99-ms "$P99_MS" "${PA[@]}" "${PEERS[@]}" --out "$OUT/run-$run" \
     > "$OUT/run-$run.txt"
 done
 .venv/bin/python bench/tools/select_stability.py "$OUT" $(for run in $(seq "$RUNS"); do echo "$OUT/run-$run"; done) \

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from tritonrec.data.splits import EvalSet, FeatureBatch
+    from tritonrec.spec.model_spec import ModelSpec
     from tritonrec.spec.rows import SpecRows
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "roc_auc",
     "score_eval_set",
     "score_rows",
+    "spec_quality",
     "with_budget_cutoff",
 ]
 
@@ -265,4 +267,16 @@ def evaluate_rows(
 ) -> dict[str, float]:
     """Score ``rows`` with ``scorer`` and return :func:`grouped_metrics` over their queries."""
     scores = score_rows(scorer, rows)
+    return grouped_metrics(scores, rows.labels, rows.query_ids, cutoffs=cutoffs, probabilities=probabilities)
+
+
+def spec_quality(spec: ModelSpec, scores: npt.ArrayLike, rows: SpecRows) -> dict[str, float]:
+    """:func:`grouped_metrics` of ``scores`` of ``rows`` as a spec's candidates are judged.
+
+    The spec's NDCG cutoffs with the quality budget's, and probabilities when the spec's output is one.
+    """
+    from tritonrec.spec.model_spec import ScoreKind
+
+    probabilities = spec.output.kind is ScoreKind.PROBABILITY
+    cutoffs = with_budget_cutoff(spec.metrics.cutoffs)
     return grouped_metrics(scores, rows.labels, rows.query_ids, cutoffs=cutoffs, probabilities=probabilities)

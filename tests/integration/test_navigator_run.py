@@ -92,3 +92,46 @@ def test_navigators_pick_is_saved_and_scores_with_our_metrics(navigator_run, dat
     quality = navigator_quality(result, data, limit=200)
     assert quality.format == picked.format and quality.metrics["n_users"] == 200
     assert np.isfinite(quality.metrics["ndcg@10"]) and 0.0 <= quality.metrics["auc"] <= 1.0
+
+
+# -- a team's model: Navigator on a spec's module, as `select --spec --navigator` runs it --------------------------
+
+UNIT = Path(__file__).resolve().parents[1] / "unit"
+
+
+def test_navigator_optimizes_a_specs_module_and_its_pick_is_judged_on_the_specs_rows(navigator_python, tmp_path):
+    import sys
+
+    from tritonrec.metrics import score_rows, spec_quality
+    from tritonrec.pipeline.spec_steps import spec_rows
+    from tritonrec.scorers.rows import spec_scorer
+    from tritonrec.select.peers import SpecNavigatorPeer
+    from tritonrec.select.selection import Constraints
+    from tritonrec.spec import load_spec
+
+    sys.path.insert(0, str(UNIT))
+    from test_spec import SPEC_TOML, write_rows
+
+    # Navigator's venv imports the model's module: bag_model imports torch only (the test files import pytest)
+    write_rows(tmp_path / "rows.parquet", n_queries=60)
+    spec_text = SPEC_TOML.format(factory="make_bag_ranker", here=UNIT).replace("test_spec:", "bag_model:")
+    (tmp_path / "spec.toml").write_text(spec_text)
+    spec = load_spec(tmp_path / "spec.toml")
+    rows = spec_rows(spec)
+    settings = NavigatorSettings(formats=("onnx", "torchscript"), samples=3, sample_batch_sizes=(1, 4),
+                                 batch_sizes=(1, 16), window_size=5, stabilization_windows=1, min_trials=1,
+                                 max_trials=3, stability_percentage=1000.0)  # fmt: skip
+    reference = spec_quality(spec, score_rows(spec_scorer(spec, "eager"), rows), rows)
+    peer = SpecNavigatorPeer(spec=spec, rows=rows, out_dir=tmp_path / "navigator", constraints=Constraints(p99_ms=50),
+                             settings=settings, python=navigator_python, timeout_s=900)  # fmt: skip
+    entry = peer([], "base/triton/fp32", reference)
+    assert entry["ran"] and entry["failure"] is None, entry
+    record = (tmp_path / "navigator" / "navigator.json").read_text()
+    assert '"title"' in record and '"price"' in record  # its samples were the spec's inputs
+    picked = entry["picked"]
+    assert picked["format"] in ("onnx", "torchscript") and picked["rows_per_second"]
+    assert picked["candidates_per_row"] == 1  # the rows layout: Navigator's rows are candidates
+    # its pick is the spec's model: our metrics on it equal the eager module's (unless its runner autocasts)
+    tolerance = 1e-4 if entry["quality"]["autocast"] is None else 0.02
+    assert entry["quality"]["auc"] == pytest.approx(reference["auc"], abs=tolerance)
+    assert entry["delta"] is not None and "tritonrec's pick: base/triton/fp32." in entry["summary"]

@@ -46,6 +46,7 @@ def test_select_measures_a_spec_model_in_process_and_served_and_picks_a_served_c
         "--out", str(out), "--runtimes", "pytorch-eager,onnxruntime,triton,tensorrt", "--repeats", "2",
         "--concurrency", "2", "--measurement-ms", "1000", "--min-s", "0.2", "--rate", "50", "--p99-ms", "60000",
         "--query-skew", "1.0", "--perf-analyzer", str(perf_analyzer), "--json",
+        "--navigator", "--navigator-python", str(work / "no-navigator" / "python"),  # the peer's wiring, not its run
     ]  # fmt: skip
     assert main(args) == 0
     record = json.loads((out / "select.json").read_text())
@@ -77,6 +78,9 @@ def test_select_measures_a_spec_model_in_process_and_served_and_picks_a_served_c
     assert rows["half/triton/fp16"]["bytes"] == rows["base/triton/fp16"]["bytes"]
     page = (out / "select.html").read_text()
     assert "evaluation queries" in page and record["chosen"] in page
+    (peer,) = record["peers"]  # Model Navigator on the spec's module: here its venv is missing, and the report says so
+    assert peer["failure"]["step"] == "install" and peer["summary"].startswith("picked nothing: model-navigator not")
+    assert (out / "navigator" / "samples.npz").is_file()
 
     repo = work / "repo"  # the pick, built as the spec's served model
     build = ["repo", "build", "--spec", str(work / "spec.toml"), "--from-selection", str(out / "select.json")]

@@ -291,3 +291,124 @@ def test_peer_pick_is_held_to_the_same_quality_budget_as_ours(auc, ndcg, within)
     assert entry["delta"]["auc"] == pytest.approx(auc - 0.8)
     assert ("within the allowed loss" in text) is within and ("OUTSIDE" in text) is not within
     assert "10,000 candidates/s" in text and "tritonrec's pick: x." in text
+
+
+# -- a team's model: Navigator on a spec's module ---------------------------------------------------------------
+
+
+@pytest.fixture
+def bag_spec(tmp_path):
+    """The bag ranker of test_spec.py (rows layout, a variable-length input) and its evaluation rows."""
+    from test_spec import SPEC_TOML, write_rows
+
+    from tritonrec.pipeline.spec_steps import spec_rows
+    from tritonrec.spec import load_spec
+
+    write_rows(tmp_path / "rows.parquet")
+    (tmp_path / "spec.toml").write_text(SPEC_TOML.format(factory="make_bag_ranker", here=Path(__file__).parent))
+    spec = load_spec(tmp_path / "spec.toml")
+    return spec, spec_rows(spec)
+
+
+def test_a_specs_samples_vary_in_rows_and_navigator_profiles_one_row(bag_spec, tmp_path):
+    import numpy as np
+    import torch
+
+    from tritonrec.select.navigator import profiled_candidates, write_spec_samples
+    from tritonrec.select.navigator_worker import SpecSamples, _dataloader, _profiling_sample, _verify_func
+    from tritonrec.spec.module import load_module
+
+    spec, rows = bag_spec
+    settings = NavigatorSettings(samples=4, sample_batch_sizes=(1, 3))
+    path = write_spec_samples(tmp_path / "samples.npz", rows, settings)
+    sizes = [stop - start for start, stop in rows.queries()]
+    read = SpecSamples(spec, path)
+    samples, shapes = _dataloader(read, None)
+    assert [s[0].shape[0] for s in samples] == [sizes[0], sum(sizes[1:4]), sizes[4], sum(sizes[5:8]), sizes[0]]
+    assert list(shapes[0]) == ["title", "price"]
+    # the last sample is the first with its title one token longer (padding): Navigator exports that dim dynamic
+    assert samples[4][0].shape[1] == samples[0][0].shape[1] + 1 and not samples[4][0][:, -1].any()
+    module = load_module(spec).eval()
+    with torch.inference_mode():
+        assert torch.allclose(module(*samples[4]), module(*samples[0]), atol=1e-6)
+    assert torch.equal(samples[0][1], torch.from_numpy(rows.batch(0, sizes[0])["price"]))
+    (profile,) = _profiling_sample(read, None)
+    assert profile[0].shape[0] == 1 == profiled_candidates(rows, settings)  # a row is one candidate
+    verify = _verify_func(module, samples, 1e-4, 1e-3, "score")
+    with torch.inference_mode():
+        outputs = [{"score": module(*s).numpy()} for s in samples]
+    assert verify(outputs, None)
+    outputs[2]["score"] = outputs[2]["score"] + np.float32(0.01)
+    assert not verify(outputs, None)
+
+
+def test_a_query_layout_spec_is_profiled_on_its_first_query_cut_to_profile_candidates(tmp_path):
+    from test_spec_query_layout import QUERY_SPEC_TOML, write_query_rows
+
+    from tritonrec.pipeline.spec_steps import spec_rows
+    from tritonrec.select.navigator import profiled_candidates, write_spec_samples
+    from tritonrec.select.navigator_worker import SpecSamples
+    from tritonrec.spec import load_spec
+
+    write_query_rows(tmp_path / "rows.parquet")
+    (tmp_path / "spec.toml").write_text(
+        QUERY_SPEC_TOML.format(factory="make_history_ranker", here=Path(__file__).parent)
+    )
+    spec = load_spec(tmp_path / "spec.toml")
+    rows = spec_rows(spec)
+    settings = NavigatorSettings(samples=2, sample_batch_sizes=(2,), profile_candidates=3)
+    read = SpecSamples(spec, write_spec_samples(tmp_path / "samples.npz", rows, settings))
+    n = profiled_candidates(rows, settings)
+    first = next(iter(rows.queries()))
+    assert n == min(first[1] - first[0], 3)
+    items = [i.name for i in spec.inputs if i.name in rows.features]
+    for name, tensor in zip(read.names, read.profile[0], strict=True):
+        assert tensor.shape[0] == 1 and (tensor.shape[1] == n if name in items else True)
+    assert [s[0].shape[0] for s in read.samples] == [2, 2, 2]  # two queries per sample, the first again one longer
+
+
+def test_navigators_pick_of_a_spec_scores_like_its_module_with_our_metrics(bag_spec, tmp_path):
+    import torch
+
+    from tritonrec.metrics import score_rows, spec_quality
+    from tritonrec.scorers.rows import module_rows_scorer
+    from tritonrec.select.navigator import spec_navigator_quality
+    from tritonrec.spec.module import load_module
+
+    spec, rows = bag_spec
+    module = load_module(spec).eval()
+    path = tmp_path / "model.pt"
+    example = rows.batch(0, 20)
+    torch.jit.trace(module, (torch.from_numpy(example["title"]), torch.from_numpy(example["price"]))).save(str(path))
+    pick = Pick(strategy="default", include_source=False, model_key="torchscript-trace", format="torchscript",
+                runner="TorchScriptCPU", throughput_per_second=1.0, latency_ms=1.0)  # fmt: skip
+    result = NavigatorResult(ran=True, failure=None, picks=(pick,), picked=pick, picked_artifact=path)
+    scored = spec_navigator_quality(replace(result, picked_runner_config={"autocast": False}), spec, rows)
+    eager = spec_quality(spec, score_rows(module_rows_scorer(module, spec), rows), rows)
+    assert scored.runtime == "torchscript" and scored.split == "evaluation"
+    assert scored.metrics == pytest.approx(eager, abs=1e-6)
+    with pytest.raises(ConfigError, match="picked no artifact"):
+        spec_navigator_quality(replace(result, picked=None, picked_artifact=None), spec, rows)
+
+
+def test_the_worker_wants_a_checkpoint_or_a_spec_with_its_samples(tmp_path, capsys):
+    from tritonrec.select.navigator_worker import main as worker
+
+    for argv in (["--out", str(tmp_path)], ["--spec", "s.toml", "--out", str(tmp_path)],
+                 ["--spec", "s.toml", "--checkpoint", "c", "--dataset", "beauty", "--out", str(tmp_path)]):  # fmt: skip
+        with pytest.raises(SystemExit) as stopped:
+            worker(argv)
+        assert stopped.value.code == 2
+    assert "--samples-file" in capsys.readouterr().err
+
+
+def test_spec_peer_without_navigator_reports_the_install_step(bag_spec, tmp_path):
+    from tritonrec.select.peers import SpecNavigatorPeer
+    from tritonrec.select.selection import Constraints
+
+    spec, rows = bag_spec
+    peer = SpecNavigatorPeer(spec=spec, rows=rows, out_dir=tmp_path / "navigator", constraints=Constraints(p99_ms=50),
+                             python=tmp_path / "no-venv" / "bin" / "python")  # fmt: skip
+    entry = peer([], "base/triton/fp32", {"auc": 0.8, "ndcg@10": 0.3})
+    assert entry["failure"]["step"] == "install" and entry["picked"] is None
+    assert (tmp_path / "navigator" / "samples.npz").is_file()  # written before the worker would start

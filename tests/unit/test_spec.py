@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from bag_model import VOCAB, BagRanker, make_bag_ranker  # noqa: F401 - the specs below name test_spec:make_bag_ranker
 from torch import nn
 
 from tritonrec.cli import main
@@ -27,27 +28,6 @@ from tritonrec.spec.rows import read_rows, split_rows
 pytestmark = pytest.mark.unit
 
 HERE = Path(__file__).resolve().parent
-VOCAB = 50
-
-
-class BagRanker(nn.Module):
-    """Defined only in this test file: a bag of title tokens (variable length, 0 = padding) and a price per row."""
-
-    def __init__(self, dim: int = 8) -> None:
-        super().__init__()
-        self.tokens = nn.Embedding(VOCAB, dim, padding_idx=0)
-        self.head = nn.Linear(dim + 1, 1)
-
-    def forward(self, title: torch.Tensor, price: torch.Tensor) -> torch.Tensor:
-        ids = torch.remainder(title, VOCAB)
-        mask = (ids > 0).float().unsqueeze(-1)
-        bag = (self.tokens(ids) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(torch.cat([bag, torch.log1p(price.abs()).unsqueeze(1)], dim=1)).squeeze(1)
-
-
-def make_bag_ranker(dim: int = 8) -> BagRanker:
-    torch.manual_seed(0)
-    return BagRanker(dim)
 
 
 class TwoScores(nn.Module):

@@ -103,8 +103,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--navigator",
         action="store_true",
-        help="also run Triton Model Navigator on the base checkpoint and judge its pick by the same quality budget "
-        "(its own venv: bash bench/tools/install_model_navigator.sh)",
+        help="also run Triton Model Navigator on the base checkpoint (or the spec's module) and judge its pick by the "
+        "same quality budget (its own venv: bash bench/tools/install_model_navigator.sh)",
     )
     p.add_argument("--navigator-python", type=Path, default=None, help="its venv's python (default .tools/...)")
     p.add_argument("--navigator-timeout-s", type=float, default=1800.0, help="stop it after this long (default 1800)")
@@ -241,22 +241,41 @@ def _traffic(args: argparse.Namespace) -> Any:
 
 def _select_spec(args: argparse.Namespace, settings: Any, progress: Any) -> int:
     """``select --spec``: the spec's export and ``--graph`` files, on its evaluation rows."""
+    from tritonrec.select.navigator import spec_navigator_settings
     from tritonrec.select.spec_candidates import named_graphs
     from tritonrec.select.spec_run import run_spec_select
     from tritonrec.spec import load_spec
 
     if args.export is None:
         raise ConfigError("--spec needs --export, the `tritonrec export onnx --spec` folder of the model")
-    if args.int8 or args.model or args.navigator:
-        raise ConfigError("with --spec, give other graphs with --graph (--int8, --model and --navigator are not used)")
+    if args.int8 or args.model:
+        raise ConfigError("with --spec, give other graphs with --graph (--int8 and --model are not used)")
+    spec = load_spec(args.spec)
+    peers = []
+    if args.navigator:
+        from tritonrec.select.peers import SpecNavigatorPeer
+
+        def navigator(rows: Any) -> SpecNavigatorPeer:
+            return SpecNavigatorPeer(
+                spec=spec,
+                rows=rows,
+                out_dir=args.out / "navigator",
+                constraints=settings.constraints,
+                settings=spec_navigator_settings(spec, cpu_sync_shim=args.navigator_cpu_shim),
+                python=args.navigator_python,
+                timeout_s=args.navigator_timeout_s,
+            )
+
+        peers.append(navigator)
     report = run_spec_select(
-        load_spec(args.spec),
+        spec,
         args.export,
         args.out,
         settings,
         graphs=named_graphs(args.graph),
         perf_analyzer=perf_analyzer_from_args(args.perf_analyzer),
         command=command_line(),
+        peers=peers,
         progress=progress,
     )
     return _print(args, report)

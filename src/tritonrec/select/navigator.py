@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tritonrec.errors import ConfigError
 from tritonrec.select.navigator_record import (
     LOG_FILE,
@@ -50,8 +52,10 @@ from tritonrec.train.report import Metrics
 
 if TYPE_CHECKING:
     from tritonrec.data.registry import PreparedData
-    from tritonrec.metrics import Scorer
+    from tritonrec.metrics import RowsScorer, Scorer
     from tritonrec.pipeline.evaluation import Split
+    from tritonrec.spec.model_spec import ModelSpec
+    from tritonrec.spec.rows import SpecRows
 
 __all__ = [
     "INSTALL_HINT",
@@ -67,13 +71,20 @@ __all__ = [
     "load_result",
     "navigator_quality",
     "parse_record",
+    "profiled_candidates",
     "run_navigator",
+    "run_spec_navigator",
+    "spec_navigator_settings",
+    "spec_navigator_quality",
     "worker_command",
+    "write_spec_samples",
 ]
 
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "bash bench/tools/install_model_navigator.sh"
+SAMPLES_FILE = "samples.npz"
+"""A spec run's samples, written by :func:`write_spec_samples` for the worker."""
 _ENV_PYTHON = "TRITONREC_NAVIGATOR_PYTHON"
 _LOG_TAIL_LINES = 40
 _LOG_TAIL_CHARS = 6000
@@ -271,9 +282,6 @@ def run_navigator(
     """
     settings = settings or NavigatorSettings()
     python = python or default_navigator_python()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    record_path, log_path = out_dir / RECORD_FILE, out_dir / LOG_FILE
-    record_path.unlink(missing_ok=True)
     cmd = worker_command(
         python,
         checkpoint,
@@ -284,6 +292,124 @@ def run_navigator(
         seed=seed,
         settings=settings,
     )
+    return _run_worker(cmd, python, out_dir, settings, timeout_s)
+
+
+def run_spec_navigator(
+    spec: ModelSpec,
+    rows: SpecRows,
+    *,
+    out_dir: Path,
+    settings: NavigatorSettings | None = None,
+    python: Path | None = None,
+    timeout_s: float = 1800.0,
+) -> NavigatorResult:
+    """Run ``nav.torch.optimize`` on a spec's module (factory + weights, TorchScript or a program) in Navigator's venv.
+
+    Navigator's venv reads no Parquet, so the samples are written here from ``rows`` (the spec's evaluation rows)
+    into ``out_dir/samples.npz`` (:func:`write_spec_samples`) and the worker loads the module from the spec itself.
+
+    Returns:
+        The result; ``failure`` says where a failed run stopped (nothing is raised for it).
+    """
+    settings = settings or NavigatorSettings()
+    python = python or default_navigator_python()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    samples = write_spec_samples(out_dir / SAMPLES_FILE, rows, settings)
+    cmd = [
+        str(python),
+        "-m",
+        "tritonrec.select.navigator_worker",
+        f"--spec={spec.path}",
+        f"--samples-file={samples}",
+        f"--out={out_dir}",
+        *settings.worker_args(),
+    ]
+    return _run_worker(cmd, python, out_dir, settings, timeout_s)
+
+
+SPEC_ROWS_BATCH_SIZES = (1, 64, 512)
+"""Rows per call Navigator profiles a rows-layout spec's model with (a request is a query's rows, a served batch
+several queries'); a query + candidates model keeps :class:`NavigatorSettings`' queries per call."""
+
+
+def spec_navigator_settings(spec: ModelSpec, *, cpu_sync_shim: bool = False) -> NavigatorSettings:
+    """The default :class:`NavigatorSettings` for ``spec``: in the rows layout, :data:`SPEC_ROWS_BATCH_SIZES`."""
+    from tritonrec.spec.model_spec import Layout
+
+    if spec.layout is Layout.QUERY_CANDIDATES:
+        return NavigatorSettings(cpu_sync_shim=cpu_sync_shim)
+    return NavigatorSettings(batch_sizes=SPEC_ROWS_BATCH_SIZES, cpu_sync_shim=cpu_sync_shim)
+
+
+def write_spec_samples(path: Path, rows: SpecRows, settings: NavigatorSettings) -> Path:
+    """Navigator's samples from a spec's rows, as ``{input name: [B, ...]}`` arrays in an ``.npz`` file.
+
+    ``sample{k}/<input>``: the rows of ``sample_batch_sizes[k]`` consecutive queries (cycled), so the first axis
+    varies between samples and Navigator exports it as a dynamic axis; when an input has a dynamic dim, one more
+    sample, the first padded one step longer along it with the input's pad value, so that dim is exported dynamic
+    too; ``profile/<input>``: what Navigator repeats to each profiled batch size: the first row (rows layout) or the
+    first query (query + candidates layout, its candidates cut to ``profile_candidates``).
+
+    Raises:
+        ConfigError: ``rows`` hold no query.
+    """
+    queries = list(rows.queries())
+    if not queries:
+        raise ConfigError("the spec's evaluation rows hold no query to give Navigator")
+    arrays: dict[str, Any] = {}
+    at = 0
+    for k in range(settings.samples):
+        b = min(settings.sample_batch_sizes[k % len(settings.sample_batch_sizes)], len(queries))
+        if at + b > len(queries):
+            at = 0
+        start, stop = queries[at][0], queries[at + b - 1][1]
+        arrays |= {f"sample{k}/{name}": v for name, v in rows.batch(start, stop).items()}
+        at += b
+    if rows.lengths:
+        first_sample = {key.removeprefix("sample0/"): v for key, v in arrays.items() if key.startswith("sample0/")}
+        grown = _one_longer(first_sample, rows)
+        arrays |= {f"sample{settings.samples}/{name}": v for name, v in grown.items()}
+    start, stop = queries[0]
+    first = rows.batch(start, start + profiled_candidates(rows, settings))
+    arrays |= {f"profile/{name}": v for name, v in first.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def profiled_candidates(rows: SpecRows, settings: NavigatorSettings) -> int:
+    """The candidates in the row Navigator profiles a spec's model with.
+
+    1 in the rows layout (a row is a candidate); the first query's, cut to ``profile_candidates``, in the query +
+    candidates layout.
+    """
+    if not rows.query_layout:
+        return 1
+    start, stop = next(iter(rows.queries()))
+    return min(stop - start, settings.profile_candidates)
+
+
+def _one_longer(batch: dict[str, Any], rows: SpecRows) -> dict[str, Any]:
+    """``batch`` with each dynamic dim one step longer, filled with the input's pad value (what the model ignores)."""
+    out = dict(batch)
+    for name in rows.lengths:
+        values = batch[name]
+        axis = 2 if rows.query_layout and name in rows.features else 1  # [Q, N, T] item inputs; [R, T] / [Q, T]
+        widths = [(0, 0)] * values.ndim
+        widths[axis] = (0, 1)
+        out[name] = np.pad(values, widths, constant_values=rows.pads.get(name, 0))
+    return out
+
+
+def _run_worker(
+    cmd: list[str], python: Path, out_dir: Path, settings: NavigatorSettings, timeout_s: float
+) -> NavigatorResult:
+    """Run the worker command, its log kept; what it recorded, or where it failed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record_path, log_path = out_dir / RECORD_FILE, out_dir / LOG_FILE
+    record_path.unlink(missing_ok=True)
 
     def failed(step: str, exit_code: int | None, error: str, tail: str | None = None) -> NavigatorResult:
         failure = NavigatorFailure(
@@ -386,6 +512,21 @@ def _pick_scorer(artifact: Path, fmt: str, runner_config: Mapping[str, Any]) -> 
     raise ConfigError(f"cannot score Navigator format {fmt!r} (onnx, torchscript, torch-exportedprogram)")
 
 
+def _picked(result: NavigatorResult) -> tuple[Path, Pick, str]:
+    """Navigator's pick: its artifact, the pick and its format.
+
+    Raises:
+        ConfigError: the run picked nothing, or the artifact is missing.
+    """
+    artifact, pick = result.picked_artifact, result.picked
+    if artifact is None or pick is None or pick.format is None:
+        why = result.failure.error if result.failure else "no format passed Navigator's correctness and profiling"
+        raise ConfigError(f"the Navigator run picked no artifact to score: {why}")
+    if not artifact.is_file():
+        raise ConfigError(f"Navigator's pick {artifact} is missing")
+    return artifact, pick, pick.format
+
+
 def navigator_quality(
     result: NavigatorResult,
     data: PreparedData,
@@ -411,22 +552,56 @@ def navigator_quality(
     from tritonrec.pipeline.evaluation import Split
 
     which = Split(split)
-    artifact, pick = result.picked_artifact, result.picked
-    if artifact is None or pick is None or pick.format is None:
-        why = result.failure.error if result.failure else "no format passed Navigator's correctness and profiling"
-        raise ConfigError(f"the Navigator run picked no artifact to score: {why}")
-    if not artifact.is_file():
-        raise ConfigError(f"Navigator's pick {artifact} is missing")
-    scorer, runtime, autocast = _pick_scorer(artifact, pick.format, result.picked_runner_config)
+    artifact, pick, fmt = _picked(result)
+    scorer, runtime, autocast = _pick_scorer(artifact, fmt, result.picked_runner_config)
     rows = data.test if which is Split.TEST else data.valid
     if limit:
         rows = rows.head(limit) if seed is None else rows.sample(limit, seed)
     return NavigatorQuality(
         artifact=artifact,
-        format=pick.format,
+        format=fmt,
         runner=pick.runner or "",
         runtime=runtime,
         autocast=autocast,
         split=which.value,
         metrics=evaluate(scorer, rows),
+    )
+
+
+def _spec_pick_scorer(
+    artifact: Path, fmt: str, runner_config: Mapping[str, Any], spec: ModelSpec
+) -> tuple[RowsScorer, str, str | None]:
+    """``(rows scorer, runtime, autocast type applied)`` for Navigator's artifact of a spec's module."""
+    if fmt == "onnx":
+        from tritonrec.scorers.rows import onnx_rows_scorer
+
+        return onnx_rows_scorer(artifact, spec), "onnxruntime", None  # Navigator named its inputs as the spec's
+    enabled, dtype, applied = _autocast(runner_config)
+    if fmt in ("torchscript", "torch-exportedprogram"):
+        from tritonrec.scorers.torch_artifact import artifact_rows_scorer
+
+        scorer = artifact_rows_scorer(artifact, fmt, spec, autocast=enabled, autocast_dtype=dtype)
+        return scorer, "torchscript" if fmt == "torchscript" else "torch.export", applied
+    raise ConfigError(f"cannot score Navigator format {fmt!r} (onnx, torchscript, torch-exportedprogram)")
+
+
+def spec_navigator_quality(result: NavigatorResult, spec: ModelSpec, rows: SpecRows) -> NavigatorQuality:
+    """Score Navigator's pick of a spec's module on ``rows`` with the metrics every ``select --spec`` candidate gets.
+
+    Raises:
+        ConfigError: the run picked nothing, the artifact is missing, or its format cannot be scored here.
+    """
+    from tritonrec.metrics import score_rows, spec_quality
+
+    artifact, pick, fmt = _picked(result)
+    scorer, runtime, autocast = _spec_pick_scorer(artifact, fmt, result.picked_runner_config, spec)
+    metrics = spec_quality(spec, score_rows(scorer, rows), rows)
+    return NavigatorQuality(
+        artifact=artifact,
+        format=fmt,
+        runner=pick.runner or "",
+        runtime=runtime,
+        autocast=autocast,
+        split="evaluation",
+        metrics=metrics,
     )

@@ -1,13 +1,15 @@
-"""Run Triton Model Navigator's ``nav.torch.optimize`` on a tritonrec checkpoint; write what it did as JSON.
+"""Run Triton Model Navigator's ``nav.torch.optimize`` on a tritonrec checkpoint or a spec's module; write what it did.
 
 This script runs in Model Navigator's OWN virtualenv (``bash bench/tools/install_model_navigator.sh``), started by
 :func:`tritonrec.select.navigator.run_navigator` with tritonrec's source on ``PYTHONPATH``; nothing in the
 project's environment imports it. Its steps, each named in the record when it fails:
 
-1. ``load``: the checkpoint (:func:`tritonrec.train.checkpoint.load_checkpoint`) and the dataset's test users;
+1. ``load``: the checkpoint (:func:`tritonrec.train.checkpoint.load_checkpoint`) and the dataset's test users; or,
+   with ``--spec``, the spec's module (:func:`tritonrec.spec.module.load_module`) and the samples the caller wrote
+   from its evaluation rows (``--samples-file``; this venv reads no Parquet);
 2. ``dataloader``: real samples in the shapes we serve (legend: B = users, L = history length, N = candidates per
    user): ``history`` int64 ``[B, L]`` and ``candidates`` int64 ``[B, N]``, B and N varying over the samples so
-   Navigator exports both as dynamic axes;
+   Navigator exports both as dynamic axes; a spec's samples are its inputs in its order, B rows (or queries);
 3. ``optimize``: ``nav.torch.optimize(model, dataloader, target_device=DeviceKind.CPU, ...)``: export, conversion,
    correctness against the source model, profiling, each in Navigator's own subprocesses;
 4. ``select``: Navigator's own runtime strategies (``MaxThroughputAndMinLatencyStrategy``, ``MaxThroughputStrategy``,
@@ -54,8 +56,10 @@ class StepError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--checkpoint", type=Path, required=True, help="tritonrec checkpoint directory")
-    p.add_argument("--dataset", required=True, help="dataset the checkpoint was trained on (beauty, rees46, synthetic)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="tritonrec checkpoint directory")
+    p.add_argument("--dataset", default=None, help="dataset the checkpoint was trained on (beauty, rees46, synthetic)")
+    p.add_argument("--spec", type=Path, default=None, help="a model spec instead of a checkpoint (its module)")
+    p.add_argument("--samples-file", type=Path, default=None, help="with --spec: the samples (.npz) to give Navigator")
     p.add_argument("--data-dir", type=Path, default=None, help="dataset files (default: the bundled copy)")
     p.add_argument("--history-len", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
@@ -85,7 +89,33 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+class SpecSamples:
+    """A spec's module's samples, read from the caller's ``.npz``: its inputs in the spec's order, its output name."""
+
+    def __init__(self, spec: Any, path: Path) -> None:
+        import numpy as np
+        import torch
+
+        self.names = [i.name for i in spec.inputs]
+        self.output = spec.output.name
+        with np.load(path) as arrays:
+            keys = list(arrays.keys())
+            count = len({k.split("/", 1)[0] for k in keys if k.startswith("sample")})
+
+            def sample(prefix: str) -> tuple[Any, ...]:
+                return tuple(torch.from_numpy(np.ascontiguousarray(arrays[f"{prefix}/{n}"])) for n in self.names)
+
+            self.samples = [sample(f"sample{k}") for k in range(count)]
+            self.profile = [sample("profile")]
+
+
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    if args.spec is not None:
+        from tritonrec.spec.model_spec import load_spec
+        from tritonrec.spec.module import load_module
+
+        spec = load_spec(args.spec)
+        return load_module(spec).eval(), SpecSamples(spec, args.samples_file)
     from tritonrec.data.registry import prepare_dataset
     from tritonrec.train.checkpoint import load_checkpoint
 
@@ -95,10 +125,16 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     return loaded.model.eval(), data
 
 
-def _dataloader(data: Any, args: argparse.Namespace) -> tuple[list[tuple[Any, Any]], list[dict[str, Any]]]:
-    """``[(history [B, L], candidates [B, N]), ...]`` from consecutive test users; B and N cycle."""
+def _dataloader(data: Any, args: argparse.Namespace) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+    """``[(history [B, L], candidates [B, N]), ...]`` from consecutive test users; B and N cycle.
+
+    A spec's samples are the caller's, each the spec's inputs in its order.
+    """
     import torch
 
+    if isinstance(data, SpecSamples):
+        shapes = [{n: list(t.shape) for n, t in zip(data.names, s, strict=True)} for s in data.samples]
+        return data.samples, shapes
     test = data.test
     users, widths = _ints(args.sample_batch_sizes), _ints(args.sample_candidates)
     samples, shapes, row = [], [], 0
@@ -114,19 +150,24 @@ def _dataloader(data: Any, args: argparse.Namespace) -> tuple[list[tuple[Any, An
     return samples, shapes
 
 
-def _profiling_sample(data: Any, args: argparse.Namespace) -> list[tuple[Any, Any]]:
+def _profiling_sample(data: Any, args: argparse.Namespace) -> list[tuple[Any, ...]]:
     """The one sample Navigator profiles with: the first test user with ``--profile-candidates`` candidates.
 
-    Navigator repeats its row to every profiled batch size (``OptimizationProfile.dataloader``).
+    Navigator repeats its row to every profiled batch size (``OptimizationProfile.dataloader``). A spec's is the
+    caller's: its first evaluation row (or query).
     """
     import torch
 
+    if isinstance(data, SpecSamples):
+        return data.profile
     n = min(args.profile_candidates, data.test.candidates.shape[1])
     history = torch.from_numpy(data.test.histories[:1].astype("int64"))
     return [(history, torch.from_numpy(data.test.candidates[:1, :n].astype("int64")))]
 
 
-def _verify_func(model: Any, samples: list[tuple[Any, Any]], atol: float, rtol: float) -> Callable[..., bool]:
+def _verify_func(
+    model: Any, samples: list[tuple[Any, ...]], atol: float, rtol: float, output: str = "scores"
+) -> Callable[..., bool]:
     """Navigator's ``verify_func``: each runner's scores against OUR FP32 eager scores on the same samples.
 
     Navigator's own reference is its source runner, which on the CPU autocasts to bfloat16 by default; this check
@@ -137,11 +178,11 @@ def _verify_func(model: Any, samples: list[tuple[Any, Any]], atol: float, rtol: 
     import torch
 
     with torch.inference_mode():
-        reference = [model(h, c).float().numpy() for h, c in samples]
+        reference = [model(*sample).float().numpy() for sample in samples]
 
     def verify(predicted: Any, source: Any) -> bool:
         for got, want in zip(predicted, reference, strict=False):
-            scores = np.asarray(got["scores"], dtype=np.float32)
+            scores = np.asarray(got[output], dtype=np.float32)
             if scores.shape != want.shape or not np.allclose(scores, want, atol=atol, rtol=rtol):
                 return False
         return True
@@ -149,7 +190,7 @@ def _verify_func(model: Any, samples: list[tuple[Any, Any]], atol: float, rtol: 
     return verify
 
 
-def _optimize(model: Any, samples: list[tuple[Any, Any]], data: Any, args: argparse.Namespace) -> Any:
+def _optimize(model: Any, samples: list[tuple[Any, ...]], data: Any, args: argparse.Namespace) -> Any:
     nav = importlib.import_module("model_navigator")
 
     profile = nav.OptimizationProfile(
@@ -162,13 +203,15 @@ def _optimize(model: Any, samples: list[tuple[Any, Any]], data: Any, args: argpa
         dataloader=_profiling_sample(data, args),
     )
     runners = tuple(_names(args.runners)) or None
-    verify = _verify_func(model, samples, args.verify_atol, args.verify_rtol) if args.verify_atol > 0 else None
+    spec = isinstance(data, SpecSamples)
+    inputs, output = (tuple(data.names), data.output) if spec else (("history", "candidates"), "scores")
+    verify = _verify_func(model, samples, args.verify_atol, args.verify_rtol, output) if args.verify_atol > 0 else None
     return nav.torch.optimize(
         model=model,
         dataloader=samples,
         sample_count=len(samples),
-        input_names=("history", "candidates"),
-        output_names=("scores",),
+        input_names=inputs,
+        output_names=(output,),
         target_formats=tuple(_names(args.formats)),
         target_device=nav.DeviceKind.CPU,
         runners=runners,
@@ -423,7 +466,12 @@ def run(args: argparse.Namespace, rec: _Recorder) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the steps and write ``navigator.json``; 0 when every step ran, 2 when one failed."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.spec is None) == (args.checkpoint is None) or (args.spec is None and args.dataset is None):
+        parser.error("give --checkpoint with --dataset, or --spec with --samples-file")
+    if args.spec is not None and args.samples_file is None:
+        parser.error("--spec needs --samples-file (tritonrec.select.navigator.write_spec_samples writes it)")
     args.out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

@@ -17,7 +17,7 @@ The steps of :mod:`tritonrec.select.run`, keyed by a model spec instead of a che
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,18 +29,19 @@ from tritonrec.measure.loadgen import LoadMode, measure_point
 from tritonrec.measure.points import Target
 from tritonrec.measure.served_configs import ServedModels, SpecContender
 from tritonrec.measure.spec_traffic import FeatureRequest, SpecTraffic, served_spec_requests, spec_traffic_record
-from tritonrec.metrics import grouped_metrics, score_rows, with_budget_cutoff
+from tritonrec.metrics import score_rows, spec_quality
 from tritonrec.records import Progress, Report, new_record, quiet
 from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind
 from tritonrec.select.candidates import Candidate, Runtime
 from tritonrec.select.inprocess import measure_in_process, write_spec_inputs
+from tritonrec.select.peers import Peer
 from tritonrec.select.report import write_select_report
 from tritonrec.select.run import SelectSettings, frontiers, judge, settings_dict
 from tritonrec.select.served_figures import rate_point
 from tritonrec.select.spec_candidates import eager_artifact, spec_plan
 from tritonrec.serving.endpoint import empty_endpoint
 from tritonrec.serving.server import LocalTriton
-from tritonrec.spec.model_spec import ModelSpec, ScoreKind
+from tritonrec.spec.model_spec import ModelSpec
 from tritonrec.spec.rows import SpecRows
 
 __all__ = [
@@ -61,17 +62,11 @@ def sample_queries(rows: SpecRows, n: int, seed: int) -> SpecRows:
     return rows.take(np.flatnonzero(np.isin(rows.query_ids, keep)))
 
 
-def _metrics(spec: ModelSpec, scores: Any, rows: SpecRows) -> dict[str, float]:
-    cutoffs = with_budget_cutoff(spec.metrics.cutoffs)
-    probabilities = spec.output.kind is ScoreKind.PROBABILITY
-    return grouped_metrics(scores, rows.labels, rows.query_ids, cutoffs=cutoffs, probabilities=probabilities)
-
-
 def _quality(spec: ModelSpec, c: Candidate, rows: SpecRows, threads: int) -> dict[str, float]:
     from tritonrec.scorers.rows import spec_scorer
 
     scorer = spec_scorer(spec, c.runtime.rows_runtime, c.artifact, threads=threads)
-    return _metrics(spec, score_rows(scorer, rows), rows)
+    return spec_quality(spec, score_rows(scorer, rows), rows)
 
 
 STALE_EXPORT_ATOL = 1e-3
@@ -174,7 +169,7 @@ def _measure_served(
         name = models.load(c.name)
         try:
             progress(f"served {c.name}: quality over gRPC ({rows.n_queries:,} queries) ...")
-            quality = _metrics(spec, served_query_scores(server.grpc_url, name, rows), rows)
+            quality = spec_quality(spec, served_query_scores(server.grpc_url, name, rows), rows)
             progress(f"served {c.name}: {s.rate:g} requests/s, open loop ...")
             point = measure_point(
                 server.grpc_url, name, models.requests, LoadMode.OPEN, s.rate, s.point, seed=settings.seed
@@ -197,9 +192,13 @@ def run_spec_select(
     graphs: Mapping[str, Path] | None = None,
     perf_analyzer: Path | None,
     command: str,
+    peers: Sequence[Callable[[SpecRows], Peer]] = (),
     progress: Progress = quiet,
 ) -> Report:
     """Measure every candidate of the spec's model and of ``graphs`` (name -> file) on its evaluation rows; pick.
+
+    ``peers`` make a peer tool's run (:class:`~tritonrec.select.peers.SpecNavigatorPeer`) from the evaluation rows
+    every candidate is judged on; each runs after the pick and is held to the same quality budget.
 
     Raises:
         ConfigError: the export or a graph is missing (:func:`~tritonrec.select.spec_candidates.spec_plan`).
@@ -264,6 +263,12 @@ def run_spec_select(
         if ref is not None:
             progress(f"quality of the reference {ref.name} on all {every.n_queries:,} evaluation queries ...")
             sample["reference_all_users"] = _quality(spec, ref, every, threads)
+    reference_quality = next((r["quality"] for r in measured if r["name"] == reference), None)
+    peer_entries = []
+    for make in peers:
+        peer = make(rows)
+        progress(f"peer: {type(peer).__name__} ...")
+        peer_entries.append(peer(table, chosen, reference_quality))
     record = {
         **new_record(command, tritonserver=server_version, perf_analyzer=perf_analyzer is not None),
         "spec": {"name": spec.name, "path": str(spec.path), "layout": spec.layout.value, "export": str(export_dir)}
@@ -276,7 +281,7 @@ def run_spec_select(
         "pareto": frontiers(measured),
         "quality_users": rows.n_queries,
         "quality_sample": sample,
-        "peers": [],
+        "peers": peer_entries,
         "wall_s": round(time.perf_counter() - started, 1),
     }
     return write_select_report(out_dir, record)
