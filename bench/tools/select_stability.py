@@ -39,6 +39,7 @@ def stability(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "chosen": r["chosen"],
                 "wall_s": r.get("wall_s"),
                 "commit": r.get("versions", {}).get("tritonrec"),
+                "command": _without_out(r["command"]),
                 "cand_per_s": {n: (rows[n].get("cand_per_s") if n in rows else None) for n in served},
                 "measured": sum(1 for row in r["candidates"] if row["measured"]),
             }
@@ -57,14 +58,20 @@ def markdown(record: dict[str, Any]) -> str:
     """The record as Markdown: the verdict, each run's pick, the served candidates' throughput per run."""
     s = record["stability"]
     verdict = "every run picked the same candidate" if s["stable"] else "the runs picked different candidates"
-    lines = [*markdown_header(f"select stability: {len(s['picks'])} runs of one command", record), ""]
+    of = "one command" if s["same_command"] else f"{len(s['commands'])} commands"
+    lines = [*markdown_header(f"select stability: {len(s['picks'])} runs of {of}", record), ""]
     lines += [f"**{verdict}**: " + ", ".join(f"`{p}`" for p in s["picks"]) + ".", ""]
-    lines += ["Command, each run with its own --out" + ("" if s["same_command"] else "s (NOT the same)") + ":", ""]
-    lines += [f"    {c}" for c in s["commands"]] + [""]
-    lines += ["| run | pick | measured | wall min |", "|---|---|---|---|"]
+    if s["same_command"]:
+        lines += ["Command, each run with its own --out:", ""]
+    else:
+        lines += ["Commands (NOT the same; each run with its own --out):", ""]
+    for command in s["commands"]:
+        runs = [str(i) for i, run in enumerate(s["runs"], start=1) if run.get("command", command) == command]
+        lines += [f"    {command}", ""] if s["same_command"] else [f"runs {', '.join(runs)}:", "", f"    {command}", ""]
+    lines += ["| run | pick | measured | wall min | commit |", "|---|---|---|---|---|"]
     for i, run in enumerate(s["runs"], start=1):
         wall = "-" if run["wall_s"] is None else f"{run['wall_s'] / 60:.1f}"
-        lines.append(f"| {i} | {run['chosen']} | {run['measured']} | {wall} |")
+        lines.append(f"| {i} | {run['chosen']} | {run['measured']} | {wall} | {run.get('commit') or '-'} |")
     lines += ["", "Served candidates/s per run (median (min-max) of the side-by-side rounds):", ""]
     lines += ["| candidate | " + " | ".join(f"run {i}" for i in range(1, len(s["runs"]) + 1)) + " |"]
     lines += ["|---|" + "---|" * len(s["runs"])]

@@ -47,3 +47,17 @@ def test_runs_that_pick_differently_say_so_and_exit_1(tmp_path):
     code, s = _stability(tmp_path, a, b)
     assert code == 1 and not s["stable"] and s["picks"] == ["base/triton/fp32", "int8/triton/int8"]
     assert "the runs picked different candidates" in (tmp_path / "stability" / "stability.md").read_text()
+
+
+def test_runs_of_different_commands_are_shown_apart_with_each_runs_commit(tmp_path):
+    a = _run_record(tmp_path / "a", "base/triton/fp32", 1000.0, "o/a")
+    b = _run_record(tmp_path / "b", "base/triton/fp32", 1000.0, "o/b")
+    record = json.loads((b / "select.json").read_text())
+    record["command"] += " --navigator"
+    (b / "select.json").write_text(json.dumps(record))
+    code, s = _stability(tmp_path, a, b)
+    assert code == 0 and s["stable"] and not s["same_command"] and len(s["commands"]) == 2
+    text = (tmp_path / "stability" / "stability.md").read_text()
+    assert "2 runs of 2 commands" in text and "NOT the same" in text
+    assert "runs 2:\n\n    tritonrec select --spec s.toml --export e --p99-ms 50 --navigator" in text
+    assert "| 1 | base/triton/fp32 | 2 | 10.0 | 0.1.0 (abc) |" in text

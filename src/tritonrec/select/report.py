@@ -34,10 +34,11 @@ HOW_TO_READ = [
     "throughput; set your price with --price-per-hour.",
     "A row marked 'not measured' could not run here; its reason says what it needs (a GPU, a quantized graph, a "
     "package).",
-    "Peers (--navigator): Triton Model Navigator converts the same checkpoint and picks a format by its own "
-    "profiling speed alone. Its pick is scored here by the same metrics on the same users and held to the same "
-    "quality budget; its speed is its own in-process profiling (rows of a fixed candidate count), not a served "
-    "figure, so compare its quality verdict with ours, not its candidates/s with the served rows.",
+    "Peers (--navigator): Triton Model Navigator converts the same model (the checkpoint, or the spec's module) and "
+    "picks a format by its own profiling speed alone. Its pick is scored here by the same metrics on the same users "
+    "(or evaluation queries) and held to the same quality budget; its speed is its own in-process profiling (rows of "
+    "a fixed candidate count), not a served figure, so compare its quality verdict with ours, not its candidates/s "
+    "with the served rows.",
 ]
 
 
