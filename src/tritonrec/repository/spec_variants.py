@@ -113,6 +113,11 @@ class SpecVariant:
         """The variant's batching, or the layout's default."""
         return self.batching or default_batching(spec)
 
+    @property
+    def instance_count(self) -> int:
+        """Model instances per device: ``instances``, else 2 on the CPU and 1 on a GPU."""
+        return self.instances or (1 if self.kind.gpu else 2)
+
     def name(self, spec: ModelSpec) -> str:
         """The served model's name: ``served_name``, else ``<spec name>_<kind>``."""
         return self.served_name or f"{spec.name}_{self.kind.value}"
@@ -169,7 +174,7 @@ def _warmup(spec: ModelSpec, rows: SpecRows) -> mc.ModelWarmup:
 def spec_model_config(spec: ModelSpec, variant: SpecVariant, warmup: SpecRows | None = None) -> mc.ModelConfig:
     """The ``ModelConfig`` of ``variant`` (warm-up on the first query of ``warmup`` when given)."""
     inputs, outputs = _io(spec, variant)
-    instances = variant.instances or (1 if variant.kind.gpu else 2)
+    instances = variant.instance_count
     batching = variant.batching_of(spec)
     config = mc.ModelConfig(
         name=variant.name(spec),

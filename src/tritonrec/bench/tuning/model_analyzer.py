@@ -63,8 +63,15 @@ from tritonrec.measure.spec_traffic import (
 )
 from tritonrec.measure.traffic import TrafficSpec, load_user_pool
 from tritonrec.records import Progress, Report, new_record, quiet, write_report
-from tritonrec.repository import VARIANTS, VariantName, VariantOverrides, build_repository
-from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind, build_spec_repository, spec_model_config
+from tritonrec.repository import (
+    CONFIG_FILE,
+    VARIANTS,
+    VariantName,
+    VariantOverrides,
+    build_repository,
+    parse_config_text,
+)
+from tritonrec.repository.spec_variants import SpecVariant, SpecVariantKind, build_spec_repository
 from tritonrec.serving.server import find_tritonserver, free_port, prepare_backends, server_environment
 from tritonrec.spec.model_spec import ModelSpec
 
@@ -373,11 +380,10 @@ def _spec_model(
     """
     from tritonrec.pipeline.spec_steps import spec_rows
 
-    variant = SpecVariant(kind=SpecVariantKind.CPU, instances=2)
+    variant = SpecVariant(kind=SpecVariantKind.CPU)  # as `repo build --spec` ships it
     name = variant.name(spec)
-    warmup = spec_rows(spec)
-    build_spec_repository(repository, spec, [variant], export_dir=export_dir, warmup=warmup)
-    config = spec_model_config(spec, variant, warmup)
+    build_spec_repository(repository, spec, [variant], export_dir=export_dir, warmup=spec_rows(spec))
+    config = parse_config_text((repository / name / CONFIG_FILE).read_text())  # what Model Analyzer starts from
     limits = FeatureLimits.from_config(json_format.MessageToDict(config, preserving_proto_field_name=True))
     rows = evaluation_rows(spec)
     used = replayable(rows, limits, traffic)
@@ -390,7 +396,7 @@ def _spec_model(
         )
     batching = variant.batching_of(spec)
     base = {
-        "instances": variant.instances,
+        "instances": variant.instance_count,
         "max_batch_size": batching.max_batch_size,
         "preferred_batch_sizes": list(batching.preferred_batch_sizes),
         "max_queue_delay_us": batching.max_queue_delay_us,

@@ -166,9 +166,9 @@ def spec_batch_sizes(spec: ModelSpec) -> tuple[int, ...]:
 
 
 def _spec_shipped(spec: ModelSpec) -> TuneConfig:
-    """What ``repo build --spec`` ships for ``spec``'s ``<name>_cpu``: its layout's batching, 2 instances."""
+    """What ``repo build --spec`` ships for ``spec``'s ``<name>_cpu``: its layout's batching, its instances."""
     b = default_batching(spec)
-    instances = 2
+    instances = SpecVariant(kind=SpecVariantKind.CPU).instance_count
     threads = max(1, serving_cpus() // instances)
     return TuneConfig(b.max_batch_size, (), b.max_queue_delay_us, instances, threads, spec.layout.value)
 
