@@ -22,6 +22,7 @@ def test_run_script_measures_in_process_quality_and_served_on_the_cpu(tmp_path):
         "OUT": str(out),
         "WORK": str(tmp_path / "work"),
         "CARRY": str(tmp_path / "nothing-carried"),  # the dev environment has everything installed
+        "DLRM_ROWS": "4000",  # the spec stage on the DLRM example, as on the GPU machine, smaller
     }
     flags = ["--device", "cpu", "--concurrency", "4", "--perf-analyzer", "none"]
     done = subprocess.run(
@@ -54,7 +55,19 @@ def test_run_script_measures_in_process_quality_and_served_on_the_cpu(tmp_path):
     assert point["requests_per_second"] > 0 and point["errors"] == 0 and point["executions"] > 0
     assert point["server_cpu_cores"] > 0 and point["gpu"] == {"samples": 0}
 
+    # the DLRM example, generated and trained by the script into a copy of its spec, timed and judged per precision
+    spec = record["spec"]
+    assert "error" not in spec, spec
+    assert spec["model"] == {**spec["model"], "name": "dlrm", "spec": str(tmp_path / "work" / "dlrm" / "spec.toml")}
+    assert spec["model"]["evaluation_rows"] > 500 and spec["model"]["parameters"] > 10_000_000  # the tables dominate
+    assert [e["label"] for e in spec["precisions"]] == ["fp32 eager", "bf16 weights eager"]
+    for entry in spec["precisions"]:
+        assert [p["rows"] for p in entry["points"]] == [1024, 8192]
+        assert all(p["rows_per_second"] > 0 for p in entry["points"])
+    assert 0 < spec["precisions"][1]["quality"]["max_abs_score_diff"] < 0.5
+
     markdown = (out / "gpu.md").read_text()
+    assert "## A team's model: `dlrm` (factory," in markdown
     assert "## Served: `ranker_gpu` on tritonserver (fp32, KIND_CPU" in markdown
     assert "| base | fp32 eager |" in markdown
     assert (out / "server.log").is_file() and "== exit 0" in (out / "run.log").read_text()

@@ -26,14 +26,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from tritonrec.backends.ranker_gpu_model import ProgramRunner
 from tritonrec.data.splits import EvalSet
 from tritonrec.errors import ConfigError
 from tritonrec.metrics import ranking_metrics, score_eval_set
 from tritonrec.model.ranker import RankingModel
 from tritonrec.scorers.torch_device import DeviceSettings, device_scorer, place_model, runner_for
 
-__all__ = ["TimingRule", "measure_batches", "precision_quality"]
+__all__ = ["TimingRule", "measure_batches", "precision_quality", "time_calls"]
 
 _INPUT_SETS = 3
 _HOST_CALLS = 3
@@ -95,9 +94,9 @@ def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
     return cpu_ms
 
 
-def _time_runner(runner: ProgramRunner, inputs: list[tuple[Tensor, Tensor]], rule: TimingRule) -> list[float]:
-    timer = _timer(runner.device)
-    calls = [functools.partial(runner.run, *pair) for pair in inputs]
+def time_calls(calls: list[Callable[[], object]], device: torch.device, rule: TimingRule) -> list[float]:
+    """Milliseconds of each timed call, cycling over ``calls`` (warm-up calls first, untimed), as ``rule`` says."""
+    timer = _timer(device)
     for i in range(rule.warmup_calls):
         timer(calls[i % len(calls)])
     times: list[float] = []
@@ -183,7 +182,7 @@ def _measure_one(
     device = torch.device(settings.device)
     runner = runner_for(module, settings)
     inputs = _inputs(model, users, n_candidates, device, seed)
-    times = _time_runner(runner, inputs, timing)
+    times = time_calls([functools.partial(runner.run, *pair) for pair in inputs], runner.device, timing)
     on_host = (inputs[0][0].cpu(), inputs[0][1].cpu())
     host = [_timer(device)(lambda: runner.score(*on_host)) for _ in range(_HOST_CALLS)]
     return _point(users, n_candidates, times, host)

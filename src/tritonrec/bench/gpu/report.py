@@ -87,6 +87,52 @@ def _quality(record: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _spec_cell(point: dict[str, Any]) -> str:
+    if "skipped" in point or "error" in point:
+        return "skipped" if "skipped" in point else "error"
+    return f"{_millions(point['rows_per_second'])} ({point['median_ms']:g} ms)"
+
+
+def _spec_quality(q: dict[str, Any]) -> str:
+    if "delta_auc" not in q:
+        return f"{q['ndcg@10']:.4f} | | {q['auc']:.4f} | | | "
+    return (
+        f"{q['ndcg@10']:.4f} | {q['delta_ndcg@10']:+.4f} | {q['auc']:.4f} | {q['delta_auc']:+.4f} "
+        f"| {q['max_abs_score_diff']:g} | {q['mean_abs_score_diff']:g}"
+    )
+
+
+def _spec(record: dict[str, Any]) -> list[str]:
+    stage = record.get("spec")
+    if not stage:
+        return []
+    if "error" in stage:
+        return ["## A team's model (spec)", "", f"**The spec stage failed**: `{stage['error'][:400]}`", ""]
+    model, entries = stage["model"], stage["precisions"]
+    sizes: list[dict[str, Any]] = next((e["points"] for e in entries if "points" in e), [])
+    lines = [
+        f"## A team's model: `{model['name']}` ({model['source']}, {model['parameters']:,} parameters), eager",
+        "",
+        f"Rows/s (median latency per call), B rows drawn from its {model['evaluation_rows']:,} evaluation rows; "
+        f"quality on all of them ({model['evaluation_queries']:,} queries) by the spec's metrics, deltas against FP32.",
+        "",
+        "| setting | "
+        + " | ".join(f"B={p['rows']:,}" for p in sizes)
+        + " | NDCG@10 | delta | AUC | delta | max abs score diff | mean abs score diff |",
+        "|---|" + "---|" * (len(sizes) + 6),
+    ]
+    for entry in entries:
+        if "error" in entry:
+            lines.append(f"| {entry['label']} | error: `{entry['error'][:160]}` |")
+            continue
+        cells = " | ".join(_spec_cell(p) for p in entry["points"])
+        lines.append(f"| {entry['label']} | {cells} | {_spec_quality(entry['quality'])} |")
+    errors = [(e["label"], p) for e in entries for p in e.get("points", []) if "error" in p]
+    for label, point in errors[:6]:
+        lines.append(f"\n{label}, B={point['rows']}: `{point['error'][:200]}`")
+    return [*lines, ""]
+
+
 def _served_row(p: dict[str, Any]) -> str:
     if "skipped" in p:
         return f"| {p['concurrency']} | skipped | | | | | | | | |"
@@ -167,6 +213,7 @@ def write_markdown(record: dict[str, Any]) -> str:
         *_in_process(record),
         *_quality(record),
         *_served(record),
+        *_spec(record),
         f"Elapsed: {record.get('elapsed_s', 0):g} s (stages done at, s: "
         + ", ".join(f"{k} {v:g}" for k, v in record.get("stages_done_at_s", {}).items())
         + ").",

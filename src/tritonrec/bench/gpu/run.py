@@ -11,7 +11,8 @@ still leaves what it measured):
 1. in process, ``base``: candidates/s and latency for each precision x execution at each batch size;
 2. quality: NDCG@10 / HR@10 / AUC of each precision on the Beauty test split, deltas against FP32;
 3. served: ``ranker_gpu`` on the bundled tritonserver, parity, then load at increasing concurrency;
-4. in process, ``large``, then the ``torch.compile`` variants: what time is left (compile only with at least
+4. a team's model (``spec``, when given): rows/s and quality per precision (:mod:`.spec_stage`);
+5. in process, ``large``, then the ``torch.compile`` variants: what time is left (compile only with at least
    :data:`COMPILE_MIN_S` left).
 
 ``deadline_s`` bounds the whole run; stage 1 stops early enough to leave ``served_reserve_s`` for stage 3.
@@ -31,6 +32,7 @@ import torch
 from tritonrec.bench.gpu.inprocess_stage import TimingRule, measure_batches, precision_quality
 from tritonrec.bench.gpu.report import write_markdown
 from tritonrec.bench.gpu.served_stage import ServedSettings, best_within_sla, measure_served
+from tritonrec.bench.gpu.spec_stage import SpecStageSettings, measure_spec
 from tritonrec.data.registry import PreparedData, prepare_dataset
 from tritonrec.data.synthetic import SyntheticConfig, synthetic_catalogue
 from tritonrec.errors import ConfigError
@@ -45,6 +47,8 @@ __all__ = ["MODELS", "GpuBenchSettings", "run_gpu_bench"]
 MODELS = ("base", "large")
 COMPILE_MIN_S = 60.0
 """The ``torch.compile`` stage starts only with this much of the budget left (compiling takes tens of seconds)."""
+SPEC_RESERVE_S = 45.0
+"""Kept from the served stage for the spec stage when a spec is given (timing a DLRM takes seconds per precision)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +70,7 @@ class GpuBenchSettings:
         quality_users: Beauty test users scored per precision (0 = all 22,363).
         serve: run the served stage.
         served: how ``ranker_gpu`` is served and driven.
+        spec: a team's model measured after the served stage (its device is this run's); None = none.
         timing: how long each in-process point is timed.
         deadline_s: the whole run's time budget.
         served_reserve_s: time kept for the served stage while stage 1 runs.
@@ -85,6 +90,7 @@ class GpuBenchSettings:
     quality_users: int = 0
     serve: bool = True
     served: ServedSettings = field(default_factory=ServedSettings)
+    spec: SpecStageSettings | None = None
     timing: TimingRule = field(default_factory=TimingRule)
     deadline_s: float = 340.0
     served_reserve_s: float = 200.0
@@ -101,6 +107,8 @@ class GpuBenchSettings:
         graphs = [e for e in self.executions if e.graphs]
         if self.device == "cpu" and (graphs or self.served.cuda_graphs):
             raise ConfigError("CUDA graphs need --device cuda; on the CPU run eager (and compile)")
+        if self.spec is not None and self.spec.device != self.device:
+            raise ConfigError(f"the spec stage runs on this run's device {self.device}, not {self.spec.device}")
         if self.quality_users < 0 or self.deadline_s <= 0 or not 0 <= self.served_reserve_s < self.deadline_s:
             raise ConfigError("need quality_users >= 0, deadline_s > 0 and 0 <= served_reserve_s < deadline_s")
 
@@ -184,6 +192,13 @@ def _in_process(
     return rows
 
 
+def _spec_stage(settings: SpecStageSettings, time_left: Callable[[], float], progress: Progress) -> dict[str, Any]:
+    try:
+        return measure_spec(settings, time_left=time_left, progress=progress)
+    except Exception as e:  # noqa: BLE001 - a spec that cannot load is a result; the stages after it still run
+        return {"error": f"{type(e).__name__}: {e}"[:800]}
+
+
 def run_gpu_bench(
     settings: GpuBenchSettings,
     out_dir: Path,
@@ -216,9 +231,12 @@ def run_gpu_bench(
         "in_process": [],
         "quality": [],
         "served": None,
+        "spec": None,
         "stages_done_at_s": {},
     }
     record["settings"]["checkpoint"] = str(settings.checkpoint) if settings.checkpoint else None
+    if settings.spec is not None:
+        record["settings"]["spec"]["spec"] = str(settings.spec.spec)
 
     def save(stage: str) -> Report:
         record["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -248,7 +266,8 @@ def run_gpu_bench(
         try:
             record["served"] = measure_served(
                 base, data.test, served_dir, settings.served, device=settings.device.split(":")[0],
-                perf_analyzer=perf_analyzer, time_left=left(), progress=progress,
+                perf_analyzer=perf_analyzer, time_left=left(SPEC_RESERVE_S if settings.spec else 0.0),
+                progress=progress,
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - a failed served stage is a result; the stages after it still run
             record["served"] = {"error": f"{type(e).__name__}: {e}"[:800], "points": []}
@@ -257,6 +276,9 @@ def run_gpu_bench(
         best = best_within_sla(record["served"]["points"])
         record["served"]["best_within_sla"] = best
         save("served")
+    if settings.spec is not None:
+        record["spec"] = _spec_stage(settings.spec, left(), progress)
+        save("spec")
     last_name = settings.models[-1]
     if "large" in settings.models:
         progress("building the large model ...")

@@ -57,6 +57,17 @@ def _gpu(sub: Subparsers) -> None:
     p.add_argument("--requests", type=int, default=512, help="distinct served requests (default 512)")
     p.add_argument("--measurement-ms", type=int, default=2000, help="window per served point (default 2000)")
     p.add_argument("--parity-users", type=int, default=512, help="users scored served and in process (default 512)")
+    p.add_argument(
+        "--spec",
+        type=Path,
+        default=None,
+        help="a team's model spec (rows layout): rows/s and quality per precision, after the served stage",
+    )
+    p.add_argument(
+        "--spec-batches",
+        default="1024,16384,131072",
+        help="rows per timed call of the spec's model (default 1024,16384,131072)",
+    )
     add_perf_analyzer(p)
     p.add_argument("--deadline-s", type=float, default=340.0, help="time budget of the whole run (default 340)")
     p.add_argument("--served-reserve-s", type=float, default=200.0, help="kept for the served stage (default 200)")
@@ -71,6 +82,7 @@ def run_gpu(args: argparse.Namespace) -> int:
     from tritonrec.bench.gpu.inprocess_stage import TimingRule
     from tritonrec.bench.gpu.run import GpuBenchSettings, run_gpu_bench
     from tritonrec.bench.gpu.served_stage import ServedSettings
+    from tritonrec.bench.gpu.spec_stage import SpecStageSettings
     from tritonrec.scorers.torch_device import Execution, Precision
 
     try:
@@ -91,6 +103,18 @@ def run_gpu(args: argparse.Namespace) -> int:
         parity_users=args.parity_users,
         measurement_ms=args.measurement_ms,
     )
+    timing = TimingRule(min_s=args.min_time_s, min_calls=args.min_calls, max_calls=max(200, args.min_calls))
+    spec = None
+    if args.spec is not None:
+        spec = SpecStageSettings(
+            spec=args.spec,
+            device=args.device,
+            batches=tuple(int(b) for b in numbers(args.spec_batches)),
+            precisions=precisions,
+            cast=args.cast,
+            timing=timing,
+            seed=args.seed,
+        )
     settings = GpuBenchSettings(
         device=args.device,
         checkpoint=args.checkpoint,
@@ -105,7 +129,8 @@ def run_gpu(args: argparse.Namespace) -> int:
         quality_users=args.quality_users,
         serve=not args.no_serve,
         served=served,
-        timing=TimingRule(min_s=args.min_time_s, min_calls=args.min_calls, max_calls=max(200, args.min_calls)),
+        spec=spec,
+        timing=timing,
         deadline_s=args.deadline_s,
         served_reserve_s=args.served_reserve_s,
         seed=args.seed,
