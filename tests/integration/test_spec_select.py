@@ -152,3 +152,63 @@ def test_tune_searches_a_spec_models_batcher_and_repo_build_serves_its_choice(ex
     chosen = record["chosen"]["config"]
     assert f"max_batch_size: {chosen['max_batch_size']}" in config and f"count: {chosen['instances']}" in config
     assert f'key: "intra_op_threads"\n  value {{\n    string_value: "{chosen["threads"]}"' in config
+
+
+def test_batching_compares_a_spec_models_batcher_settings_side_by_side(exported, perf_analyzer):
+    work = exported
+    out = work / "batching"
+    args = [
+        "bench", "batching", "--spec", str(work / "spec.toml"), "--export", str(work / "export"), "--out", str(out),
+        "--settings", "no_batching,dynamic,dynamic_no_preferred,dynamic_1_instance", "--concurrency", "2",
+        "--requests", "64", "--repeats", "2", "--window-s", "1", "--stability-pct", "100000",
+        "--perf-analyzer", str(perf_analyzer), "--query-skew", "1.0",
+    ]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((out / "batching.json").read_text())
+    assert record["model"] == "history_ranker_cpu" and record["traffic"]["layout"] == "query_candidates"
+    results = record["results"]
+    assert set(results) == {"no_batching", "dynamic", "dynamic_no_preferred", "dynamic_1_instance"}
+    # the settings are applied to what `repo build --spec` ships: 64 queries, no preferred sizes, 2 instances
+    assert results["no_batching"]["config"]["dynamic"] is False
+    assert results["dynamic"]["config"] == {**results["dynamic"]["config"], "max_batch_size": 64, "instances": 2}
+    assert results["dynamic_1_instance"]["config"]["instances"] == 1
+    assert results["dynamic_no_preferred"]["same_as"] == "dynamic"  # measured once, said so
+    for name in ("no_batching", "dynamic", "dynamic_1_instance"):
+        row = results[name]
+        assert row["tool"] == "perf_analyzer" and row["errors"] == [] and row["same_as"] is None
+        assert row["candidates_per_second"]["n"] == 2 and row["candidates_per_second"]["median"] > 0
+    assert results["no_batching"]["vs_no_batching"]["ratio"] == 1.0
+    markdown = (out / "batching.md").read_text()
+    assert "| dynamic | dynamic batching: up to 64 queries, preferred none, 2 ms delay, 2 instances |" in markdown
+    assert "| dynamic_no_preferred | dynamic batching: up to 64 queries, preferred none, 2 ms delay, 2 instances " \
+           "| same configuration as `dynamic` |" in markdown  # fmt: skip
+
+
+def test_efficiency_measures_a_spec_model_served_against_its_own_sessions_in_process(exported, perf_analyzer, capsys):
+    work = exported
+    out = work / "efficiency"
+    args = [
+        "bench", "efficiency", "--spec", str(work / "spec.toml"), "--export", str(work / "export"), "--out", str(out),
+        "--concurrency", "2,4", "--repeats", "2", "--in-process-s", "1", "--window-s", "1", "--warmup-s", "0.5",
+        "--stability-pct", "100000", "--perf-analyzer", str(perf_analyzer), "--query-skew", "1.0",
+    ]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((out / "efficiency.json").read_text())
+    assert record["model"] == "history_ranker_cpu" and record["batch_unit"] == "queries"
+    assert record["serving_shape"]["instances"] == 2 and record["serving_shape"]["runtime"] == "onnxruntime"
+    assert record["traffic"]["layout"] == "query_candidates" and record["traffic"]["query_skew"] == 1.0
+    (result,) = record["results"]
+    assert result["concurrency"] in (2, 4) and [p["concurrency"] for p in result["search"]] == [2, 4]
+    assert len(result["pairs"]) == 2
+    for pair in result["pairs"]:
+        assert pair["batch_sizes"] and all(int(size) >= 1 for size in pair["batch_sizes"])  # queries per execution
+        local = pair["in_process"]
+        assert local["candidates_per_second"] > 0 and local["session_runs"] > 0 and local["mean_batch_size"] >= 1
+        assert pair["efficiency"] == round(pair["served_cand_per_s"] / local["candidates_per_second"], 4)
+    assert 0 < result["efficiency"] < 5
+    markdown = (out / "efficiency.md").read_text()
+    assert "# Serving efficiency: history_ranker_cpu, like for like" in markdown
+    assert "In process: 2 ONNX Runtime session(s)" in markdown and "executions per queries-per-batch" in markdown
+
+    assert main([*args[:8], "--url", "localhost:1"]) != 0
+    assert "--url does not apply" in capsys.readouterr().err

@@ -26,7 +26,14 @@ from tritonrec.repository import VARIANTS, Batching, Variant, VariantName
 from tritonrec.serving.endpoint import local_endpoint
 from tritonrec.spread import Spread, compare, shuffled_trials
 
-__all__ = ["BATCHER_SETTINGS", "BatchingSettings", "batching_variants", "run_batching_bench", "write_markdown"]
+__all__ = [
+    "BATCHER_SETTINGS",
+    "BatchingSettings",
+    "batching_variants",
+    "ratio_text",
+    "run_batching_bench",
+    "write_markdown",
+]
 
 BASELINE = "no_batching"
 # name -> (what it is, changes to ranker_cpu)
@@ -146,13 +153,18 @@ def _cell(entry: dict[str, Any] | None, key: str, fmt: str) -> str:
     return Spread.from_dict(entry["summary"][key]).text(fmt)
 
 
-def _ratio(versus: dict[str, Any] | None, tool: str) -> str:
-    if not versus or not versus.get(tool):
+def ratio_text(comparison: dict[str, Any] | None) -> str:
+    """A ratio against the baseline as the tables show it: median (min-max), and the verdict when it is none."""
+    if not comparison:
         return "-"
-    c = versus[tool]
+    c = comparison
     return f"{c['ratio']:.2f}x ({c['ratio_min']:.2f}-{c['ratio_max']:.2f})" + (
         "" if c["measurable"] else ", no measurable difference"
     )
+
+
+def _ratio(versus: dict[str, Any] | None, tool: str) -> str:
+    return ratio_text(versus.get(tool) if versus else None)
 
 
 def write_markdown(report: dict[str, Any]) -> str:

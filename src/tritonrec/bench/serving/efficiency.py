@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from tritonrec.contract import CANDIDATES, DEFAULT_MODEL, HISTORY, REAL_INDEX, S
 from tritonrec.errors import ConfigError
 from tritonrec.measure.loadgen import LoadMode, PointSettings, PreparedRequest, prepare_requests, server_breakdown
 from tritonrec.measure.points import PaSettings, Target, run_ours, run_theirs, side_by_side, summarize_runs
+from tritonrec.measure.spec_traffic import FeatureRequest
 from tritonrec.measure.traffic import CandidateCounts, Distribution, TrafficSpec, load_user_pool
 from tritonrec.records import Progress, Report, markdown_header, new_record, quiet, write_report
 from tritonrec.serving.endpoint import local_endpoint
@@ -60,10 +62,14 @@ from tritonrec.spread import Spread, spread
 
 __all__ = [
     "EfficiencySettings",
+    "InProcess",
     "ServingShape",
     "cpu_breakdown",
+    "drawn_batch_sizes",
     "in_process_throughput",
+    "measure_pairs",
     "run_efficiency_bench",
+    "sessions_side_by_side",
     "write_markdown",
 ]
 
@@ -103,13 +109,14 @@ class EfficiencySettings:
 
 @dataclass(frozen=True, slots=True)
 class ServingShape:
-    """How the served variant runs the model: instances, threads each, the history length, layout and file."""
+    """How the served variant runs the model: instances, threads each, the history length, layout, file, runtime."""
 
     instances: int
     threads: int
     history_len: int
     layout: str = "padded"
     onnx_file: str = "model.onnx"
+    runtime: str = "onnxruntime"
 
     @classmethod
     def of(cls, config: dict[str, Any], history_len: int) -> ServingShape:
@@ -118,7 +125,7 @@ class ServingShape:
         params = {k: v.get("string_value", "0") for k, v in config.get("parameters", {}).items()}
         threads = session_threads(config)
         layout, onnx_file = params.get("layout", "padded"), params.get("onnx_file", "model.onnx")
-        return cls(instances, threads, history_len, layout, onnx_file)
+        return cls(instances, threads, history_len, layout, onnx_file, params.get("runtime", "onnxruntime"))
 
 
 def _counts(text: str) -> CandidateCounts:
@@ -130,16 +137,21 @@ def _counts(text: str) -> CandidateCounts:
     return CandidateCounts(low=int(low), high=int(high), distribution=Distribution.UNIFORM)
 
 
+def drawn_batch_sizes(batch_sizes: dict[str, int], seed: int) -> list[int]:
+    """Batch sizes drawn with the frequencies Triton formed them (its executions per batch size), at least 64."""
+    sizes = np.array([int(b) for b in batch_sizes], dtype=np.int64)
+    weights = np.array(list(batch_sizes.values()), dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    drawn: list[int] = rng.choice(sizes, size=max(64, int(weights.sum())), p=weights / weights.sum()).tolist()
+    return drawn
+
+
 def _replayed_batches(
     requests: list[PreparedRequest], batch_sizes: dict[str, int], shape: ServingShape, seed: int
 ) -> list[tuple[dict[str, Any], int]]:
     """Batches drawn with the batch-size frequencies Triton formed, filled in order, packed as the server packs."""
-    sizes = np.array([int(b) for b in batch_sizes], dtype=np.int64)
-    weights = np.array(list(batch_sizes.values()), dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    drawn = rng.choice(sizes, size=max(64, int(weights.sum())), p=weights / weights.sum())
     batches, at = [], 0
-    for b in drawn.tolist():
+    for b in drawn_batch_sizes(batch_sizes, seed):
         group = [requests[(at + k) % len(requests)] for k in range(b)]
         at += b
         pairs = [(r.history[None, :], r.candidates[None, :]) for r in group]
@@ -166,12 +178,25 @@ def in_process_throughput(
     if not batch_sizes:
         raise ConfigError("no batch sizes to replay: the served run executed nothing")
     batches = _replayed_batches(requests, batch_sizes, shape, seed)
-    sessions = [open_session(model_path, shape.threads) for _ in range(shape.instances)]
+    sessions = [open_session(model_path, shape.threads, shape.runtime) for _ in range(shape.instances)]
+    mean_users = round(float(np.mean([len(b[0][HISTORY]) for b in batches])), 2)
+    return {**sessions_side_by_side(sessions, SCORES, batches, duration_s), "mean_batch_users": mean_users}
+
+
+def sessions_side_by_side(
+    sessions: list[Any], output: str, batches: list[tuple[dict[str, Any], int]], duration_s: float
+) -> dict[str, Any]:
+    """Real candidates/s of ``sessions`` run side by side in threads over ``batches`` (feeds, real candidates).
+
+    One thread per session, as one per served instance; ``session.run`` releases the GIL. Also the process's CPU
+    seconds over the run and per 1,000 candidates (the model's own work, for ``cpu_efficiency``).
+    """
+    instances = len(sessions)
     for session in sessions:
-        session.run([SCORES], batches[0][0])  # warm up
-    done = [0] * shape.instances
-    runs = [0] * shape.instances
-    start = threading.Barrier(shape.instances + 1)
+        session.run([output], batches[0][0])  # warm up
+    done = [0] * instances
+    runs = [0] * instances
+    start = threading.Barrier(instances + 1)
     deadline: list[float] = []
 
     def work(k: int) -> None:
@@ -179,12 +204,12 @@ def in_process_throughput(
         i = k
         while time.perf_counter() < deadline[0]:
             feeds, n = batches[i % len(batches)]
-            sessions[k].run([SCORES], feeds)
+            sessions[k].run([output], feeds)
             done[k] += n
             runs[k] += 1
-            i += shape.instances
+            i += instances
 
-    threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(shape.instances)]
+    threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(instances)]
     for t in threads:
         t.start()
     deadline.append(time.perf_counter() + duration_s)
@@ -200,24 +225,28 @@ def in_process_throughput(
         "cpu_ms_per_1k_candidates": round(1e6 * cpu_s / max(sum(done), 1), 4),
         "session_runs": sum(runs),
         "elapsed_s": round(elapsed, 2),
-        "mean_batch_users": round(float(np.mean([len(b[0][HISTORY]) for b in batches])), 2),
     }
 
 
+Requests = list[PreparedRequest] | list[FeatureRequest]
+InProcess = Callable[[dict[str, int], int], dict[str, Any]]
+"""The in-process side of a pair: (the batch sizes Triton formed, the pair's index) -> its measurement."""
+
+
 def _search(
-    target: Target, requests: list[PreparedRequest], settings: EfficiencySettings, progress: Progress
+    target: Target, model: str, requests: Requests, settings: EfficiencySettings, progress: Progress
 ) -> tuple[int, list[dict[str, Any]]]:
     """The concurrency with the most served candidates/s (perf_analyzer's view where available), and the curve."""
     curve = []
     for c in settings.concurrencies:
         progress(f"  searching: concurrency {c} ...")
         run = (
-            run_theirs(target, MODEL, requests, LoadMode.CLOSED, c, settings.perf_analyzer)
+            run_theirs(target, model, requests, LoadMode.CLOSED, c, settings.perf_analyzer)
             if target.perf_analyzer
-            else run_ours(target, MODEL, requests, LoadMode.CLOSED, c, settings.point)
+            else run_ours(target, model, requests, LoadMode.CLOSED, c, settings.point)
         )
         if "error" in run:
-            run = run_ours(target, MODEL, requests, LoadMode.CLOSED, c, settings.point)
+            run = run_ours(target, model, requests, LoadMode.CLOSED, c, settings.point)
         curve.append({"concurrency": c, "candidates_per_second": float(run["candidates_per_second"])})
     best = max(curve, key=lambda point: point["candidates_per_second"])
     return int(best["concurrency"]), curve
@@ -270,10 +299,10 @@ def cpu_breakdown(ours: dict[str, Any], model_ms_per_1k: float, cores: int) -> d
 
 
 def _theirs_with_batches(
-    target: Target, client: RankingClient, requests: list[PreparedRequest], c: int, settings: EfficiencySettings
+    target: Target, client: RankingClient, requests: Requests, c: int, settings: EfficiencySettings
 ) -> dict[str, Any]:
     before = client.raw_statistics()
-    run = run_theirs(target, MODEL, requests, LoadMode.CLOSED, c, settings.perf_analyzer)
+    run = run_theirs(target, client.model, requests, LoadMode.CLOSED, c, settings.perf_analyzer)
     run["server_statistics"] = server_breakdown(before, client.raw_statistics())
     return run
 
@@ -293,11 +322,35 @@ def _one_traffic(
         load_user_pool(traffic, history_len=limits.max_history).sample(settings.requests), limits, MODEL
     )
     progress(f"traffic {text} candidates:")
-    c, curve = _search(target, requests, settings, progress)
+
+    def local(batches: dict[str, int], repeat: int) -> dict[str, Any]:
+        return in_process_throughput(
+            model_dir / shape.onnx_file, requests, batches, shape, settings.in_process_s, seed=repeat
+        )
+
+    label = f"beauty users, {text} candidates" + (" (uniform)" if "-" in text else "")
+    return measure_pairs(target, client, requests, label, settings, local, progress)
+
+
+def measure_pairs(
+    target: Target,
+    client: RankingClient,
+    requests: Requests,
+    label: str,
+    settings: EfficiencySettings,
+    local: InProcess,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Served + in-process pairs of ``client.model`` on ``requests`` at its best concurrency (``label``: the traffic).
+
+    The served side is our generator and perf_analyzer (where given) at the concurrency :func:`_search` finds; the
+    in-process side is ``local`` on the batch sizes Triton formed in the run the headline is read from.
+    """
+    c, curve = _search(target, client.model, requests, settings, progress)
     ours_runs, theirs_runs, pairs = [], [], []
     for repeat in range(settings.repeats):
         progress(f"  concurrency {c}, run {repeat + 1}/{settings.repeats}: served ...")
-        ours = run_ours(target, MODEL, requests, LoadMode.CLOSED, c, settings.point, seed=settings.seed + repeat)
+        ours = run_ours(target, client.model, requests, LoadMode.CLOSED, c, settings.point, seed=settings.seed + repeat)
         ours_runs.append(ours)
         theirs = _theirs_with_batches(target, client, requests, c, settings) if target.perf_analyzer else None
         if theirs is not None:
@@ -307,20 +360,18 @@ def _one_traffic(
         served_cand = float(theirs["candidates_per_second"] if use_pa and theirs else ours["candidates_per_second"])
         batches = (theirs["server_statistics"] if use_pa and theirs else ours["server"])["batch_sizes"]
         progress(f"  concurrency {c}, run {repeat + 1}/{settings.repeats}: in process ...")
-        local = in_process_throughput(
-            model_dir / shape.onnx_file, requests, batches, shape, settings.in_process_s, seed=repeat
-        )
+        in_process = local(batches, repeat)
         served_cpu = _server_cpu_per_1k(ours)  # cpu_efficiency: in-process CPU per candidate over the server's
-        breakdown = cpu_breakdown(ours, local["cpu_ms_per_1k_candidates"], serving_cpus())
+        breakdown = cpu_breakdown(ours, in_process["cpu_ms_per_1k_candidates"], serving_cpus())
         pairs.append(
             {
                 "served_tool": "perf_analyzer" if use_pa else "tritonrec",
                 "served_cand_per_s": served_cand,
-                "in_process": local,
+                "in_process": in_process,
                 "batch_sizes": batches,
-                "efficiency": round(served_cand / local["candidates_per_second"], 4),
+                "efficiency": round(served_cand / in_process["candidates_per_second"], 4),
                 "cpu_efficiency": (
-                    None if served_cpu is None else round(local["cpu_ms_per_1k_candidates"] / served_cpu, 4)
+                    None if served_cpu is None else round(in_process["cpu_ms_per_1k_candidates"] / served_cpu, 4)
                 ),
                 "server_cpu_ms_per_1k_candidates": served_cpu,
                 "cpu_breakdown": breakdown,
@@ -332,7 +383,7 @@ def _one_traffic(
     breakdowns = [p["cpu_breakdown"] for p in pairs if p["cpu_breakdown"]]
     summary_ours, summary_theirs = summarize_runs(ours_runs), summarize_runs(theirs_runs) if theirs_runs else None
     return {
-        "traffic": f"beauty users, {text} candidates" + (" (uniform)" if "-" in text else ""),
+        "traffic": label,
         "efficiency": round(eff.median, 4),
         "efficiency_min": round(eff.min, 4),
         "efficiency_max": round(eff.max, 4),
@@ -390,6 +441,7 @@ def run_efficiency_bench(
         ]
     report = {
         **new_record(command, tritonserver=server_version, perf_analyzer=perf_analyzer is not None),
+        "model": MODEL,
         "url": url or "local (bundled tritonserver)",
         "server_cpu_measured": target.cpu.server is not None,
         "settings": asdict(settings),
@@ -399,12 +451,16 @@ def run_efficiency_bench(
     return write_report(out_dir, "efficiency", report, write_markdown(report))
 
 
+_RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+
+
 def write_markdown(report: dict[str, Any]) -> str:
     """Render the efficiency report (every figure from ``report``)."""
     shape, s = report["serving_shape"], report["settings"]
     lines = [
-        *markdown_header(f"Serving efficiency: {MODEL}, like for like", report),
-        f"In process: {shape['instances']} ONNX Runtime session(s) x {shape['threads']} thread(s) side by side, as "
+        *markdown_header(f"Serving efficiency: {report.get('model', MODEL)}, like for like", report),
+        f"In process: {shape['instances']} {_RUNTIME_NAMES.get(shape.get('runtime', ''), 'ONNX Runtime')} "
+        f"session(s) x {shape['threads']} thread(s) side by side, as "
         f"the served variant runs, on the batch sizes Triton formed, packed as `model.py` packs them. "
         f"{s['repeats']} served + in-process pair(s) per traffic; efficiency is median (min-max) over the pairs.",
         "",
@@ -445,7 +501,8 @@ def write_markdown(report: dict[str, Any]) -> str:
             else ""
         )
         lines.append(f"- {r['traffic']}: {curve}{flag}")
-    lines += ["", "Batch sizes replayed (executions per users-per-batch), per pair:", ""]
+    unit = report.get("batch_unit", "users")
+    lines += ["", f"Batch sizes replayed (executions per {unit}-per-batch), per pair:", ""]
     for r in report["results"]:
         for i, p in enumerate(r["pairs"], start=1):
             shown = ", ".join(f"{b}: {n}" for b, n in sorted(p["batch_sizes"].items(), key=lambda kv: int(kv[0])))

@@ -46,6 +46,12 @@ def add_export_out(p: argparse.ArgumentParser, results: str) -> None:
     p.add_argument("--out", type=Path, required=True, help=f"results folder ({results})")
 
 
+def add_spec_traffic(p: argparse.ArgumentParser, what: str) -> None:
+    """``--spec`` (``what`` it does with the spec) and ``--query-skew``: requests drawn from its evaluation rows."""
+    p.add_argument("--spec", type=Path, default=None, help=f"a model spec: {what}")
+    p.add_argument("--query-skew", type=float, default=0.0, help="with --spec: Zipf skew over queries (default 0)")
+
+
 def add_target(p: argparse.ArgumentParser) -> None:
     """``--url`` (a running Triton) or ``--export`` (served here), one of them."""
     where = p.add_mutually_exclusive_group(required=True)

@@ -11,6 +11,7 @@ from tritonrec.cli.bench.options import (
     add_export_out,
     add_point,
     add_repeats,
+    add_spec_traffic,
     add_target,
     endpoint_url,
     finish,
@@ -30,6 +31,7 @@ from tritonrec.cli.common import (
 from tritonrec.errors import ConfigError
 
 if TYPE_CHECKING:
+    from tritonrec.bench.serving.efficiency import EfficiencySettings
     from tritonrec.cli.bench.options import Subparsers
 
 __all__ = ["register"]
@@ -129,14 +131,10 @@ def _sweep(sub: Subparsers) -> None:
         p.add_argument("--concurrency", default=concurrency, help=f"closed-loop concurrencies (default {concurrency})")
         p.add_argument("--requests", type=int, default=1024, help="distinct requests drawn (default 1024)")
         add_traffic(p)
-        p.add_argument(
-            "--spec",
-            type=Path,
-            default=None,
-            help="a model spec: requests from its evaluation rows (one query each) instead of Beauty users; give "
-            "--model, the served name",
+        add_spec_traffic(
+            p,
+            "requests from its evaluation rows (one query each) instead of Beauty users; give --model, the served name",
         )
-        p.add_argument("--query-skew", type=float, default=0.0, help="with --spec: Zipf skew over queries (default 0)")
         p.add_argument(
             "--rows-per-request",
             type=int,
@@ -221,6 +219,17 @@ def _efficiency(sub: Subparsers) -> None:
     )
     p.add_argument("--concurrency", default="4,8,16,32,64", help="each measured; the best is used")
     p.add_argument("--in-process-s", type=float, default=6.0, help="time per in-process measurement (default 6 s)")
+    add_spec_traffic(
+        p,
+        "its <name>_cpu (--export: its `export onnx --spec` folder) served here on requests drawn from its "
+        "evaluation rows, against its own sessions in process (--traffics and --url do not apply)",
+    )
+    p.add_argument(
+        "--tuned",
+        type=Path,
+        default=None,
+        help="with --spec: serve the configuration a `bench tune --spec` report chose",
+    )
     add_point(p)
     add_repeats(p)
     add_perf_analyzer(p)
@@ -231,6 +240,8 @@ def run_efficiency(args: argparse.Namespace) -> int:
     """Triton over gRPC vs in-process ONNX Runtime; print efficiency.md."""
     from tritonrec.bench.serving.efficiency import EfficiencySettings, run_efficiency_bench
 
+    if args.spec is None and args.tuned is not None:
+        raise ConfigError("--tuned needs --spec (the bundled ranker_cpu is measured as served at --url or shipped)")
     settings = EfficiencySettings(
         traffics=tuple(names(args.traffics)),
         concurrencies=tuple(int(c) for c in numbers(args.concurrency)),
@@ -239,6 +250,8 @@ def run_efficiency(args: argparse.Namespace) -> int:
         in_process_s=args.in_process_s,
         point=point_settings(args),
     )
+    if args.spec is not None:
+        return _spec_efficiency(args, settings)
     report = run_efficiency_bench(
         args.export,
         args.out,
@@ -257,6 +270,12 @@ def _batching(sub: Subparsers) -> None:
     p.add_argument("--candidates", default="8,200", help="candidate counts (default 8,200)")
     p.add_argument("--concurrency", type=int, default=16, help="closed-loop concurrency (default 16)")
     p.add_argument("--settings", default="", help="comma-separated batcher settings (default: all)")
+    add_spec_traffic(
+        p,
+        "the settings applied to its <name>_cpu (--export: its `export onnx --spec` folder), side by side on "
+        "requests drawn from its evaluation rows (--candidates does not apply)",
+    )
+    p.add_argument("--requests", type=int, default=512, help="with --spec: distinct requests drawn (default 512)")
     add_point(p)
     add_repeats(p)
     add_perf_analyzer(p)
@@ -271,6 +290,8 @@ def run_batching(args: argparse.Namespace) -> int:
     unknown = sorted(set(chosen) - set(BATCHER_SETTINGS))
     if unknown:
         raise ConfigError(f"unknown batcher setting(s) {unknown}; known: {list(BATCHER_SETTINGS)}")
+    if args.spec is not None:
+        return _spec_batching(args, chosen)
     settings = BatchingSettings(
         settings=chosen,
         candidate_counts=tuple(int(n) for n in numbers(args.candidates)),
@@ -284,6 +305,61 @@ def run_batching(args: argparse.Namespace) -> int:
         args.out,
         settings,
         command=command_line(),
+        perf_analyzer=perf_analyzer_from_args(args.perf_analyzer),
+        progress=Console().show,
+    )
+    return finish(report)
+
+
+def _spec_batching(args: argparse.Namespace, chosen: tuple[str, ...]) -> int:
+    from tritonrec.bench.serving.spec_batching import SpecBatchingSettings, run_spec_batching_bench
+    from tritonrec.measure.points import PaSettings
+    from tritonrec.measure.spec_traffic import SpecTraffic
+    from tritonrec.spec import load_spec
+
+    point = point_settings(args)
+    settings = SpecBatchingSettings(
+        settings=chosen,
+        concurrency=args.concurrency,
+        requests=args.requests,
+        repeats=args.repeats,
+        point=point,
+        perf_analyzer=PaSettings(measurement_ms=round(point.window_s * 1000), stability_pct=round(point.stability_pct)),
+    )
+    report = run_spec_batching_bench(
+        args.export,
+        args.out,
+        load_spec(args.spec),
+        settings,
+        SpecTraffic(skew=args.query_skew, seed=args.seed),
+        command=command_line(),
+        perf_analyzer=perf_analyzer_from_args(args.perf_analyzer),
+        progress=Console().show,
+    )
+    return finish(report)
+
+
+def _spec_efficiency(args: argparse.Namespace, settings: EfficiencySettings) -> int:
+    from tritonrec.bench.serving.spec_efficiency import run_spec_efficiency_bench
+    from tritonrec.measure.spec_traffic import SpecTraffic
+    from tritonrec.spec import load_spec
+
+    if args.url is not None:
+        raise ConfigError("--spec serves the spec's model here from --export: --url does not apply")
+    spec = load_spec(args.spec)
+    variant = None
+    if args.tuned is not None:
+        from tritonrec.bench.tuning.tune import spec_tuned_variant
+
+        variant = spec_tuned_variant(args.tuned, spec)
+    report = run_spec_efficiency_bench(
+        args.export,
+        args.out,
+        spec,
+        settings,
+        SpecTraffic(skew=args.query_skew, seed=args.seed),
+        command=command_line(),
+        variant=variant,
         perf_analyzer=perf_analyzer_from_args(args.perf_analyzer),
         progress=Console().show,
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tritonrec.cli.bench.options import (
     add_export_out,
+    add_spec_traffic,
     finish,
     required_perf_analyzer,
 )
@@ -82,15 +83,12 @@ def _tune(sub: Subparsers) -> None:
         help="a `bench model-analyzer` report (folder or model_analyzer.json): its best configuration joins the "
         "side-by-side confirmation as 'model analyzer'",
     )
-    p.add_argument(
-        "--spec",
-        type=Path,
-        default=None,
-        help="a model spec: tune its <name>_cpu (--export: its `export onnx --spec` folder) on requests drawn from its "
-        "evaluation rows; --max-batch-sizes then counts rows (rows layout; default 64,256,1024,4096) or queries "
-        "(default 1,4,16,64), and the layout is the spec's",
+    add_spec_traffic(
+        p,
+        "tune its <name>_cpu (--export: its `export onnx --spec` folder) on requests drawn from its evaluation "
+        "rows; --max-batch-sizes then counts rows (rows layout; default 64,256,1024,4096) or queries (default "
+        "1,4,16,64), and the layout is the spec's",
     )
-    p.add_argument("--query-skew", type=float, default=0.0, help="with --spec: Zipf skew over queries (default 0)")
     add_traffic(p)
     add_perf_analyzer(p)
     p.set_defaults(handler=run_tune)
@@ -201,14 +199,11 @@ def _model_analyzer(sub: Subparsers) -> None:
         default=None,
         help="the model-analyzer binary (default: $MODEL_ANALYZER, .tools/model_analyzer, /work/ma/venv, PATH)",
     )
-    p.add_argument(
-        "--spec",
-        type=Path,
-        default=None,
-        help="a model spec: search its <name>_cpu (--export: its `export onnx --spec` folder) on requests drawn from "
-        "its evaluation rows, as `bench tune --spec` measures it",
+    add_spec_traffic(
+        p,
+        "search its <name>_cpu (--export: its `export onnx --spec` folder) on requests drawn from its "
+        "evaluation rows, as `bench tune --spec` measures it",
     )
-    p.add_argument("--query-skew", type=float, default=0.0, help="with --spec: Zipf skew over queries (default 0)")
     add_traffic(p)
     add_perf_analyzer(p)
     p.set_defaults(handler=run_model_analyzer)
