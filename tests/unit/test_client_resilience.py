@@ -160,7 +160,7 @@ class _PoisonSession:
 def _model(model_py, layout="padded"):
     model = model_py.TritonPythonModel()
     model.max_history, model.max_candidates, model.output_name = 4, 8, "scores"
-    model.session, model.layout = _PoisonSession(), layout
+    model.session, model.layout, model.cancel_check = _PoisonSession(), layout, True
     return model
 
 
@@ -185,3 +185,26 @@ def test_a_cancelled_request_is_answered_cancelled_and_not_scored(model_py):
     responses = _model(model_py).execute(requests)
     assert responses[0].error.code == "CANCELLED"
     assert responses[1].error is None and responses[1].output_tensors[0].array.tolist() == [[4.0]]
+
+
+def test_without_the_cancel_check_no_request_asks_the_server_and_each_is_scored(model_py):
+    class _NoAsking(_Request):
+        def is_cancelled(self):
+            raise AssertionError("is_cancelled() was called: a round trip the config turned off")
+
+    model = _model(model_py)
+    model.cancel_check = False
+    responses = model.execute([_NoAsking(np.array([[1]], np.int64), np.array([[40]], np.int64), cancelled=True)])
+    assert responses[0].error is None and responses[0].output_tensors[0].array.tolist() == [[4.0]]
+
+
+def test_the_cancel_check_is_a_config_parameter_of_ranker_cpu_on_by_default():
+    from tritonrec.bench.serving.batching import batching_variants
+    from tritonrec.data.feature_spec import FeatureSpec
+    from tritonrec.repository import VARIANTS, VariantName, model_config
+
+    shipped, unchecked = batching_variants(("dynamic", "dynamic_no_cancel_check"))
+    assert VARIANTS[VariantName.CPU].cancel_check and shipped.cancel_check and not unchecked.cancel_check
+    spec = FeatureSpec(n_items=10, history_len=30)
+    for variant, value in ((shipped, "1"), (unchecked, "0")):
+        assert model_config(variant, spec).parameters["cancel_check"].string_value == value

@@ -183,6 +183,9 @@ class Variant:
             real candidates, histories trimmed to the batch's longest); ``offsets`` (native GPU backends: Triton's
             ragged batching concatenates the candidates and passes ``candidate_offsets``).
         batching: dynamic batching and queue policy.
+        cancel_check: ``ranker_cpu`` only: ask Triton whether each request was cancelled before scoring it
+            (``request.is_cancelled()``, a round trip from the Python stub to the server per request; the config's
+            ``cancel_check`` parameter). ``tritonrec bench batching`` measures its cost (``dynamic_no_cancel_check``).
     """
 
     name: str
@@ -198,6 +201,7 @@ class Variant:
     runtime: str = "onnxruntime"
     layout: str = "padded"
     batching: Batching = dataclasses.field(default_factory=Batching)
+    cancel_check: bool = True
 
     def __post_init__(self) -> None:
         allowed = _LAYOUTS[self.kind]
@@ -436,6 +440,7 @@ def _backend_fields(config: mc.ModelConfig, variant: Variant) -> None:
         config.parameters["layout"].string_value = variant.layout
         config.parameters["runtime"].string_value = variant.runtime
         config.parameters["intra_op_threads"].string_value = str(variant.cpu_threads)
+        config.parameters["cancel_check"].string_value = "1" if variant.cancel_check else "0"
     elif variant.kind is VariantKind.PYTHON_TORCH:
         config.backend = "python"  # runs model.py; the torch.export program is a parameter
         config.parameters["program_file"].string_value = variant.artifact

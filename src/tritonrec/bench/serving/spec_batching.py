@@ -176,4 +176,14 @@ def write_spec_markdown(record: dict[str, Any]) -> str:
             f"| {name} | {row['description']} | {_spread(row['candidates_per_second'], ',.0f')} "
             f"| {_spread(row['p99_ms'], '.1f')} | {ratio_text(row.get(f'vs_{BASELINE}'))} | {len(row['errors'])} |"
         )
+    failed = [(name, row["errors"]) for name, row in record["results"].items() if row["errors"] and not row["same_as"]]
+    if failed:
+        lines += ["", "Failed runs (the tool's own words):", ""]
+        lines += [f"- {name}: {len(errors)} run(s): `{_reason(errors[0])}`" for name, errors in failed]
     return "\n".join([*lines, ""])
+
+
+def _reason(error: str) -> str:
+    """The line of a tool's output that says what failed (perf_analyzer's ``Failed ...``), else its last line."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    return next((line for line in lines if line.startswith("Failed")), lines[-1] if lines else "?")[:200]
