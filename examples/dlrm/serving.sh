@@ -4,7 +4,7 @@
 # batching --spec` (the batcher settings of dlrm_cpu side by side), both on requests drawn from the model's
 # evaluation queries. Trains and exports first when artifacts/dlrm has no export:
 #
-#   bash examples/dlrm/serving.sh bench/results/<date>-<machine>/dlrm-serving     # about 10 min on 2 cores
+#   bash examples/dlrm/serving.sh bench/results/<date>-<machine>/dlrm-serving     # about 18 min on 2 cores
 #
 # OUT gets efficiency/ (efficiency.json/.md) and batching/ (batching.json/.md). Environment: ROWS (1000000),
 # EPOCHS (2), SKEW (1.0), REPEATS (3).
