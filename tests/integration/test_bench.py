@@ -157,15 +157,15 @@ def test_batching_off_runs_one_user_per_execution(export_dir, tmp_path, perf_ana
         candidate_counts=(8,),
         concurrency=8,
         requests=64,
-        settings=("no_batching", "dynamic", "dynamic_no_cancel_check"),
+        settings=("no_batching", "dynamic", "dynamic_cancel_check"),
         repeats=2,
         point=QUICK,
         perf_analyzer=PaSettings(measurement_ms=1000, stability_pct=100_000),
     )
     report = run_batching_bench(export_dir, tmp_path, settings, command="test", perf_analyzer=perf_analyzer).record
     points = report["results"]["8"]
-    unchecked = points["dynamic_no_cancel_check"]["tritonrec"]["runs"]  # model.py with cancel_check 0, served
-    assert all(r["requests_per_second"] > 0 and r["errors"] == 0 for r in unchecked)
+    checked = points["dynamic_cancel_check"]["tritonrec"]["runs"]  # model.py asking is_cancelled(), served
+    assert all(r["requests_per_second"] > 0 and r["errors"] == 0 for r in checked)
     assert all(r["server"]["mean_batch_users"] == 1.0 for r in points["no_batching"]["tritonrec"]["runs"])
     assert all(r["server"]["mean_batch_users"] > 1.0 for r in points["dynamic"]["tritonrec"]["runs"])  # 8 in flight
     assert all(len(p["tritonrec"]["runs"]) == 2 and p["tritonrec"]["summary"]["runs"] == 2 for p in points.values())

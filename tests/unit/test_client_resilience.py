@@ -198,13 +198,13 @@ def test_without_the_cancel_check_no_request_asks_the_server_and_each_is_scored(
     assert responses[0].error is None and responses[0].output_tensors[0].array.tolist() == [[4.0]]
 
 
-def test_the_cancel_check_is_a_config_parameter_of_ranker_cpu_on_by_default():
+def test_the_cancel_check_is_a_config_parameter_of_ranker_cpu_off_by_default():
     from tritonrec.bench.serving.batching import batching_variants
     from tritonrec.data.feature_spec import FeatureSpec
     from tritonrec.repository import VARIANTS, VariantName, model_config
 
-    shipped, unchecked = batching_variants(("dynamic", "dynamic_no_cancel_check"))
-    assert VARIANTS[VariantName.CPU].cancel_check and shipped.cancel_check and not unchecked.cancel_check
+    shipped, checked = batching_variants(("dynamic", "dynamic_cancel_check"))
+    assert not VARIANTS[VariantName.CPU].cancel_check and not shipped.cancel_check and checked.cancel_check
     spec = FeatureSpec(n_items=10, history_len=30)
-    for variant, value in ((shipped, "1"), (unchecked, "0")):
+    for variant, value in ((shipped, "0"), (checked, "1")):
         assert model_config(variant, spec).parameters["cancel_check"].string_value == value

@@ -29,7 +29,7 @@ def test_each_setting_changes_only_its_own_fields_of_the_shipped_rows_batching(s
     assert variants["dynamic_no_delay"].batching.max_batch_size == 4096  # the spec's rows, not ranker_cpu's 64 users
     assert variants["dynamic_1_instance"].instance_count == 1
     # the spec's batching has no preferred sizes, and its model.py asks no cancellation: the same configuration
-    assert variants["dynamic_no_preferred"] == shipped and variants["dynamic_no_cancel_check"] == shipped
+    assert variants["dynamic_no_preferred"] == shipped and variants["dynamic_cancel_check"] == shipped
     assert describe(shipped, spec) == "dynamic batching: up to 4,096 rows, preferred none, 2 ms delay, 2 instances"
     assert describe(variants["no_batching"], spec) == "default scheduler: one request per execution, 2 instances"
 

@@ -5,8 +5,9 @@ onnxruntime and Triton's ``triton_python_backend_utils``, so it also runs in a s
 onnxruntime installed; the pure functions below are imported and unit-tested from ``tritonrec.repository``.
 
 One ``execute()`` call gets every request of a dynamic batch. Each request is checked on its own; a bad one is
-answered with its own INVALID_ARG error (raising in ``execute()`` would fail every request of the batch), and one
-its client has cancelled (gone past its deadline, disconnected) with CANCELLED, unscored. The good ones are
+answered with its own INVALID_ARG error (raising in ``execute()`` would fail every request of the batch); with the
+config's ``cancel_check`` 1, one its client has cancelled (gone past its deadline, disconnected) is answered CANCELLED,
+unscored (off by default: Triton's core drops requests cancelled in the batcher's queue). The good ones are
 packed and scored in one session run, then split back, in the layout the config's ``layout`` parameter names:
 
 - ``ragged`` (the default of ``tritonrec repo build``): the graph ``model_ragged.onnx``; histories right-aligned to
@@ -295,7 +296,7 @@ class TritonPythonModel:
         self.session = open_session(path, session_threads(config), params.get("runtime", "onnxruntime"))
         self.output_name = "scores"
         self.layout = params.get("layout", "padded")
-        self.cancel_check = params.get("cancel_check", "1") != "0"
+        self.cancel_check = params.get("cancel_check", "0") == "1"  # off: Triton drops those cancelled in the queue
         check_layout(self.layout, {i.name for i in self.session.get_inputs()}, path.name)
 
     def _error(self, message: str, code: Any = None) -> Any:

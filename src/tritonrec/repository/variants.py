@@ -185,7 +185,9 @@ class Variant:
         batching: dynamic batching and queue policy.
         cancel_check: ``ranker_cpu`` only: ask Triton whether each request was cancelled before scoring it
             (``request.is_cancelled()``, a round trip from the Python stub to the server per request; the config's
-            ``cancel_check`` parameter). ``tritonrec bench batching`` measures its cost (``dynamic_no_cancel_check``).
+            ``cancel_check`` parameter). Off by default: it cost 6-7% of requests/s at 200 candidates
+            (``bench/results/2026-12-08-epyc-2c/cancel-check``), and Triton's core already drops requests cancelled
+            in the batcher's queue; ``tritonrec bench batching``'s ``dynamic_cancel_check`` measures it on.
     """
 
     name: str
@@ -201,7 +203,7 @@ class Variant:
     runtime: str = "onnxruntime"
     layout: str = "padded"
     batching: Batching = dataclasses.field(default_factory=Batching)
-    cancel_check: bool = True
+    cancel_check: bool = False
 
     def __post_init__(self) -> None:
         allowed = _LAYOUTS[self.kind]

@@ -48,9 +48,9 @@ BATCHER_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
         {"batching": Batching(queue_timeout_us=2_000_000)},
     ),
     "dynamic_1_instance": ("dynamic batching, 1 instance using every core (the earlier default)", {"instances": 1}),
-    "dynamic_no_cancel_check": (
-        "dynamic batching as shipped, without asking Triton per request whether it was cancelled",
-        {"cancel_check": False},
+    "dynamic_cancel_check": (
+        "dynamic batching as shipped, plus asking Triton per request whether it was cancelled",
+        {"cancel_check": True},
     ),
 }
 
