@@ -159,10 +159,9 @@ def _points(
 
 
 def _quality(
-    spec: ModelSpec, scores: npt.NDArray[np.float64], rows: SpecRows,
+    metrics: dict[str, float], scores: npt.NDArray[np.float64], rows: SpecRows,
     reference: tuple[npt.NDArray[np.float64], dict[str, float]] | None,
 ) -> dict[str, Any]:  # fmt: skip
-    metrics = spec_quality(spec, scores, rows)
     entry: dict[str, Any] = {"rows": len(rows), "queries": rows.n_queries}
     for key in _QUALITY_KEYS:
         entry[key] = round(metrics[key], 5)
@@ -226,9 +225,10 @@ def measure_spec(
         entry: dict[str, Any] = {"label": setting.label, "precision": precision.value}
         try:
             entry["points"], scores = _precision(module, spec, rows, setting, settings, time_left)
-            entry["quality"] = _quality(spec, scores, rows, reference)
+            metrics = spec_quality(spec, scores, rows)
+            entry["quality"] = _quality(metrics, scores, rows, reference)
             if precision is Precision.FP32:
-                reference = scores, spec_quality(spec, scores, rows)
+                reference = scores, metrics
         except Exception as e:  # noqa: BLE001 - a precision the module cannot run in is a result; go on
             entry["error"] = f"{type(e).__name__}: {e}"[:500]
         record["precisions"].append(entry)

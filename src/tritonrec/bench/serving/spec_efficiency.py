@@ -61,8 +61,10 @@ def replayed_spec_batches(
     batches, at = [], 0
     for size in drawn_batch_sizes(batch_sizes, seed):
         group: list[FeatureRequest] = []
-        while sum(r.batch for r in group) < size:
+        filled = 0
+        while filled < size:
             group.append(requests[at % len(requests)])
+            filled += group[-1].batch
             at += 1
         batches.append((pack_rows([r.features for r in group], rules), sum(r.n_candidates for r in group)))
     return batches
